@@ -1,0 +1,254 @@
+//! The one canonical form of a registry address: `host[:port]`.
+//!
+//! Every credential source is keyed by this form, so `https://Harbor.example.com:443/v2/`,
+//! `harbor.example.com/library/nginx` and `harbor.example.com` name the same entry
+//! (protocol.md §8.2). Pure string work: no I/O, no DNS, no allocation beyond the result.
+//! It must never treat two different registries as one: a different port is a different
+//! registry, and Docker Hub never matches anything configured for Harbor.
+
+use std::fmt;
+
+/// The key Docker Hub is stored under, whatever alias a client used.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// Hosts that mean Docker Hub (docker sends `https://index.docker.io/v1/`, podman `docker.io`,
+/// go-containerregistry `index.docker.io`, BuildKit `registry-1.docker.io`).
+const DOCKER_HUB_ALIASES: [&str; 4] = [
+    "docker.io",
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// A registry in canonical `host[:port]` form: lower-case host, IPv6 in brackets, no scheme,
+/// no path, no `:443`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Registry(String);
+
+/// Why an address has no canonical form. The text never repeats the address itself, because
+/// callers may pass strings that carry user information.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressError {
+    Empty,
+    NoHost,
+    BadPort,
+    BadCharacter,
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddressError::Empty => "the registry address is empty",
+            AddressError::NoHost => "the registry address has no host name",
+            AddressError::BadPort => {
+                "the registry address has a port that is not a number from 1 to 65535"
+            }
+            AddressError::BadCharacter => {
+                "the registry address contains a character that cannot appear in a host name"
+            }
+        })
+    }
+}
+
+impl std::error::Error for AddressError {}
+
+impl Registry {
+    /// Canonicalises what a client, a user or a CI variable calls a registry.
+    pub fn parse(input: &str) -> Result<Registry, AddressError> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        let s = strip_scheme(s);
+        // The authority ends at the first '/', '?' or '#'.
+        let authority = s.split(['/', '?', '#']).next().unwrap_or("");
+        // Userinfo (`user:pass@host`) is never part of the key.
+        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if hostport.is_empty() {
+            return Err(AddressError::NoHost);
+        }
+        let (host, port) = split_host_port(hostport)?;
+        let host = canonical_host(host)?;
+        let mut key = host;
+        match port {
+            None | Some(443) => {}
+            Some(p) => {
+                key.push(':');
+                key.push_str(&p.to_string());
+            }
+        }
+        if DOCKER_HUB_ALIASES.contains(&key.as_str()) {
+            key = DOCKER_HUB.to_string();
+        }
+        Ok(Registry(key))
+    }
+
+    /// The canonical `host[:port]` text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Docker Hub, under any alias. Harbor sources must never answer for it.
+    pub fn is_docker_hub(&self) -> bool {
+        self.0 == DOCKER_HUB
+    }
+}
+
+impl fmt::Display for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn strip_scheme(s: &str) -> &str {
+    for scheme in ["https://", "http://", "oci://"] {
+        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            return &s[scheme.len()..];
+        }
+    }
+    s
+}
+
+/// Splits `host`, `host:port`, `[v6]`, `[v6]:port`; a bare IPv6 literal (several colons, no
+/// brackets) is a host without a port. IPv6 hosts come back without brackets, and
+/// `canonical_host` recognises them by their colons.
+fn split_host_port(s: &str) -> Result<(&str, Option<u16>), AddressError> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']').ok_or(AddressError::BadCharacter)?;
+        if inside.is_empty() {
+            return Err(AddressError::NoHost);
+        }
+        let port = match after {
+            "" => None,
+            p => Some(parse_port(
+                p.strip_prefix(':').ok_or(AddressError::BadCharacter)?,
+            )?),
+        };
+        return Ok((inside, port));
+    }
+    match s.split_once(':') {
+        None => Ok((s, None)),
+        Some((h, p)) if !p.contains(':') => Ok((h, Some(parse_port(p)?))),
+        Some(_) => Ok((s, None)),
+    }
+}
+
+fn parse_port(p: &str) -> Result<u16, AddressError> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AddressError::BadPort);
+    }
+    match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(AddressError::BadPort),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn canonical_host(host: &str) -> Result<String, AddressError> {
+    if host.is_empty() {
+        return Err(AddressError::NoHost);
+    }
+    if host.contains(':') {
+        // IPv6 literal: hex digits, colons, dots (embedded IPv4) and a zone after '%'.
+        let ok = host
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'%'));
+        if !ok {
+            return Err(AddressError::BadCharacter);
+        }
+        return Ok(format!("[{}]", host.to_ascii_lowercase()));
+    }
+    // Registry host names: letters, digits, '-', '.', '_' (docker allows '_' in some setups).
+    let ok = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if !ok {
+        return Err(AddressError::BadCharacter);
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() {
+        return Err(AddressError::NoHost);
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> String {
+        Registry::parse(s)
+            .map(|r| r.0)
+            .unwrap_or_else(|e| format!("error: {e:?}"))
+    }
+
+    #[test]
+    fn canonical_forms() {
+        let table = [
+            ("harbor.example.com", "harbor.example.com"),
+            ("  harbor.example.com \t\r\n", "harbor.example.com"),
+            ("https://harbor.example.com", "harbor.example.com"),
+            ("https://harbor.example.com/", "harbor.example.com"),
+            ("http://harbor.example.com/v2/", "harbor.example.com"),
+            ("HTTPS://Harbor.Example.COM/x", "harbor.example.com"),
+            ("oci://harbor.example.com/proj", "harbor.example.com"),
+            ("harbor.example.com/library/nginx", "harbor.example.com"),
+            ("HARBOR.EXAMPLE.COM", "harbor.example.com"),
+            ("harbor.example.com:443", "harbor.example.com"),
+            ("https://harbor.example.com:443/", "harbor.example.com"),
+            ("harbor.example.com:8443", "harbor.example.com:8443"),
+            ("harbor.example.com:08443", "harbor.example.com:8443"),
+            ("http://harbor.lan:80", "harbor.lan:80"),
+            ("harbor.example.com.", "harbor.example.com"),
+            ("127.0.0.1:5000", "127.0.0.1:5000"),
+            ("https://user:pw@harbor.example.com/", "harbor.example.com"),
+            ("harbor.example.com?x=1", "harbor.example.com"),
+            ("[::1]:5000", "[::1]:5000"),
+            ("https://[FE80::1]/v2/", "[fe80::1]"),
+            ("[::1]:443", "[::1]"),
+            ("::1", "[::1]"),
+            ("https://index.docker.io/v1/", "docker.io"),
+            ("index.docker.io/library/alpine", "docker.io"),
+            ("docker.io", "docker.io"),
+            ("registry-1.docker.io", "docker.io"),
+        ];
+        for (input, want) in table {
+            assert_eq!(key(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_has_no_host_or_a_bad_port() {
+        assert_eq!(Registry::parse(""), Err(AddressError::Empty));
+        assert_eq!(Registry::parse(" \r\n"), Err(AddressError::Empty));
+        assert_eq!(Registry::parse("https://"), Err(AddressError::NoHost));
+        assert_eq!(Registry::parse("https:///x"), Err(AddressError::NoHost));
+        assert_eq!(Registry::parse(":5000"), Err(AddressError::NoHost));
+        assert_eq!(Registry::parse("h:0"), Err(AddressError::BadPort));
+        assert_eq!(Registry::parse("h:65536"), Err(AddressError::BadPort));
+        assert_eq!(Registry::parse("h:"), Err(AddressError::BadPort));
+        assert_eq!(Registry::parse("h:x"), Err(AddressError::BadPort));
+        assert_eq!(Registry::parse("a b"), Err(AddressError::BadCharacter));
+        assert_eq!(Registry::parse("[::1"), Err(AddressError::BadCharacter));
+    }
+
+    #[test]
+    fn docker_hub_is_recognised_and_harbor_is_not() {
+        assert!(
+            Registry::parse("https://index.docker.io/v1/")
+                .unwrap()
+                .is_docker_hub()
+        );
+        assert!(
+            !Registry::parse("harbor.docker.io.example")
+                .unwrap()
+                .is_docker_hub()
+        );
+        assert!(!Registry::parse("docker.io:5000").unwrap().is_docker_hub());
+    }
+
+    #[test]
+    fn errors_never_echo_the_input() {
+        let e = Registry::parse("https://user:s3cr3t@a b/").unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"));
+    }
+}

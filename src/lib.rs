@@ -1,0 +1,24 @@
+//! docker-credential-harbor: a Docker credential helper that serves GitLab's Harbor
+//! integration credentials to every container tool of a CI job.
+//!
+//! The map, bottom up (an arrow is "may use"):
+//! - [`address`]: the canonical `host[:port]` key. Pure.
+//! - [`env`]: the one reader of the process environment.
+//! - [`vars`] → env, address: GitLab's `HARBOR_*` variables resolved.
+//! - [`atomic_file`]: private files replaced atomically, exclusive locks.
+//! - [`protocol`] → address: the wire protocol and the [`protocol::Helper`] trait.
+//! - [`sources`] → protocol, address, env, vars, atomic_file: environment, store and runner
+//!   config, in that order, as one `Helper`.
+//! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
+//!
+//! Nothing on the `get` path builds an HTTP client or spawns a process.
+
+pub mod address;
+pub mod atomic_file;
+pub mod cli;
+pub mod debug;
+pub mod env;
+pub mod protocol;
+pub mod report;
+pub mod sources;
+pub mod vars;

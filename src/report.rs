@@ -1,0 +1,21 @@
+//! Last-resort reporting: a panic hook that never prints the panic's payload.
+//!
+//! A payload is formatted by whatever code panicked and could, through a mistake, hold a
+//! secret; the location is enough to find the bug. Errors on the normal paths are reported
+//! by the command that owns the output stream, not here.
+
+/// Replaces the default panic hook with one that prints only where the panic happened.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "an unknown place".to_owned());
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "docker-credential-harbor: internal error at {place}; please report it (the message is withheld because it could contain a secret)"
+            );
+        }
+    }));
+}

@@ -1,0 +1,112 @@
+//! The credential sources behind the protocol, asked in order; the first match wins.
+//!
+//! 1. the caller's environment (GitLab's `HARBOR_*` variables): no file is read;
+//! 2. the helper's own store: read only when the environment does not match;
+//! 3. the runner-side config: read only when neither matched.
+//!
+//! Nothing here may reach the network: `get` must stay an offline, spawn-free lookup.
+
+pub mod environment;
+pub mod runner_config;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use crate::address::Registry;
+use crate::debug;
+use crate::env::{Env, STORE_VAR};
+use crate::protocol::{Credentials, Helper};
+use runner_config::RunnerConfig;
+use store::Store;
+
+/// The path of the helper's store: `$DOCKER_CREDENTIAL_HARBOR_STORE`, else
+/// `credentials.json` in the user's data directory.
+pub fn store_path(env: &Env) -> anyhow::Result<PathBuf> {
+    if let Some(p) = env.path(STORE_VAR) {
+        return Ok(p);
+    }
+    env.data_dir().map(|d| d.join(store::FILE_NAME)).ok_or_else(|| {
+        anyhow!("cannot locate a data directory for the credential store: HOME is not set; set HOME or {STORE_VAR}")
+    })
+}
+
+/// The three sources in their order.
+pub struct Chain<'a> {
+    env: &'a Env,
+}
+
+impl<'a> Chain<'a> {
+    pub fn new(env: &'a Env) -> Chain<'a> {
+        Chain { env }
+    }
+
+    fn store(&self) -> anyhow::Result<Store> {
+        store_path(self.env).map(Store::at)
+    }
+
+    fn runner_config(&self) -> anyhow::Result<Option<RunnerConfig>> {
+        RunnerConfig::load(&runner_config::locate(self.env))
+    }
+}
+
+impl Helper for Chain<'_> {
+    fn get(&self, server: &Registry) -> anyhow::Result<Option<Credentials>> {
+        if let Some(found) = environment::get(self.env, server) {
+            return Ok(Some(found));
+        }
+        // A store that cannot be read must not hide the runner config's answer, but when
+        // nothing else answers, its error is the truth the user needs.
+        let store_result = match self.store() {
+            Ok(store) => store.get(server),
+            Err(e) => {
+                debug!("{server}: no store: {e:#}");
+                Ok(None)
+            }
+        };
+        match store_result {
+            Ok(Some(found)) => return Ok(Some(found)),
+            Ok(None) => {}
+            Err(store_error) => {
+                return match self.runner_config()?.map(|c| c.get(server, self.env)) {
+                    Some(Ok(Some(found))) => Ok(Some(found)),
+                    Some(Err(e)) => Err(e),
+                    _ => Err(store_error),
+                };
+            }
+        }
+        if server.is_docker_hub() {
+            return Ok(None);
+        }
+        match self.runner_config()? {
+            Some(config) => config.get(server, self.env),
+            None => Ok(None),
+        }
+    }
+
+    fn store(&self, server: &Registry, credentials: Credentials) -> anyhow::Result<()> {
+        self.store()?.upsert(server, credentials)
+    }
+
+    fn erase(&self, server: &Registry) -> anyhow::Result<()> {
+        self.store()?.remove(server)
+    }
+
+    fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
+        // Later sources first, so earlier ones overwrite: the listed user is the one `get` serves.
+        let mut all = match self.runner_config()? {
+            Some(config) => config.list()?,
+            None => BTreeMap::new(),
+        };
+        all.retain(|r, _| !r.is_docker_hub());
+        if let Ok(store) = self.store() {
+            all.extend(store.list()?);
+        }
+        if let Some((registry, username)) = environment::entry(self.env) {
+            all.insert(registry, username);
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,283 @@
+//! The helper's own credential store: what `docker login`, `podman login` and `helm registry
+//! login` hand to `store`, for any registry.
+//!
+//! One JSON file (docs/store.md), mode 0600 in a 0700 directory, replaced atomically under an
+//! exclusive lock, so parallel logins lose nothing and a killed process never leaves a torn
+//! file. Readers take no lock: a rename is atomic, so they see the old or the new file. A store
+//! that cannot be parsed is reported and never overwritten. Secrets stay in `SecretString`
+//! except in the one serialiser that writes the file.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use secrecy::zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::address::Registry;
+use crate::atomic_file::{self, Lock, LockError};
+use crate::debug;
+use crate::env::STORE_VAR;
+use crate::protocol::Credentials;
+
+/// The format this version reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The store's file name inside the data directory.
+pub const FILE_NAME: &str = "credentials.json";
+/// How long a writer waits for another writer (each holds the lock for milliseconds).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    username: String,
+    #[serde(serialize_with = "expose")]
+    secret: SecretString,
+}
+
+/// Exposure point: the secret leaves its wrapper only into the store file's bytes.
+fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Contents {
+    version: u32,
+    #[serde(default)]
+    registries: BTreeMap<String, Entry>,
+}
+
+/// The store file at one path.
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    pub fn at(path: PathBuf) -> Store {
+        Store { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get(&self, server: &Registry) -> anyhow::Result<Option<Credentials>> {
+        let Some(mut contents) = self.read()? else {
+            debug!("{server}: no store at {}", self.path.display());
+            return Ok(None);
+        };
+        let found = contents
+            .registries
+            .remove(server.as_str())
+            .map(|e| Credentials {
+                username: e.username,
+                secret: e.secret,
+            });
+        if found.is_some() {
+            debug!("{server}: answered from the store {}", self.path.display());
+        }
+        Ok(found)
+    }
+
+    pub fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
+        let Some(contents) = self.read()? else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(contents
+            .registries
+            .into_iter()
+            .filter_map(|(k, e)| Some((Registry::parse(&k).ok()?, e.username)))
+            .collect())
+    }
+
+    /// Adds or replaces the entry for `server`.
+    pub fn upsert(&self, server: &Registry, credentials: Credentials) -> anyhow::Result<()> {
+        let entry = Entry {
+            username: credentials.username,
+            secret: credentials.secret,
+        };
+        self.modify(true, |c| {
+            c.registries.insert(server.as_str().to_owned(), entry);
+            true
+        })
+    }
+
+    /// Removes the entry for `server`; a missing entry or a missing store is not an error.
+    pub fn remove(&self, server: &Registry) -> anyhow::Result<()> {
+        self.modify(false, |c| c.registries.remove(server.as_str()).is_some())
+    }
+
+    /// Read-modify-write under the lock. Without `create`, a missing store stays missing.
+    fn modify(
+        &self,
+        create: bool,
+        change: impl FnOnce(&mut Contents) -> bool,
+    ) -> anyhow::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if !create && !self.path.exists() {
+            return Ok(());
+        }
+        atomic_file::create_private_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the credential store directory {}; set {STORE_VAR} to a file in a writable directory",
+                dir.display()
+            )
+        })?;
+        let lock_path = self.lock_path();
+        let _lock = Lock::acquire(&lock_path, LOCK_TIMEOUT).map_err(|e| match e {
+            LockError::Busy(t) => anyhow!(
+                "another docker-credential-harbor process held the lock {} for {} s; retry, or look for a hung process",
+                lock_path.display(),
+                t.as_secs()
+            ),
+            LockError::Io(e) => anyhow!(
+                "cannot open the lock file {}: {e}; set {STORE_VAR} to a file in a writable directory",
+                lock_path.display()
+            ),
+        })?;
+        let mut contents = self.read()?.unwrap_or(Contents {
+            version: FORMAT_VERSION,
+            registries: BTreeMap::new(),
+        });
+        if !change(&mut contents) {
+            return Ok(());
+        }
+        contents.version = FORMAT_VERSION;
+        let mut bytes = Zeroizing::new(Vec::with_capacity(512));
+        serde_json::to_writer_pretty(&mut *bytes, &contents)
+            .context("cannot encode the credential store")?;
+        bytes.push(b'\n');
+        atomic_file::write_private(&self.path, &bytes).with_context(|| {
+            format!(
+                "cannot write the credential store {}; its previous contents are unchanged",
+                self.path.display()
+            )
+        })?;
+        atomic_file::remove_stale_temps(&self.path);
+        Ok(())
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
+    }
+
+    /// The parsed store; `None` when the file does not exist.
+    fn read(&self) -> anyhow::Result<Option<Contents>> {
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => Zeroizing::new(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => bail!(
+                "cannot read the credential store {}: {e}",
+                self.path.display()
+            ),
+        };
+        let contents: Contents = serde_json::from_slice(&bytes).map_err(|e| {
+            // serde_json's message can quote a secret; give only where it broke.
+            anyhow!(
+                "the credential store {} is corrupt (not valid at line {}, column {}); it was left untouched: \
+                 move it aside or repair it, then log in again",
+                self.path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        if contents.version > FORMAT_VERSION {
+            bail!(
+                "the credential store {} has format version {}, newer than this docker-credential-harbor reads ({FORMAT_VERSION}); \
+                 upgrade docker-credential-harbor",
+                self.path.display(),
+                contents.version
+            );
+        }
+        Ok(Some(contents))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dch-store-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn creds(u: &str, s: &str) -> Credentials {
+        Credentials {
+            username: u.into(),
+            secret: SecretString::from(s),
+        }
+    }
+
+    #[test]
+    fn upsert_get_list_remove() {
+        let dir = scratch("crud");
+        let store = Store::at(dir.join("sub/credentials.json"));
+        let h = Registry::parse("h.example:5000").unwrap();
+        assert!(store.get(&h).unwrap().is_none());
+        store.remove(&h).unwrap();
+        assert!(!dir.exists(), "erase of nothing must not create the store");
+        store.upsert(&h, creds("u", "one")).unwrap();
+        store.upsert(&h, creds("u2", "two")).unwrap();
+        let got = store.get(&h).unwrap().unwrap();
+        assert_eq!(
+            (got.username.as_str(), got.secret.expose_secret()),
+            ("u2", "two")
+        );
+        assert_eq!(
+            store.list().unwrap().get(&h).map(String::as_str),
+            Some("u2")
+        );
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.path()), 0o600);
+        assert_eq!(mode(&dir.join("sub")), 0o700);
+        store.remove(&h).unwrap();
+        assert!(store.get(&h).unwrap().is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_store_is_reported_without_its_contents_and_kept() {
+        let dir = scratch("corrupt");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("credentials.json");
+        let junk = r#"{"version":1,"registries":{"h":{"username":"u","secret":TOPSECRET"#;
+        fs::write(&path, junk).unwrap();
+        let store = Store::at(path.clone());
+        let h = Registry::parse("h").unwrap();
+        for err in [
+            store.upsert(&h, creds("u", "p")).unwrap_err(),
+            store.remove(&h).unwrap_err(),
+            store.get(&h).unwrap_err(),
+        ] {
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("is corrupt") && text.contains("left untouched"),
+                "{text}"
+            );
+            assert!(!text.contains("TOPSECRET"), "{text}");
+        }
+        assert_eq!(fs::read_to_string(&path).unwrap(), junk);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = scratch("newer");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("credentials.json");
+        fs::write(&path, r#"{"version":2,"registries":{}}"#).unwrap();
+        let err = Store::at(path)
+            .get(&Registry::parse("h").unwrap())
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("upgrade"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
