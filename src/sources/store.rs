@@ -120,9 +120,9 @@ impl Store {
         if !create && !self.path.exists() {
             return Ok(());
         }
-        atomic_file::create_private_dir_all(dir).with_context(|| {
-            format!(
-                "cannot create the credential store directory {}; set {STORE_VAR} to a file in a writable directory",
+        atomic_file::create_private_dir_all(dir).map_err(|e| {
+            anyhow!(
+                "cannot create the credential store directory {}: {e}; set {STORE_VAR} to a file in a writable directory",
                 dir.display()
             )
         })?;
@@ -150,9 +150,9 @@ impl Store {
         serde_json::to_writer_pretty(&mut *bytes, &contents)
             .context("cannot encode the credential store")?;
         bytes.push(b'\n');
-        atomic_file::write_private(&self.path, &bytes).with_context(|| {
-            format!(
-                "cannot write the credential store {}; its previous contents are unchanged",
+        atomic_file::write_private(&self.path, &bytes).map_err(|e| {
+            anyhow!(
+                "cannot write the credential store {}: {e}; its previous contents are unchanged",
                 self.path.display()
             )
         })?;

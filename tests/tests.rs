@@ -1,0 +1,15 @@
+//! The one integration-test binary: every test runs the built `docker-credential-harbor` in a
+//! fresh directory with a cleared environment (util::TestEnv).
+
+#![allow(clippy::disallowed_methods, clippy::print_stderr, clippy::print_stdout)]
+
+mod util;
+
+/// Real docker CLI, skopeo, podman and buildah against a real registry, through the helper.
+mod clients;
+/// protocol.md §8.1 and §8.2, row by row, against every credential source.
+mod protocol;
+/// Which source answers, in which order, and what `get` reads, spawns and connects to.
+mod sources;
+/// The store: parallel writers, killed writers, corrupt files, modes, read-only homes.
+mod store;

@@ -1,0 +1,346 @@
+//! Test support: a fresh directory and a hermetic environment per test, the built helper on
+//! PATH, and a scan that fails a test when a registered secret shows up where it must not.
+//!
+//! Every command runs with a cleared environment: HOME, the store and the runner config all
+//! point into the test's own directory, so no test reads or writes the developer's files.
+
+#![allow(dead_code, clippy::disallowed_methods)]
+
+pub mod registry;
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The helper binary cargo built for this test run.
+pub const BIN: &str = env!("CARGO_BIN_EXE_docker-credential-harbor");
+
+/// The secret used by the protocol.md §8 tables.
+pub const TABLE_SECRET: &str = "s3cr3t\"\\x";
+
+/// One test's directory and environment.
+pub struct TestEnv {
+    pub dir: PathBuf,
+    vars: BTreeMap<String, OsString>,
+    secrets: Vec<String>,
+}
+
+impl TestEnv {
+    /// A fresh, empty directory named after the test, with the helper installed in `bin/`.
+    pub fn new(name: &str) -> TestEnv {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("t").join(name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).unwrap();
+        }
+        for sub in ["bin", "home", "tmp"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::os::unix::fs::symlink(BIN, dir.join("bin/docker-credential-harbor")).unwrap();
+        let mut vars = BTreeMap::new();
+        let path = format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            dir.join("bin").display()
+        );
+        vars.insert("PATH".into(), path.into());
+        vars.insert("HOME".into(), dir.join("home").into());
+        vars.insert("TMPDIR".into(), dir.join("tmp").into());
+        // Hermetic by default: a runner config that does not exist (tests opt in by writing it).
+        vars.insert(
+            "DOCKER_CREDENTIAL_HARBOR_CONFIG".into(),
+            dir.join("runner-config.json").into(),
+        );
+        TestEnv {
+            dir,
+            vars,
+            secrets: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// The store file the helper uses with the default environment.
+    pub fn store_path(&self) -> PathBuf {
+        self.path("home/.local/share/docker-credential-harbor/credentials.json")
+    }
+
+    pub fn set(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Self {
+        self.vars.insert(key.into(), value.as_ref().to_owned());
+        self
+    }
+
+    pub fn unset(&mut self, key: &str) -> &mut Self {
+        self.vars.remove(key);
+        self
+    }
+
+    /// Sets GitLab's integration variables for `url` and registers the password as a secret.
+    pub fn harbor_env(&mut self, url: &str, user: &str, password: &str) -> &mut Self {
+        self.set("HARBOR_URL", url)
+            .set("HARBOR_USERNAME", user)
+            .set("HARBOR_PASSWORD", password);
+        self.secret(password)
+    }
+
+    /// Registers a value that must never appear in output or files (see [`TestEnv::scan`]).
+    pub fn secret(&mut self, s: &str) -> &mut Self {
+        self.secrets.push(s.to_owned());
+        self
+    }
+
+    /// A command for any program, in this test's environment.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear().envs(&self.vars).current_dir(&self.dir);
+        c
+    }
+
+    /// Runs the helper with `args` and `stdin`.
+    pub fn helper(&self, args: &[&str], stdin: &[u8]) -> Out {
+        run_with_stdin(self.command(BIN).args(args), stdin)
+    }
+
+    /// Starts the helper without waiting (stdin written and closed).
+    pub fn spawn_helper(&self, args: &[&str], stdin: &[u8]) -> Child {
+        let mut child = self
+            .command(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        child
+    }
+
+    /// `store` with docker's JSON for `server`.
+    pub fn store(&self, server: &str, user: &str, secret: &str) -> Out {
+        self.helper(&["store"], store_json(server, user, secret).as_bytes())
+    }
+
+    /// Fails if any registered secret (or its base64 `user:secret` forms) appears in `out`.
+    pub fn assert_clean(&self, out: &Out) {
+        for s in &self.secrets {
+            assert!(
+                !out.stdout.contains(s.as_str()),
+                "secret in stdout: {out:?}"
+            );
+            assert!(
+                !out.stderr.contains(s.as_str()),
+                "secret in stderr: {out:?}"
+            );
+        }
+    }
+
+    /// Fails if any file under the test directory holds a registered secret, except `allowed`.
+    pub fn scan_files(&self, allowed: &[&Path]) {
+        let mut stack = vec![self.dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d).unwrap().flatten() {
+                let p = entry.path();
+                let meta = fs::symlink_metadata(&p).unwrap();
+                if meta.is_dir() {
+                    stack.push(p);
+                } else if meta.is_file() && !allowed.contains(&p.as_path()) {
+                    let bytes = fs::read(&p).unwrap_or_default();
+                    for s in &self.secrets {
+                        assert!(
+                            !contains(&bytes, s.as_bytes()),
+                            "secret found in {}",
+                            p.display()
+                        );
+                        let b64 = base64(s.as_bytes());
+                        assert!(
+                            !contains(&bytes, b64.as_bytes()),
+                            "base64 secret found in {}",
+                            p.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Keep the directory of a failed test for inspection.
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A finished command: exit status and output as text.
+#[derive(Debug)]
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Panics with the whole output unless the command succeeded.
+    #[track_caller]
+    pub fn success(self) -> Out {
+        assert!(self.ok(), "command failed: {self:?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn failure(self) -> Out {
+        assert!(!self.ok(), "command succeeded but should not: {self:?}");
+        self
+    }
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn run_with_stdin(cmd: &mut Command, stdin: &[u8]) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // A writer thread, so a child that stops reading early cannot deadlock the test.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    out.into()
+}
+
+/// Runs a command with no stdin.
+pub fn run(cmd: &mut Command) -> Out {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+        .into()
+}
+
+/// docker's `store` request body.
+pub fn store_json(server: &str, user: &str, secret: &str) -> String {
+    format!(
+        "{{\"ServerURL\":{},\"Username\":{},\"Secret\":{}}}\n",
+        json_str(server),
+        json_str(user),
+        json_str(secret)
+    )
+}
+
+/// docker's `get` answer for these values.
+pub fn get_answer(server: &str, user: &str, secret: &str) -> String {
+    format!(
+        "{{\"ServerURL\":{},\"Username\":{},\"Secret\":{}}}\n",
+        json_str(server),
+        json_str(user),
+        json_str(secret)
+    )
+}
+
+/// A JSON string literal, escaped as serde_json does.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+pub fn write_mode(p: &Path, text: &str, mode: u32) {
+    if let Some(d) = p.parent() {
+        fs::create_dir_all(d).unwrap();
+    }
+    fs::write(p, text).unwrap();
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `which`, without a dependency.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// The path of a tool the test needs; fails with the remedy when it is missing.
+pub fn require(program: &str) -> PathBuf {
+    which(program).unwrap_or_else(|| {
+        panic!(
+            "{program} is not installed; run scripts/test, which installs every tool the tests use"
+        )
+    })
+}
+
+pub fn is_root() -> bool {
+    // /proc/self/status: "Uid:\t<real>\t<effective>…"
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(|e| e == "0"))
+        .unwrap_or(false)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Standard base64, for scanning files for `docker login`-style encoded secrets.
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
