@@ -6,7 +6,7 @@
 use std::fs;
 
 use crate::util::registry::TestRegistry;
-use crate::util::{Out, TestEnv, is_root, require, run, run_with_stdin};
+use crate::util::{Out, TestEnv, is_root, require, run};
 
 const USER: &str = "robot$proj+ci";
 /// A robot-style secret with the characters that break hand-written shell and JSON.
@@ -77,9 +77,7 @@ fn push_image(t: &TestEnv, reg: &TestRegistry) {
         .arg(&reg.cert_dir)
         .arg(format!("oci:{}:v1", t.path("img").display()))
         .arg(format!("docker://{}/proj/app:v1", reg.addr));
-    let out = run(&mut cmd);
-    t.assert_clean(&out);
-    out.success();
+    t.run_clean(&mut cmd, b"").success();
 }
 
 fn skopeo_inspect(t: &TestEnv, reg: &TestRegistry, extra: &[&str]) -> Out {
@@ -89,9 +87,7 @@ fn skopeo_inspect(t: &TestEnv, reg: &TestRegistry, extra: &[&str]) -> Out {
         .arg("--cert-dir")
         .arg(&reg.cert_dir)
         .arg(format!("docker://{}/proj/app:v1", reg.addr));
-    let out = run(&mut cmd);
-    t.assert_clean(&out);
-    out
+    t.run_clean(&mut cmd, b"")
 }
 
 #[test]
@@ -151,18 +147,20 @@ fn docker_login_stores_through_the_helper_manifest_inspect_uses_it_and_logout_er
     let docker = require("docker");
     let image = format!("{}/proj/app:v1", reg.addr);
 
-    // Negative control: no credentials yet.
-    let out = run(t.command(&docker).args(["manifest", "inspect", &image]));
-    t.assert_clean(&out);
-    out.failure();
+    let inspect = || {
+        t.run_clean(
+            t.command(&docker).args(["manifest", "inspect", &image]),
+            b"",
+        )
+    };
 
-    let out = run_with_stdin(
-        t.command(&docker)
-            .args(["login", "-u", USER, "--password-stdin", &reg.addr]),
-        PASSWORD.as_bytes(),
-    );
-    t.assert_clean(&out);
-    let out = out.success();
+    // Negative control: no credentials yet.
+    inspect().failure();
+
+    let login = ["login", "-u", USER, "--password-stdin", &reg.addr];
+    let out = t
+        .run_clean(t.command(&docker).args(login), PASSWORD.as_bytes())
+        .success();
     assert!(!out.stderr.contains("stored unencrypted"), "{}", out.stderr);
     let stored = t.helper(&["get"], reg.addr.as_bytes()).success();
     assert_eq!(
@@ -176,23 +174,20 @@ fn docker_login_stores_through_the_helper_manifest_inspect_uses_it_and_logout_er
     t.scan_files(&[&t.store_path()]);
     assert_eq!(crate::util::mode(&t.store_path()), 0o600);
 
-    let out = run(t.command(&docker).args(["manifest", "inspect", &image]));
-    t.assert_clean(&out);
-    let out = out.success();
+    let out = inspect().success();
     assert!(
         out.stdout.contains("\"schemaVersion\": 2"),
         "{}",
         out.stdout
     );
 
-    let out = run(t.command(&docker).args(["logout", &reg.addr]));
-    t.assert_clean(&out);
-    out.success();
+    t.run_clean(t.command(&docker).args(["logout", &reg.addr]), b"")
+        .success();
     assert_eq!(
         t.helper(&["get"], reg.addr.as_bytes()).stdout,
         "credentials not found in native keychain\n"
     );
-    run(t.command(&docker).args(["manifest", "inspect", &image])).failure();
+    inspect().failure();
 }
 
 #[test]
@@ -206,31 +201,27 @@ fn podman_login_and_logout_store_and_erase_through_the_helper() {
     fs::write(t.path("auth.json"), cred_helpers(&reg)).unwrap();
     let podman = require("podman");
     let cert_dir = reg.cert_dir.display().to_string();
+    let image = format!("{}/proj/app:v1", reg.addr);
+    let pull = || {
+        t.run_clean(
+            t.command(&podman)
+                .args(["pull", "-q", "--cert-dir", &cert_dir, &image]),
+            b"",
+        )
+    };
 
-    let out = run(t.command(&podman).args([
-        "pull",
-        "-q",
+    pull().failure();
+    let login = [
+        "login",
         "--cert-dir",
         &cert_dir,
-        &format!("{}/proj/app:v1", reg.addr),
-    ]));
-    t.assert_clean(&out);
-    out.failure();
-
-    let out = run_with_stdin(
-        t.command(&podman).args([
-            "login",
-            "--cert-dir",
-            &cert_dir,
-            "-u",
-            USER,
-            "--password-stdin",
-            &reg.addr,
-        ]),
-        PASSWORD.as_bytes(),
-    );
-    t.assert_clean(&out);
-    out.success();
+        "-u",
+        USER,
+        "--password-stdin",
+        &reg.addr,
+    ];
+    t.run_clean(t.command(&podman).args(login), PASSWORD.as_bytes())
+        .success();
     assert_eq!(
         t.helper(&["get"], reg.addr.as_bytes()).success().stdout,
         crate::util::get_answer(&reg.addr, USER, PASSWORD)
@@ -241,20 +232,10 @@ fn podman_login_and_logout_store_and_erase_through_the_helper() {
         auth.get("auths").is_none_or(|a| a.get(&reg.addr).is_none()),
         "podman wrote the password itself: {auth}"
     );
+    pull().success();
 
-    let out = run(t.command(&podman).args([
-        "pull",
-        "-q",
-        "--cert-dir",
-        &cert_dir,
-        &format!("{}/proj/app:v1", reg.addr),
-    ]));
-    t.assert_clean(&out);
-    out.success();
-
-    let out = run(t.command(&podman).args(["logout", &reg.addr]));
-    t.assert_clean(&out);
-    out.success();
+    t.run_clean(t.command(&podman).args(["logout", &reg.addr]), b"")
+        .success();
     assert_eq!(
         t.helper(&["get"], reg.addr.as_bytes()).stdout,
         "credentials not found in native keychain\n"
@@ -275,17 +256,19 @@ fn buildah_pulls_and_pushes_with_gitlab_variables() {
     let buildah = require("buildah");
     let cert_dir = reg.cert_dir.display().to_string();
     let src = format!("{}/proj/app:v1", reg.addr);
-    let out = run(t
-        .command(&buildah)
-        .args(["pull", "-q", "--cert-dir", &cert_dir, &src]));
-    t.assert_clean(&out);
-    out.success();
+    t.run_clean(
+        t.command(&buildah)
+            .args(["pull", "-q", "--cert-dir", &cert_dir, &src]),
+        b"",
+    )
+    .success();
     let dest = format!("docker://{}/proj/app:buildah", reg.addr);
-    let out = run(t
-        .command(&buildah)
-        .args(["push", "-q", "--cert-dir", &cert_dir, &src, &dest]));
-    t.assert_clean(&out);
-    out.success();
+    t.run_clean(
+        t.command(&buildah)
+            .args(["push", "-q", "--cert-dir", &cert_dir, &src, &dest]),
+        b"",
+    )
+    .success();
     // What buildah pushed is there, read back through the helper.
     let mut cmd = t.command(require("skopeo"));
     cmd.args([

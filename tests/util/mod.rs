@@ -138,6 +138,13 @@ impl TestEnv {
         }
     }
 
+    /// Runs any command (stdin `input`) and fails if its output shows a registered secret.
+    pub fn run_clean(&self, cmd: &mut Command, input: &[u8]) -> Out {
+        let out = run_with_stdin(cmd, input);
+        self.assert_clean(&out);
+        out
+    }
+
     /// Fails if any file under the test directory holds a registered secret, except `allowed`.
     pub fn scan_files(&self, allowed: &[&Path]) {
         let mut stack = vec![self.dir.clone()];

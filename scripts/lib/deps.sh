@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages the tests and the demo use, only when something is missing.
+# Real clients and a real registry, never mocks: skopeo, podman, buildah, the docker CLI,
+# Debian's distribution registry, htpasswd, openssl, curl, strace.
+# Usage: scripts/lib/deps.sh [extra-package ...]
+set -eu
+need=""
+have() { command -v "$1" >/dev/null 2>&1; }
+for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
+            htpasswd:apache2-utils openssl:openssl curl:curl strace:strace setpriv:util-linux \
+            unshare:util-linux docker:docker.io; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  have "$cmd" || need="$need $pkg"
+done
+for pkg in "$@"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
+done
+[ -n "$need" ] || exit 0
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  have sudo || { echo "missing packages:$need; run as root or install them" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "installing:$need" >&2
+$sudo apt-get update -q >/dev/null
+# docker.io and docker-registry ship init scripts; policy-rc.d or no systemd keeps them from starting.
+$sudo env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -q --no-install-recommends ca-certificates $need >/dev/null
