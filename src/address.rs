@@ -88,6 +88,24 @@ impl Registry {
         &self.0
     }
 
+    /// The host part: a name, an IPv4 address, or an IPv6 address in brackets.
+    pub fn host(&self) -> &str {
+        self.split().0
+    }
+
+    /// The port, when it is not the default (443 is never kept).
+    pub fn port(&self) -> Option<u16> {
+        self.split().1
+    }
+
+    fn split(&self) -> (&str, Option<u16>) {
+        // The key is canonical: a port can only follow the last ':' outside brackets.
+        match self.0.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, p.parse().ok()),
+            _ => (&self.0, None),
+        }
+    }
+
     /// Docker Hub, under any alias. Harbor sources must never answer for it.
     pub fn is_docker_hub(&self) -> bool {
         self.0 == DOCKER_HUB
@@ -229,6 +247,19 @@ mod tests {
         assert_eq!(Registry::parse("h:x"), Err(AddressError::BadPort));
         assert_eq!(Registry::parse("a b"), Err(AddressError::BadCharacter));
         assert_eq!(Registry::parse("[::1"), Err(AddressError::BadCharacter));
+    }
+
+    #[test]
+    fn host_and_port_of_the_canonical_form() {
+        let parts = |s: &str| {
+            let r = Registry::parse(s).unwrap();
+            (r.host().to_owned(), r.port())
+        };
+        assert_eq!(parts("h.example:8443"), ("h.example".into(), Some(8443)));
+        assert_eq!(parts("h.example:443"), ("h.example".into(), None));
+        assert_eq!(parts("[::1]:5000"), ("[::1]".into(), Some(5000)));
+        assert_eq!(parts("::1"), ("[::1]".into(), None));
+        assert_eq!(parts("127.0.0.1"), ("127.0.0.1".into(), None));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const DEBUG_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_DEBUG";
 pub const APP_DIR: &str = "docker-credential-harbor";
 
 /// A view of environment variables: the real process environment or a fixed map.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Env {
     /// `None` reads the process environment.
     map: Option<HashMap<String, OsString>>,
@@ -29,6 +29,13 @@ impl Env {
     /// The environment of this process.
     pub fn process() -> Env {
         Env { map: None }
+    }
+
+    /// An environment with no variables at all.
+    pub fn empty() -> Env {
+        Env {
+            map: Some(HashMap::new()),
+        }
     }
 
     /// A fixed environment, for tests and for commands that compute one.

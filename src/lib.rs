@@ -9,6 +9,8 @@
 //! - [`protocol`] → address: the wire protocol and the [`protocol::Helper`] trait.
 //! - [`sources`] → protocol, address, env, vars, atomic_file: environment, store and runner
 //!   config, in that order, as one `Helper`.
+//! - [`harbor`] → address, env, vars: the Harbor client (reqwest, rustls), trust, the
+//!   one-request verification. Unreachable from `protocol` and `sources`.
 //! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process.
@@ -18,6 +20,7 @@ pub mod atomic_file;
 pub mod cli;
 pub mod debug;
 pub mod env;
+pub mod harbor;
 pub mod protocol;
 pub mod report;
 pub mod sources;

@@ -16,6 +16,7 @@ pub const HARBOR_HOST: &str = "HARBOR_HOST";
 pub const HARBOR_USERNAME: &str = "HARBOR_USERNAME";
 pub const HARBOR_USER: &str = "HARBOR_USER";
 pub const HARBOR_PASSWORD: &str = "HARBOR_PASSWORD";
+pub const HARBOR_PROJECT: &str = "HARBOR_PROJECT";
 
 /// Where the registry key came from, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,10 +38,7 @@ impl RegistryFrom {
 /// `HARBOR_HOST` is never used when a URL is set, because GitLab drops the port there. A value
 /// that has no canonical form, or names Docker Hub, names no Harbor.
 pub fn registry(env: &Env) -> Option<(Registry, RegistryFrom)> {
-    let (value, from) = match env.var(HARBOR_URL) {
-        Some(url) => (url, RegistryFrom::Url),
-        None => (env.var(HARBOR_HOST)?, RegistryFrom::Host),
-    };
+    let (value, from) = url_or_host(env)?;
     let registry = Registry::parse(&value).ok()?;
     (!registry.is_docker_hub()).then_some((registry, from))
 }
@@ -53,6 +51,19 @@ pub fn registry(env: &Env) -> Option<(Registry, RegistryFrom)> {
 pub fn username(env: &Env) -> Option<String> {
     let raw = env.var(HARBOR_USERNAME).or_else(|| env.var(HARBOR_USER))?;
     Some(raw.replace("$$", "$"))
+}
+
+/// `HARBOR_PROJECT`, the Harbor project the integration names.
+pub fn project(env: &Env) -> Option<String> {
+    env.var(HARBOR_PROJECT)
+}
+
+/// The raw `HARBOR_URL`, else `HARBOR_HOST`, with the variable it came from.
+pub fn url_or_host(env: &Env) -> Option<(String, RegistryFrom)> {
+    match env.var(HARBOR_URL) {
+        Some(url) => Some((url, RegistryFrom::Url)),
+        None => env.var(HARBOR_HOST).map(|h| (h, RegistryFrom::Host)),
+    }
 }
 
 /// `HARBOR_PASSWORD`, verbatim.

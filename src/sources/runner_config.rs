@@ -249,7 +249,7 @@ mod tests {
         );
         let c = RunnerConfig::load(&cfg).unwrap().unwrap();
         let err = c
-            .get(&Registry::parse("c.example").unwrap(), &Env::default())
+            .get(&Registry::parse("c.example").unwrap(), &Env::empty())
             .unwrap_err();
         let text = format!("{err:#}");
         assert!(
@@ -275,7 +275,7 @@ mod tests {
         let err = |h: &str| {
             format!(
                 "{:#}",
-                c.get(&Registry::parse(h).unwrap(), &Env::default())
+                c.get(&Registry::parse(h).unwrap(), &Env::empty())
                     .unwrap_err()
             )
         };

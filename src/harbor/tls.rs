@@ -1,0 +1,288 @@
+//! Which certificate authorities the Harbor client trusts, and why a handshake failed.
+//!
+//! Trust is the union of: the system store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`, which
+//! replace it, as in OpenSSL), `DOCKER_CREDENTIAL_HARBOR_CA_FILE`, and the `certs.d`
+//! directories docker and podman users already keep for their registry
+//! (`/etc/docker/certs.d/<registry>/*.crt`, `/etc/containers/certs.d/<registry>/*.crt`,
+//! `~/.config/containers/certs.d/<registry>/*.crt`). Nothing here ever disables verification.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::{CertificateError, ClientConfig, RootCertStore};
+
+use crate::address::Registry;
+use crate::env::Env;
+
+/// A PEM bundle of extra CAs for Harbor.
+pub const CA_FILE_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_CA_FILE";
+
+/// One place CAs were loaded from.
+#[derive(Clone, Debug)]
+pub struct TrustSource {
+    /// `system store`, `SSL_CERT_FILE=…`, `DOCKER_CREDENTIAL_HARBOR_CA_FILE=…`, or a path.
+    pub what: String,
+    pub certificates: usize,
+}
+
+/// The client's TLS configuration and what it was built from.
+pub struct Trust {
+    pub config: Arc<ClientConfig>,
+    pub sources: Vec<TrustSource>,
+    /// The `certs.d` paths that would be read for this registry (for hints).
+    pub certs_d: Vec<PathBuf>,
+}
+
+/// Why no TLS configuration could be built.
+#[derive(Debug)]
+pub enum TrustError {
+    /// The CA file named by the variable is unreadable or holds no certificate.
+    CaFile {
+        path: PathBuf,
+        detail: String,
+    },
+    /// Not a single CA from any source.
+    NoRoots {
+        certs_d: Vec<PathBuf>,
+    },
+    Rustls(rustls::Error),
+}
+
+impl fmt::Display for TrustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustError::CaFile { path, detail } => {
+                write!(f, "cannot use {CA_FILE_VAR}={}: {detail}", path.display())
+            }
+            TrustError::NoRoots { .. } => write!(
+                f,
+                "no CA certificates to verify Harbor with: no system store was found, and neither SSL_CERT_FILE, \
+                 SSL_CERT_DIR, {CA_FILE_VAR} nor a certs.d directory for this registry holds one"
+            ),
+            TrustError::Rustls(e) => write!(f, "cannot set up TLS: {e}"),
+        }
+    }
+}
+
+impl TrustError {
+    pub fn hint(&self) -> String {
+        match self {
+            TrustError::CaFile { .. } => format!(
+                "point {CA_FILE_VAR} at a readable PEM file holding Harbor's CA certificate"
+            ),
+            TrustError::NoRoots { certs_d } => format!(
+                "set {CA_FILE_VAR} (or SSL_CERT_FILE) to a PEM bundle that includes Harbor's CA, or install it as {}",
+                certs_d
+                    .first()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+            TrustError::Rustls(_) => "report this as a bug".into(),
+        }
+    }
+}
+
+/// The `certs.d` files docker and podman read for `registry`, in the order they are tried.
+pub fn certs_d_dirs(env: &Env, registry: &Registry) -> Vec<PathBuf> {
+    let key = registry.as_str();
+    let mut dirs = vec![
+        PathBuf::from("/etc/docker/certs.d").join(key),
+        PathBuf::from("/etc/containers/certs.d").join(key),
+    ];
+    if let Some(home) = env.path("HOME") {
+        dirs.push(home.join(".config/containers/certs.d").join(key));
+    }
+    dirs
+}
+
+/// Builds the trust for `registry`.
+pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
+    let mut roots = RootCertStore::empty();
+    let mut sources = Vec::new();
+
+    let native = rustls_native_certs::load_native_certs();
+    let what = match (env.var("SSL_CERT_FILE"), env.var("SSL_CERT_DIR")) {
+        (Some(f), _) => format!("SSL_CERT_FILE={f}"),
+        (None, Some(d)) => format!("SSL_CERT_DIR={d}"),
+        (None, None) => "system store".to_owned(),
+    };
+    let (added, _) = roots.add_parsable_certificates(native.certs);
+    if added > 0 {
+        sources.push(TrustSource {
+            what,
+            certificates: added,
+        });
+    }
+
+    if let Some(path) = env.path(CA_FILE_VAR) {
+        let certs = read_pem_certs(&path).map_err(|detail| TrustError::CaFile {
+            path: path.clone(),
+            detail,
+        })?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(TrustError::CaFile {
+                path,
+                detail: "it holds no usable CA certificate".into(),
+            });
+        }
+        sources.push(TrustSource {
+            what: format!("{CA_FILE_VAR}={}", path.display()),
+            certificates: added,
+        });
+    }
+
+    let dirs = certs_d_dirs(env, registry);
+    for dir in &dirs {
+        for file in crt_files(dir) {
+            if let Ok(certs) = read_pem_certs(&file) {
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added > 0 {
+                    sources.push(TrustSource {
+                        what: file.display().to_string(),
+                        certificates: added,
+                    });
+                }
+            }
+        }
+    }
+
+    if roots.is_empty() {
+        return Err(TrustError::NoRoots { certs_d: dirs });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TrustError::Rustls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Trust {
+        config: Arc::new(config),
+        sources,
+        certs_d: dirs,
+    })
+}
+
+/// `*.crt` in a certs.d directory, as docker reads them (sorted for stable reports).
+fn crt_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
+    let certs = certs.map_err(|e| format!("it is not a PEM certificate file ({e})"))?;
+    if certs.is_empty() {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
+/// A certificate problem in words a user can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertProblem {
+    UnknownIssuer,
+    /// The certificate does not name the host; `presented` lists the names it does carry.
+    WrongName {
+        presented: Vec<String>,
+    },
+    Expired,
+    NotYetValid,
+    Other(String),
+}
+
+impl CertProblem {
+    pub fn from_rustls(e: &CertificateError) -> CertProblem {
+        match e {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                CertProblem::UnknownIssuer
+            }
+            CertificateError::NotValidForName => CertProblem::WrongName {
+                presented: Vec::new(),
+            },
+            CertificateError::NotValidForNameContext { presented, .. } => CertProblem::WrongName {
+                presented: presented.clone(),
+            },
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                CertProblem::Expired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                CertProblem::NotYetValid
+            }
+            other => CertProblem::Other(format!("{other:?}")),
+        }
+    }
+
+    pub fn describe(&self, host: &str) -> String {
+        match self {
+            CertProblem::UnknownIssuer => {
+                format!("the certificate of {host} is signed by a CA this client does not trust")
+            }
+            CertProblem::WrongName { presented } if presented.is_empty() => {
+                format!("the certificate of {host} is not valid for the name {host}")
+            }
+            CertProblem::WrongName { presented } => format!(
+                "the certificate of {host} is not valid for the name {host} (it names {})",
+                presented.join(", ")
+            ),
+            CertProblem::Expired => format!("the certificate of {host} has expired"),
+            CertProblem::NotYetValid => {
+                format!("the certificate of {host} is not valid yet (check this machine's clock)")
+            }
+            CertProblem::Other(d) => format!("the certificate of {host} was refused: {d}"),
+        }
+    }
+
+    pub fn hint(&self, registry: &Registry, certs_d: &[PathBuf]) -> String {
+        match self {
+            CertProblem::UnknownIssuer => format!(
+                "trust Harbor's CA: set {CA_FILE_VAR} to its PEM file, or install it as {} (docker) and {} (podman, buildah, skopeo)",
+                certs_d
+                    .first()
+                    .map(|d| d.join("ca.crt").display().to_string())
+                    .unwrap_or_else(|| format!("/etc/docker/certs.d/{registry}/ca.crt")),
+                certs_d
+                    .get(1)
+                    .map(|d| d.join("ca.crt").display().to_string())
+                    .unwrap_or_else(|| format!("/etc/containers/certs.d/{registry}/ca.crt")),
+            ),
+            CertProblem::WrongName { .. } => {
+                "set HARBOR_URL to a name the certificate carries, or have Harbor's certificate reissued with this name".into()
+            }
+            CertProblem::Expired => "Harbor's certificate must be renewed by its administrator".into(),
+            CertProblem::NotYetValid => "fix this machine's clock (or wait until the certificate becomes valid)".into(),
+            CertProblem::Other(_) => format!("check Harbor's certificate chain; {CA_FILE_VAR} adds a CA"),
+        }
+    }
+}
+
+/// Finds a rustls certificate error in an error's source chain.
+pub fn cert_problem_in(e: &(dyn std::error::Error + 'static)) -> Option<CertProblem> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(rustls::Error::InvalidCertificate(c)) = err.downcast_ref::<rustls::Error>() {
+            return Some(CertProblem::from_rustls(c));
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(rustls::Error::InvalidCertificate(c)) =
+                inner.downcast_ref::<rustls::Error>()
+        {
+            return Some(CertProblem::from_rustls(c));
+        }
+        cur = err.source();
+    }
+    None
+}

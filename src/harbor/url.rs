@@ -1,0 +1,239 @@
+//! Harbor's base URL, from `HARBOR_URL` (or `HARBOR_HOST` on setups without a URL), checked
+//! for what the client is willing to talk to: HTTPS, or plain HTTP to a loopback host only.
+//!
+//! Pure: no DNS, no I/O. A problem is reported with the variable that holds the value, never
+//! with user information a URL might carry.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::address::{AddressError, Registry};
+use crate::env::Env;
+use crate::vars::{self, RegistryFrom};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Https,
+    Http,
+}
+
+/// A Harbor endpoint the client may call.
+#[derive(Clone, Debug)]
+pub struct HarborUrl {
+    pub scheme: Scheme,
+    /// Host as it goes into a URL: lower-case, IPv6 in brackets.
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash (normally empty).
+    pub path: String,
+    /// The credential-helper key for this Harbor.
+    pub registry: Registry,
+    /// The variable the value came from.
+    pub from: RegistryFrom,
+}
+
+/// Why there is no usable Harbor URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlProblem {
+    /// Neither `HARBOR_URL` nor `HARBOR_HOST` is set.
+    Missing,
+    /// A scheme other than http/https (`ftp://`, `oci://`).
+    Scheme { var: &'static str, scheme: String },
+    /// `http://` to a host that is not loopback: credentials would cross the network in clear.
+    PlainHttp { var: &'static str, host: String },
+    Address {
+        var: &'static str,
+        problem: AddressError,
+    },
+}
+
+impl fmt::Display for UrlProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlProblem::Missing => write!(
+                f,
+                "neither HARBOR_URL nor HARBOR_HOST is set: this job has no Harbor integration variables"
+            ),
+            UrlProblem::Scheme { var, scheme } => {
+                write!(
+                    f,
+                    "{var} uses the scheme {scheme}://; Harbor is reached over https://"
+                )
+            }
+            UrlProblem::PlainHttp { var, host } => write!(
+                f,
+                "{var} uses http:// for {host}, which is not a loopback host; credentials would travel unencrypted"
+            ),
+            UrlProblem::Address { var, problem } => {
+                write!(f, "{var} is not a usable URL: {problem}")
+            }
+        }
+    }
+}
+
+impl UrlProblem {
+    pub fn hint(&self) -> String {
+        match self {
+            UrlProblem::Missing => "enable GitLab's Harbor integration for the project or group (Settings > Integrations > Harbor), or set HARBOR_URL".into(),
+            UrlProblem::Scheme { var, .. } | UrlProblem::PlainHttp { var, .. } => {
+                format!("set {var} to Harbor's https:// address, as in the Harbor integration settings")
+            }
+            UrlProblem::Address { var, .. } => {
+                format!("set {var} to Harbor's address, for example https://harbor.example.net or https://harbor.example.net:8443")
+            }
+        }
+    }
+}
+
+impl HarborUrl {
+    /// From the GitLab variables.
+    pub fn from_env(env: &Env) -> Result<HarborUrl, UrlProblem> {
+        let (value, from) = vars::url_or_host(env).ok_or(UrlProblem::Missing)?;
+        HarborUrl::parse(&value, from)
+    }
+
+    /// Parses `https://host[:port][/path]`; a value without a scheme (as `HARBOR_HOST` is)
+    /// means https.
+    pub fn parse(value: &str, from: RegistryFrom) -> Result<HarborUrl, UrlProblem> {
+        let var = from.var();
+        let value = value.trim();
+        let (scheme, rest) = match value.split_once("://") {
+            Some((s, rest)) if s.eq_ignore_ascii_case("https") => (Scheme::Https, rest),
+            Some((s, rest)) if s.eq_ignore_ascii_case("http") => (Scheme::Http, rest),
+            Some((s, _)) => {
+                return Err(UrlProblem::Scheme {
+                    var,
+                    scheme: s.to_ascii_lowercase(),
+                });
+            }
+            None => (Scheme::Https, value),
+        };
+        let registry =
+            Registry::parse(rest).map_err(|problem| UrlProblem::Address { var, problem })?;
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let path = rest[authority_end..]
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_owned();
+        let port = match registry.port() {
+            Some(p) => p,
+            None if scheme == Scheme::Https || explicit_443(rest) => 443,
+            None => 80,
+        };
+        let host = registry.host().to_owned();
+        let url = HarborUrl {
+            scheme,
+            host,
+            port,
+            path,
+            registry,
+            from,
+        };
+        if scheme == Scheme::Http && !url.is_loopback() {
+            return Err(UrlProblem::PlainHttp {
+                var,
+                host: url.host.clone(),
+            });
+        }
+        Ok(url)
+    }
+
+    /// `https://host[:port][/path]`, without a trailing slash.
+    pub fn base(&self) -> String {
+        let (scheme, default) = match self.scheme {
+            Scheme::Https => ("https", 443),
+            Scheme::Http => ("http", 80),
+        };
+        if self.port == default {
+            format!("{scheme}://{}{}", self.host, self.path)
+        } else {
+            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
+        }
+    }
+
+    /// The host without IPv6 brackets, for DNS and TLS server names.
+    pub fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        let h = self.bare_host();
+        h == "localhost"
+            || h.ends_with(".localhost")
+            || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+fn explicit_443(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.ends_with(":443")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<HarborUrl, UrlProblem> {
+        HarborUrl::parse(s, RegistryFrom::Url)
+    }
+
+    #[test]
+    fn https_urls_with_ports_paths_and_slashes() {
+        let u = parse("https://Harbor.Example.net:8443/").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.base()),
+            (
+                "harbor.example.net",
+                8443,
+                "https://harbor.example.net:8443".into()
+            )
+        );
+        assert_eq!(u.registry.as_str(), "harbor.example.net:8443");
+        let u = parse("https://harbor.example.net").unwrap();
+        assert_eq!(
+            (u.port, u.base()),
+            (443, "https://harbor.example.net".into())
+        );
+        let u = parse("https://harbor.example.net:443/sub/path/").unwrap();
+        assert_eq!(
+            (u.port, u.base()),
+            (443, "https://harbor.example.net/sub/path".into())
+        );
+        let u = HarborUrl::parse("harbor.example.net", RegistryFrom::Host).unwrap();
+        assert_eq!(u.base(), "https://harbor.example.net");
+        let u = parse("https://[::1]:9443").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.bare_host()),
+            ("[::1]", 9443, "::1")
+        );
+        assert!(u.is_loopback());
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        let u = parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(
+            (u.scheme, u.port, u.base()),
+            (Scheme::Http, 8080, "http://127.0.0.1:8080".into())
+        );
+        let u = parse("http://localhost").unwrap();
+        assert_eq!(u.port, 80);
+        assert_eq!(
+            parse("http://harbor.example.net").unwrap_err(),
+            UrlProblem::PlainHttp {
+                var: "HARBOR_URL",
+                host: "harbor.example.net".into()
+            }
+        );
+        assert!(matches!(
+            parse("ftp://h").unwrap_err(),
+            UrlProblem::Scheme { .. }
+        ));
+        assert!(matches!(
+            parse("https://").unwrap_err(),
+            UrlProblem::Address { .. }
+        ));
+    }
+}
