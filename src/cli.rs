@@ -19,6 +19,12 @@ pub enum Command {
     Usage,
     /// An unknown first word.
     Unknown(String),
+    /// `doctor`: check the variables and Harbor, one line per check.
+    Doctor,
+    /// `<subcommand> --help`.
+    SubcommandHelp(&'static str),
+    /// A subcommand with arguments it does not take.
+    BadArguments(String),
 }
 
 /// Parses the arguments after the program name.
@@ -28,7 +34,18 @@ pub fn parse(args: &[OsString]) -> Command {
     };
     let word = first.to_string_lossy();
     let alone = args.len() == 1;
+    let rest: Vec<String> = args[1..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     match word.as_ref() {
+        "doctor" => match rest.first().map(String::as_str) {
+            None => Command::Doctor,
+            Some("--help" | "-h") => Command::SubcommandHelp(DOCTOR_HELP),
+            Some(other) => Command::BadArguments(format!(
+                "doctor takes no arguments (got {other:?}); see doctor --help"
+            )),
+        },
         "version" | "--version" | "-v" if alone => Command::Version,
         "help" | "--help" | "-h" => Command::Help,
         w => match Verb::parse(w) {
@@ -40,6 +57,19 @@ pub fn parse(args: &[OsString]) -> Command {
     }
 }
 
+const DOCTOR_HELP: &str = "Usage: docker-credential-harbor doctor
+
+Checks, one line each, what a push to Harbor needs: HARBOR_URL well formed, DNS, TCP,
+TLS chain and name, Harbor answering and its version, the credentials, the project
+(HARBOR_PROJECT), pull and push, and a robot account's expiry where Harbor shows it.
+Every failure says what to change. Exits 0 only when no check failed. Never prints a secret.
+
+Environment: HARBOR_URL (or HARBOR_HOST), HARBOR_USERNAME (or HARBOR_USER), HARBOR_PASSWORD,
+HARBOR_PROJECT; DOCKER_CREDENTIAL_HARBOR_CA_FILE (extra CA bundle), SSL_CERT_FILE, SSL_CERT_DIR,
+/etc/docker/certs.d/<registry>/*.crt, /etc/containers/certs.d/<registry>/*.crt;
+DOCKER_CREDENTIAL_HARBOR_TIMEOUT (seconds, default 10); HTTPS_PROXY and NO_PROXY.
+";
+
 /// The `--help` text.
 pub fn help() -> String {
     format!(
@@ -48,6 +78,10 @@ pub fn help() -> String {
 A Docker credential helper for Harbor: serves credentials to docker, podman, buildah,
 skopeo, helm, kaniko, crane and the GitLab runner from GitLab's HARBOR_* variables,
 from its own store (filled by `docker login`/`podman login`), or from a runner config.
+
+Commands:
+  doctor    check the HARBOR_* variables, the network, TLS, the credentials and the
+            push right against Harbor; one line per check (doctor --help)
 
 Protocol verbs (the server address or credentials JSON on stdin):
   get       print {{\"ServerURL\",\"Username\",\"Secret\"}} for the address on stdin
@@ -62,6 +96,8 @@ Environment:
   DOCKER_CREDENTIAL_HARBOR_STORE     store file (default: $XDG_DATA_HOME/docker-credential-harbor/credentials.json)
   DOCKER_CREDENTIAL_HARBOR_CONFIG    runner config (default: $XDG_CONFIG_HOME/docker-credential-harbor/config.json,
                                      then /etc/docker-credential-harbor/config.json)
+  DOCKER_CREDENTIAL_HARBOR_CA_FILE   extra CA bundle for Harbor (doctor and hooks)
+  DOCKER_CREDENTIAL_HARBOR_TIMEOUT   seconds to wait for Harbor (default 10)
   DOCKER_CREDENTIAL_HARBOR_DEBUG=1   explain each answer on stderr (never a secret)
 ",
         usage = crate::protocol::USAGE
@@ -87,5 +123,11 @@ mod tests {
         assert_eq!(p(&["--help"]), Command::Help);
         assert_eq!(p(&["frobnicate"]), Command::Unknown("frobnicate".into()));
         assert_eq!(p(&["GET"]), Command::Unknown("GET".into()));
+        assert_eq!(p(&["doctor"]), Command::Doctor);
+        assert!(matches!(
+            p(&["doctor", "--help"]),
+            Command::SubcommandHelp(_)
+        ));
+        assert!(matches!(p(&["doctor", "x"]), Command::BadArguments(_)));
     }
 }

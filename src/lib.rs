@@ -11,6 +11,7 @@
 //!   config, in that order, as one `Helper`.
 //! - [`harbor`] → address, env, vars: the Harbor client (reqwest, rustls), trust, the
 //!   one-request verification. Unreachable from `protocol` and `sources`.
+//! - [`commands`] → any of the above: one driver per subcommand (`doctor`).
 //! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process.
@@ -18,6 +19,7 @@
 pub mod address;
 pub mod atomic_file;
 pub mod cli;
+pub mod commands;
 pub mod debug;
 pub mod env;
 pub mod harbor;

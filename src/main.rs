@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use docker_credential_harbor::cli::{self, Command};
+use docker_credential_harbor::commands::doctor;
 use docker_credential_harbor::env::Env;
 use docker_credential_harbor::{debug, protocol, report, sources};
 
@@ -29,6 +30,15 @@ fn main() -> ExitCode {
         Command::Help => (true, Some(cli::help())),
         Command::Usage => (false, Some(protocol::USAGE.to_owned())),
         Command::Unknown(word) => (false, Some(protocol::unknown_action(&word))),
+        Command::SubcommandHelp(text) => (true, Some(text.to_owned())),
+        Command::BadArguments(text) => {
+            report::error(&text);
+            (false, None)
+        }
+        Command::Doctor => (
+            doctor::run(&env, &mut std::io::stdout().lock()).unwrap_or(false),
+            None,
+        ),
     };
     if let Some(text) = text {
         // As DCH's `Serve`: usage and errors go to stdout, where clients look for them.

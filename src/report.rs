@@ -1,8 +1,19 @@
-//! Last-resort reporting: a panic hook that never prints the panic's payload.
+//! Reporting for subcommands: errors on stderr, and a panic hook that never prints the panic's
+//! payload.
 //!
 //! A payload is formatted by whatever code panicked and could, through a mistake, hold a
-//! secret; the location is enough to find the bug. Errors on the normal paths are reported
-//! by the command that owns the output stream, not here.
+//! secret; the location is enough to find the bug. Protocol verbs report on stdout instead
+//! (clients read it there), in `protocol`.
+
+use std::fmt::Display;
+
+/// `docker-credential-harbor: <message>` on stderr.
+pub fn error(message: impl Display) {
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("docker-credential-harbor: {message}");
+    }
+}
 
 /// Replaces the default panic hook with one that prints only where the panic happened.
 pub fn install_panic_hook() {

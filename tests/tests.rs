@@ -7,6 +7,8 @@ mod util;
 
 /// Real docker CLI, skopeo, podman and buildah against a real registry, through the helper.
 mod clients;
+/// `doctor` and the one-request verification against the Harbor double.
+mod doctor;
 /// protocol.md §8.1 and §8.2, row by row, against every credential source.
 mod protocol;
 /// Which source answers, in which order, and what `get` reads, spawns and connects to.

@@ -1,0 +1,3 @@
+//! One driver per subcommand. Drivers never call each other; shared code lives in a lower module.
+
+pub mod doctor;
