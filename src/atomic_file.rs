@@ -19,16 +19,23 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
 
 /// Replaces `path` with `contents` atomically; the file is 0600 whatever existed before.
 pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_with_mode(path, contents, 0o600)
+}
+
+/// Replaces `path` with `contents` atomically, with permission bits `mode` (for files that
+/// hold no secret of ours and whose owner chose their mode, such as a docker config).
+pub fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let tmp = temp_path(path, std::process::id());
-    let result = write_and_rename(&tmp, path, contents);
+    let result = write_and_rename(&tmp, path, contents, mode);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
 }
 
-fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> io::Result<()> {
+fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let mut options = OpenOptions::new();
+    // Created 0600 and widened only after the content is in, so it is never readable early.
     options.write(true).create_new(true).mode(0o600);
     let mut file = match options.open(tmp) {
         // Left behind by a killed process that had our pid: it is ours to replace.
@@ -39,6 +46,10 @@ fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8]) -> io::Result<()> 
         other => other?,
     };
     file.write_all(contents)?;
+    if mode & 0o7777 != 0o600 {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+    }
     file.sync_all()?;
     drop(file);
     fs::rename(tmp, path)?;

@@ -11,7 +11,11 @@
 //!   config, in that order, as one `Helper`.
 //! - [`harbor`] → address, env, vars: the Harbor client (reqwest, rustls), trust, the
 //!   one-request verification. Unreachable from `protocol` and `sources`.
-//! - [`commands`] → any of the above: one driver per subcommand (`doctor`).
+//! - [`client_config`] → address, env, atomic_file: `credHelpers` in docker, containers, helm
+//!   and kaniko configs, merged, never clobbered.
+//! - [`shell`]: POSIX quoting and `export` lines. Pure. [`job`]: what pre-build did, for post-build.
+//! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
+//!   `post-build`, `configure`).
 //! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process.
@@ -19,11 +23,14 @@
 pub mod address;
 pub mod atomic_file;
 pub mod cli;
+pub mod client_config;
 pub mod commands;
 pub mod debug;
 pub mod env;
 pub mod harbor;
+pub mod job;
 pub mod protocol;
 pub mod report;
+pub mod shell;
 pub mod sources;
 pub mod vars;

@@ -268,21 +268,37 @@ impl CertProblem {
     }
 }
 
-/// Finds a rustls certificate error in an error's source chain.
+/// Finds a rustls certificate error in an error's source chain. An `io::Error` wrapping
+/// another error does not report it as its `source()` (std returns the inner error's source),
+/// so wrapped errors are opened with `get_ref` (hyper-util nests two of them).
 pub fn cert_problem_in(e: &(dyn std::error::Error + 'static)) -> Option<CertProblem> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(rustls::Error::InvalidCertificate(c)) = err.downcast_ref::<rustls::Error>() {
-            return Some(CertProblem::from_rustls(c));
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(rustls::Error::InvalidCertificate(c)) =
-                inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(CertProblem::from_rustls(c));
-        }
-        cur = err.source();
+    if let Some(rustls::Error::InvalidCertificate(c)) = e.downcast_ref::<rustls::Error>() {
+        return Some(CertProblem::from_rustls(c));
     }
-    None
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        if let Some(p) = cert_problem_in(inner) {
+            return Some(p);
+        }
+    }
+    e.source().and_then(cert_problem_in)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_error_is_found_inside_nested_io_errors() {
+        let rustls_error = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let nested = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls_error,
+        ));
+        assert_eq!(cert_problem_in(&nested), Some(CertProblem::UnknownIssuer));
+        assert_eq!(cert_problem_in(&std::io::Error::other("plain")), None);
+    }
 }

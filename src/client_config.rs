@@ -1,0 +1,483 @@
+//! The configuration files container clients read, and the `credHelpers` entries that point
+//! them at this helper: docker's `config.json` (also read by crane, ko and kaniko), the
+//! containers tools' `auth.json` (podman, buildah, skopeo), helm's registry `config.json`,
+//! and kaniko's `/kaniko/.docker/config.json`.
+//!
+//! Edits merge into what exists and never clobber it: unknown keys and their order are kept,
+//! the file's mode is kept, a UTF-8 BOM is dropped (Go's JSON decoder rejects it), and every
+//! write is atomic. A file that is not a JSON object is reported and left untouched. No secret
+//! of ours is ever written here: an entry only names the helper.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::address::Registry;
+use crate::atomic_file;
+use crate::env::Env;
+
+/// The `credHelpers` value: clients run `docker-credential-harbor`.
+pub const HELPER: &str = "harbor";
+
+/// Where kaniko keeps its docker config (kaniko's image sets `DOCKER_CONFIG=/kaniko/.docker`).
+pub const KANIKO_DIR_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KANIKO_DIR";
+const KANIKO_DIR: &str = "/kaniko";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    Docker,
+    Containers,
+    Helm,
+    Kaniko,
+}
+
+impl Client {
+    pub const ALL: [Client; 4] = [
+        Client::Docker,
+        Client::Containers,
+        Client::Helm,
+        Client::Kaniko,
+    ];
+
+    /// Who reads the file, for reports.
+    pub fn readers(self) -> &'static str {
+        match self {
+            Client::Docker => "docker, crane",
+            Client::Containers => "podman, buildah, skopeo",
+            Client::Helm => "helm",
+            Client::Kaniko => "kaniko",
+        }
+    }
+
+    /// The variable that points the client at a config, when there is one.
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Client::Docker => Some("DOCKER_CONFIG"),
+            Client::Containers => Some("REGISTRY_AUTH_FILE"),
+            Client::Helm => Some("HELM_REGISTRY_CONFIG"),
+            Client::Kaniko => None,
+        }
+    }
+
+    /// The file this client reads for a user, by its own rules (protocol.md §2–§4,
+    /// gitlab-runner.md §4.3); `None` for kaniko when there is no kaniko here.
+    pub fn user_file(self, env: &Env) -> Option<PathBuf> {
+        let home = env.path("HOME");
+        match self {
+            Client::Docker => match env.path("DOCKER_CONFIG") {
+                Some(d) => Some(d.join("config.json")),
+                None => home.map(|h| h.join(".docker/config.json")),
+            },
+            Client::Containers => {
+                if let Some(f) = env.path("REGISTRY_AUTH_FILE") {
+                    return Some(f);
+                }
+                // The runtime file is searched first; edit it when it exists, so our entry is seen.
+                if let Some(run) = env
+                    .path("XDG_RUNTIME_DIR")
+                    .map(|d| d.join("containers/auth.json"))
+                    && run.exists()
+                {
+                    return Some(run);
+                }
+                xdg_config(env).map(|c| c.join("containers/auth.json"))
+            }
+            Client::Helm => {
+                if let Some(f) = env.path("HELM_REGISTRY_CONFIG") {
+                    return Some(f);
+                }
+                match env.path("HELM_CONFIG_HOME") {
+                    Some(h) => Some(h.join("registry/config.json")),
+                    None => xdg_config(env).map(|c| c.join("helm/registry/config.json")),
+                }
+            }
+            Client::Kaniko => {
+                let dir = env
+                    .path(KANIKO_DIR_VAR)
+                    .unwrap_or_else(|| PathBuf::from(KANIKO_DIR));
+                dir.is_dir().then(|| dir.join(".docker/config.json"))
+            }
+        }
+    }
+
+    /// The file's path inside a per-job directory.
+    pub fn per_job_file(self, dir: &Path) -> PathBuf {
+        match self {
+            Client::Docker => dir.join("docker/config.json"),
+            Client::Containers => dir.join("containers/auth.json"),
+            Client::Helm => dir.join("helm/registry/config.json"),
+            Client::Kaniko => dir.join("kaniko/config.json"),
+        }
+    }
+
+    /// What the per-job variable points at: the docker config *directory*, the others' files.
+    pub fn per_job_export(self, dir: &Path) -> Option<(&'static str, PathBuf)> {
+        let file = self.per_job_file(dir);
+        match self {
+            Client::Docker => Some(("DOCKER_CONFIG", file.parent()?.to_owned())),
+            Client::Containers | Client::Helm => Some((self.env_var()?, file)),
+            Client::Kaniko => None,
+        }
+    }
+}
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Client::Docker => "docker",
+            Client::Containers => "containers",
+            Client::Helm => "helm",
+            Client::Kaniko => "kaniko",
+        })
+    }
+}
+
+fn xdg_config(env: &Env) -> Option<PathBuf> {
+    env.path("XDG_CONFIG_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| env.path("HOME").map(|h| h.join(".config")))
+}
+
+/// Why a config file cannot be edited.
+#[derive(Debug)]
+pub enum ConfigError {
+    Read {
+        path: PathBuf,
+        error: io::Error,
+    },
+    /// Not JSON, or JSON but not an object; the file is left as it is.
+    Invalid {
+        path: PathBuf,
+        detail: String,
+    },
+    Write {
+        path: PathBuf,
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            ConfigError::Invalid { path, detail } => {
+                write!(
+                    f,
+                    "{} is not a JSON object ({detail}); it was left untouched",
+                    path.display()
+                )
+            }
+            ConfigError::Write { path, error } => {
+                write!(f, "cannot write {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What happened to one registry's entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Added,
+    AlreadySet,
+    /// Another helper was named and was replaced (only in files this tool owns).
+    Replaced(String),
+    /// Another helper is named and was kept (the user's own file).
+    KeptOther(String),
+}
+
+/// A client config file in memory.
+pub struct ConfigFile {
+    pub path: PathBuf,
+    root: Map<String, Value>,
+    mode: u32,
+    pub existed: bool,
+    changed: bool,
+}
+
+impl ConfigFile {
+    /// Reads `path`; a missing or empty file is an empty object.
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let (bytes, mode, existed) = match fs::read(path) {
+            Ok(b) => {
+                let mode = fs::metadata(path)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o600);
+                (b, mode, true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0o600, false),
+            Err(error) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    error,
+                });
+            }
+        };
+        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let root = if text.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(text) {
+                Ok(Value::Object(m)) => m,
+                // serde_json's message can quote a value (an `auths` secret): position only.
+                Ok(_) => {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        detail: "the top level is not an object".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        detail: format!("invalid at line {}, column {}", e.line(), e.column()),
+                    });
+                }
+            }
+        };
+        Ok(ConfigFile {
+            path: path.to_owned(),
+            root,
+            mode,
+            existed,
+            changed: text.len() != bytes.len(),
+        })
+    }
+
+    /// The same content, to be written to another path (a per-job copy), mode 0600.
+    pub fn copy_to(&self, path: &Path) -> ConfigFile {
+        ConfigFile {
+            path: path.to_owned(),
+            root: self.root.clone(),
+            mode: 0o600,
+            existed: false,
+            changed: true,
+        }
+    }
+
+    /// The helper named for `registry` in `credHelpers`, if any.
+    pub fn helper_for(&self, registry: &Registry) -> Option<&str> {
+        self.root
+            .get("credHelpers")?
+            .as_object()?
+            .get(registry.as_str())?
+            .as_str()
+    }
+
+    /// Points `registry` at this helper. `replace` says whether another helper named for it
+    /// may be replaced (yes in our own per-job copies, no in a user's file).
+    pub fn set_helper(&mut self, registry: &Registry, replace: bool) -> Entry {
+        self.set_helper_key(registry.as_str(), replace)
+    }
+
+    /// As [`ConfigFile::set_helper`], for a key as the client spells it (docker keys Docker Hub
+    /// as `https://index.docker.io/v1/`).
+    pub fn set_helper_key(&mut self, key: &str, replace: bool) -> Entry {
+        let helpers = self
+            .root
+            .entry("credHelpers")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !helpers.is_object() {
+            *helpers = Value::Object(Map::new());
+        }
+        let map = helpers.as_object_mut().expect("made an object above");
+        let outcome = match map.get(key).and_then(Value::as_str) {
+            Some(HELPER) => return Entry::AlreadySet,
+            Some(other) if !replace => return Entry::KeptOther(other.to_owned()),
+            Some(other) => Entry::Replaced(other.to_owned()),
+            None => Entry::Added,
+        };
+        map.insert(key.to_owned(), Value::String(HELPER.to_owned()));
+        self.changed = true;
+        outcome
+    }
+
+    /// Removes `registry`'s entry if it still names this helper; `credHelpers` goes when empty.
+    pub fn remove_helper(&mut self, registry: &Registry) -> bool {
+        let Some(map) = self
+            .root
+            .get_mut("credHelpers")
+            .and_then(Value::as_object_mut)
+        else {
+            return false;
+        };
+        if map.get(registry.as_str()).and_then(Value::as_str) != Some(HELPER) {
+            return false;
+        }
+        map.shift_remove(registry.as_str());
+        if map.is_empty() {
+            self.root.shift_remove("credHelpers");
+        }
+        self.changed = true;
+        true
+    }
+
+    /// Nothing left in the file.
+    pub fn is_empty(&self) -> bool {
+        self.root.is_empty()
+    }
+
+    /// The `auths` object, for migration.
+    pub fn auths_mut(&mut self) -> Option<&mut Map<String, Value>> {
+        self.root.get_mut("auths").and_then(Value::as_object_mut)
+    }
+
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
+    /// Writes the file if anything changed: atomic, the original mode kept (0600 for a new
+    /// file), tab-indented like docker's own writes, no BOM.
+    pub fn save(&mut self) -> Result<bool, ConfigError> {
+        if !self.changed {
+            return Ok(false);
+        }
+        let write_err = |error| ConfigError::Write {
+            path: self.path.clone(),
+            error,
+        };
+        if let Some(dir) = self.path.parent() {
+            atomic_file::create_private_dir_all(dir).map_err(write_err)?;
+        }
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+        serde::Serialize::serialize(&self.root, &mut ser)
+            .map_err(|e| write_err(io::Error::other(e)))?;
+        out.push(b'\n');
+        atomic_file::write_with_mode(&self.path, &out, self.mode).map_err(write_err)?;
+        self.changed = false;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dch-config-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn merging_keeps_unknown_keys_order_and_mode_and_drops_the_bom() {
+        let dir = scratch("merge");
+        let path = dir.join("config.json");
+        let original = "\u{feff}{\"zeta\":1,\"auths\":{\"other.example\":{\"auth\":\"eDp5\"}},\"credHelpers\":{\"gcr.io\":\"gcloud\"},\"alpha\":{\"x\":[1,2]}}";
+        fs::write(&path, original).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let reg = Registry::parse("harbor.example.net:8443").unwrap();
+        let mut f = ConfigFile::load(&path).unwrap();
+        assert_eq!(f.set_helper(&reg, false), Entry::Added);
+        assert_eq!(f.set_helper(&reg, false), Entry::AlreadySet);
+        f.save().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.starts_with('\u{feff}'));
+        let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&text)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["zeta", "auths", "credHelpers", "alpha"]);
+        assert!(
+            text.contains("\"gcr.io\": \"gcloud\"")
+                && text.contains("\"harbor.example.net:8443\": \"harbor\"")
+        );
+        assert!(text.contains("\"other.example\""));
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+
+        let mut f = ConfigFile::load(&path).unwrap();
+        assert!(f.remove_helper(&reg));
+        assert!(
+            !f.remove_helper(&Registry::parse("gcr.io").unwrap()),
+            "another helper's entry is not ours to remove"
+        );
+        f.save().unwrap();
+        let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["credHelpers"], serde_json::json!({"gcr.io": "gcloud"}));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn other_helpers_are_kept_in_user_files_and_replaced_in_ours() {
+        let dir = scratch("other");
+        let path = dir.join("c.json");
+        fs::write(&path, r#"{"credHelpers":{"h.example":"desktop"}}"#).unwrap();
+        let reg = Registry::parse("h.example").unwrap();
+        let mut f = ConfigFile::load(&path).unwrap();
+        assert_eq!(
+            f.set_helper(&reg, false),
+            Entry::KeptOther("desktop".into())
+        );
+        assert_eq!(f.set_helper(&reg, true), Entry::Replaced("desktop".into()));
+        assert_eq!(f.helper_for(&reg), Some(HELPER));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_broken_file_is_reported_without_its_content_and_not_touched() {
+        let dir = scratch("broken");
+        let path = dir.join("c.json");
+        fs::write(&path, r#"{"auths":{"h":{"auth":"U0VDUkVU"}}"#).unwrap();
+        let err = ConfigFile::load(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("left untouched") && !err.contains("U0VDUkVU"),
+            "{err}"
+        );
+        fs::write(&path, "[]").unwrap();
+        assert!(ConfigFile::load(&path).is_err());
+        assert!(
+            ConfigFile::load(&dir.join("missing.json"))
+                .unwrap()
+                .helper_for(&Registry::parse("h").unwrap())
+                .is_none()
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn user_files_follow_each_clients_rules() {
+        let env = Env::from_pairs([("HOME", "/home/u")]);
+        assert_eq!(
+            Client::Docker.user_file(&env),
+            Some(PathBuf::from("/home/u/.docker/config.json"))
+        );
+        assert_eq!(
+            Client::Containers.user_file(&env),
+            Some(PathBuf::from("/home/u/.config/containers/auth.json"))
+        );
+        assert_eq!(
+            Client::Helm.user_file(&env),
+            Some(PathBuf::from("/home/u/.config/helm/registry/config.json"))
+        );
+        let env = Env::from_pairs([
+            ("HOME", "/home/u"),
+            ("DOCKER_CONFIG", "/d"),
+            ("REGISTRY_AUTH_FILE", "/a.json"),
+            ("HELM_REGISTRY_CONFIG", "/h.json"),
+            (KANIKO_DIR_VAR, "/nonexistent-kaniko"),
+        ]);
+        assert_eq!(
+            Client::Docker.user_file(&env),
+            Some(PathBuf::from("/d/config.json"))
+        );
+        assert_eq!(
+            Client::Containers.user_file(&env),
+            Some(PathBuf::from("/a.json"))
+        );
+        assert_eq!(Client::Helm.user_file(&env), Some(PathBuf::from("/h.json")));
+        assert_eq!(Client::Kaniko.user_file(&env), None);
+    }
+}
