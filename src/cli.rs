@@ -5,6 +5,8 @@
 
 use std::ffi::OsString;
 
+use crate::client_config::Client;
+use crate::commands::configure;
 use crate::protocol::Verb;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -21,6 +23,12 @@ pub enum Command {
     Unknown(String),
     /// `doctor`: check the variables and Harbor, one line per check.
     Doctor,
+    /// `pre-build`: the runner's pre_build_script.
+    PreBuild,
+    /// `post-build`: the runner's post_build_script.
+    PostBuild,
+    /// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
+    Configure(configure::Args),
     /// `<subcommand> --help`.
     SubcommandHelp(&'static str),
     /// A subcommand with arguments it does not take.
@@ -39,13 +47,10 @@ pub fn parse(args: &[OsString]) -> Command {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     match word.as_ref() {
-        "doctor" => match rest.first().map(String::as_str) {
-            None => Command::Doctor,
-            Some("--help" | "-h") => Command::SubcommandHelp(DOCTOR_HELP),
-            Some(other) => Command::BadArguments(format!(
-                "doctor takes no arguments (got {other:?}); see doctor --help"
-            )),
-        },
+        "doctor" => no_arguments("doctor", &rest, DOCTOR_HELP, Command::Doctor),
+        "pre-build" => no_arguments("pre-build", &rest, PRE_BUILD_HELP, Command::PreBuild),
+        "post-build" => no_arguments("post-build", &rest, POST_BUILD_HELP, Command::PostBuild),
+        "configure" => parse_configure(&rest),
         "version" | "--version" | "-v" if alone => Command::Version,
         "help" | "--help" | "-h" => Command::Help,
         w => match Verb::parse(w) {
@@ -56,6 +61,70 @@ pub fn parse(args: &[OsString]) -> Command {
         },
     }
 }
+
+fn no_arguments(name: &str, rest: &[String], help: &'static str, command: Command) -> Command {
+    match rest.first().map(String::as_str) {
+        None => command,
+        Some("--help" | "-h") => Command::SubcommandHelp(help),
+        Some(other) => Command::BadArguments(format!(
+            "{name} takes no arguments (got {other:?}); see {name} --help"
+        )),
+    }
+}
+
+fn parse_configure(rest: &[String]) -> Command {
+    let mut args = configure::Args::default();
+    for a in rest {
+        match a.as_str() {
+            "--help" | "-h" => return Command::SubcommandHelp(CONFIGURE_HELP),
+            "--docker" => args.clients.push(Client::Docker),
+            "--podman" | "--buildah" | "--skopeo" => args.clients.push(Client::Containers),
+            "--helm" => args.clients.push(Client::Helm),
+            "--kaniko" => args.clients.push(Client::Kaniko),
+            "--migrate" => args.migrate = true,
+            flag if flag.starts_with('-') => {
+                return Command::BadArguments(format!(
+                    "configure: unknown option {flag:?}; see configure --help"
+                ));
+            }
+            registry => args.registries.push(registry.to_owned()),
+        }
+    }
+    args.clients.dedup();
+    Command::Configure(args)
+}
+
+const PRE_BUILD_HELP: &str = "Usage: eval \"$(docker-credential-harbor pre-build)\"
+
+For the GitLab runner's pre_build_script. Resolves GitLab's HARBOR_* variables and prints
+`export` lines for the job's shell (HARBOR_URL, HARBOR_HOST, HARBOR_REGISTRY, HARBOR_OCI,
+HARBOR_PROJECT, HARBOR_USERNAME, HARBOR_USER; never the password), points docker, podman,
+buildah, skopeo, helm and kaniko at the helper for Harbor's registry (per-job copies under
+RUNNER_TEMP_PROJECT_DIR, exported as DOCKER_CONFIG, REGISTRY_AUTH_FILE, HELM_REGISTRY_CONFIG),
+places DOCKER_CREDENTIAL_HARBOR_CA_FILE in certs.d, and verifies the credentials and the push
+right with one request to Harbor. Without Harbor variables it does nothing.
+
+DOCKER_CREDENTIAL_HARBOR_VERIFY: warn (default: a warning, the job goes on), strict (the job
+fails before the build), off.
+";
+
+const POST_BUILD_HELP: &str = "Usage: docker-credential-harbor post-build
+
+For the GitLab runner's post_build_script. Removes what pre-build wrote for this job: the
+per-job client configuration, credHelpers entries it added, CA files it placed. Always exits 0.
+";
+
+const CONFIGURE_HELP: &str = "Usage: docker-credential-harbor configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]
+
+Adds credHelpers entries naming this helper for each REGISTRY (default: the registry of
+HARBOR_URL and those of the runner config) to docker's config.json, the containers tools'
+auth.json (podman, buildah, skopeo), helm's registry config.json and kaniko's config (when
+/kaniko exists). With no client option, all of them. Existing files are merged, never
+clobbered; another helper already named for a registry is left in place and reported.
+
+--migrate also moves every plaintext `auths` entry (docker login without a helper) out of
+docker's config.json into the helper's store, reporting each one.
+";
 
 const DOCTOR_HELP: &str = "Usage: docker-credential-harbor doctor
 
@@ -80,8 +149,11 @@ skopeo, helm, kaniko, crane and the GitLab runner from GitLab's HARBOR_* variabl
 from its own store (filled by `docker login`/`podman login`), or from a runner config.
 
 Commands:
-  doctor    check the HARBOR_* variables, the network, TLS, the credentials and the
-            push right against Harbor; one line per check (doctor --help)
+  doctor      check the HARBOR_* variables, the network, TLS, the credentials and the
+              push right against Harbor; one line per check (doctor --help)
+  pre-build   the runner's pre_build_script: eval \"$(docker-credential-harbor pre-build)\"
+  post-build  the runner's post_build_script: undo what pre-build wrote for the job
+  configure   point docker, podman, helm, kaniko at the helper; --migrate plaintext logins
 
 Protocol verbs (the server address or credentials JSON on stdin):
   get       print {{\"ServerURL\",\"Username\",\"Secret\"}} for the address on stdin
@@ -129,5 +201,24 @@ mod tests {
             Command::SubcommandHelp(_)
         ));
         assert!(matches!(p(&["doctor", "x"]), Command::BadArguments(_)));
+        assert_eq!(p(&["pre-build"]), Command::PreBuild);
+        assert_eq!(
+            p(&[
+                "configure",
+                "--docker",
+                "--podman",
+                "h.example",
+                "--migrate"
+            ]),
+            Command::Configure(configure::Args {
+                clients: vec![Client::Docker, Client::Containers],
+                migrate: true,
+                registries: vec!["h.example".into()],
+            })
+        );
+        assert!(matches!(
+            p(&["configure", "--bogus"]),
+            Command::BadArguments(_)
+        ));
     }
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use docker_credential_harbor::cli::{self, Command};
-use docker_credential_harbor::commands::doctor;
+use docker_credential_harbor::commands::{configure, doctor, post_build, pre_build};
 use docker_credential_harbor::env::Env;
 use docker_credential_harbor::{debug, protocol, report, sources};
 
@@ -39,6 +39,28 @@ fn main() -> ExitCode {
             doctor::run(&env, &mut std::io::stdout().lock()).unwrap_or(false),
             None,
         ),
+        Command::PreBuild => {
+            let ok = pre_build::run(
+                &env,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            (ok.unwrap_or(false), None)
+        }
+        Command::PostBuild => {
+            // Always 0: a cleanup problem is a warning, never a failed job.
+            let _ = post_build::run(&env, &mut std::io::stderr().lock());
+            (true, None)
+        }
+        Command::Configure(args) => {
+            let ok = configure::run(
+                &env,
+                &args,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            (ok.unwrap_or(false), None)
+        }
     };
     if let Some(text) = text {
         // As DCH's `Serve`: usage and errors go to stdout, where clients look for them.

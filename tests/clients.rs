@@ -19,41 +19,11 @@ fn setup(name: &str) -> (TestEnv, TestRegistry) {
     t.secret(PASSWORD);
     t.secret(&format!("{USER}:{PASSWORD}"));
     let reg = TestRegistry::start(&t, &[(USER, PASSWORD)]);
-    let mkimage = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/mkimage.sh");
-    run(t.command(mkimage).arg(t.path("img")).arg("v1")).success();
+    t.make_image();
+    t.containers_env();
     let d = t.dir.clone();
-    fs::write(
-        d.join("registries.conf"),
-        "unqualified-search-registries = []\n",
-    )
-    .unwrap();
-    fs::write(
-        d.join("storage.conf"),
-        format!(
-            "[storage]\ndriver = \"vfs\"\nrunroot = \"{0}/c/run\"\ngraphroot = \"{0}/c/storage\"\n",
-            d.display()
-        ),
-    )
-    .unwrap();
-    fs::write(
-        d.join("containers.conf"),
-        format!(
-            "[containers]\ncgroups = \"disabled\"\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nevents_logfile_path = \"{0}/c/events.log\"\ntmp_dir = \"{0}/c/tmp\"\n",
-            d.display()
-        ),
-    )
-    .unwrap();
-    fs::create_dir_all(d.join("c/tmp")).unwrap();
-    t.set("CONTAINERS_CONF", d.join("containers.conf"))
-        .set("CONTAINERS_STORAGE_CONF", d.join("storage.conf"))
-        .set("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf"))
-        .set("REGISTRY_AUTH_FILE", d.join("auth.json"))
-        .set("DOCKER_CONFIG", d.join("docker"))
-        // No daemon: the docker CLI must do everything client-side.
-        .set(
-            "DOCKER_HOST",
-            format!("unix://{}/no-docker.sock", d.display()),
-        );
+    t.set("REGISTRY_AUTH_FILE", d.join("auth.json"))
+        .set("DOCKER_CONFIG", d.join("docker"));
     fs::create_dir_all(d.join("docker")).unwrap();
     (t, reg)
 }

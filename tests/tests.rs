@@ -7,8 +7,12 @@ mod util;
 
 /// Real docker CLI, skopeo, podman and buildah against a real registry, through the helper.
 mod clients;
+/// `configure` and `--migrate` outside CI.
+mod configure;
 /// `doctor` and the one-request verification against the Harbor double.
 mod doctor;
+/// The runner hooks under dash, bash and busybox; real clients through the double and a registry.
+mod hooks;
 /// protocol.md §8.1 and §8.2, row by row, against every credential source.
 mod protocol;
 /// Which source answers, in which order, and what `get` reads, spawns and connects to.

@@ -1,21 +1,23 @@
 #!/bin/sh
 # Installs the Debian packages the tests and the demo use, only when something is missing.
-# Real clients and a real registry, never mocks: skopeo, podman, buildah, the docker CLI,
-# Debian's distribution registry, htpasswd, openssl, curl, strace.
+# Real clients and a real registry, never mocks: skopeo, podman, buildah, the docker CLI and
+# dockerd, Debian's distribution registry, htpasswd, openssl, curl, strace; busybox and dash
+# for the shells job images have.
 # Usage: scripts/lib/deps.sh [extra-package ...]
 set -eu
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
             htpasswd:apache2-utils openssl:openssl curl:curl strace:strace setpriv:util-linux \
-            unshare:util-linux docker:docker.io; do
+            unshare:util-linux busybox:busybox dash:dash docker:docker.io dockerd:docker.io; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   have "$cmd" || need="$need $pkg"
 done
 for pkg in "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
-[ -n "$need" ] || exit 0
+need=$(printf '%s\n' $need | sort -u | tr '\n' ' ')
+[ -n "${need% }" ] || exit 0
 sudo=""
 if [ "$(id -u)" != 0 ]; then
   have sudo || { echo "missing packages:$need; run as root or install them" >&2; exit 1; }

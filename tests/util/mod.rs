@@ -6,6 +6,7 @@
 
 #![allow(dead_code, clippy::disallowed_methods)]
 
+pub mod dockerd;
 pub mod registry;
 
 use std::collections::BTreeMap;
@@ -138,6 +139,42 @@ impl TestEnv {
         }
     }
 
+    /// Confines podman, buildah and skopeo to this test: vfs storage, registries.conf,
+    /// containers.conf under the test directory, and a docker CLI that finds no daemon.
+    pub fn containers_env(&mut self) -> &mut Self {
+        let d = self.dir.clone();
+        fs::write(
+            d.join("registries.conf"),
+            "unqualified-search-registries = []\n",
+        )
+        .unwrap();
+        let storage = format!(
+            "[storage]\ndriver = \"vfs\"\nrunroot = \"{0}/c/run\"\ngraphroot = \"{0}/c/storage\"\n",
+            d.display()
+        );
+        fs::write(d.join("storage.conf"), storage).unwrap();
+        let containers = format!(
+            "[containers]\ncgroups = \"disabled\"\n[engine]\ncgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"file\"\nevents_logfile_path = \"{0}/c/events.log\"\ntmp_dir = \"{0}/c/tmp\"\n",
+            d.display()
+        );
+        fs::write(d.join("containers.conf"), containers).unwrap();
+        fs::create_dir_all(d.join("c/tmp")).unwrap();
+        self.set("CONTAINERS_CONF", d.join("containers.conf"))
+            .set("CONTAINERS_STORAGE_CONF", d.join("storage.conf"))
+            .set("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf"))
+            .set(
+                "DOCKER_HOST",
+                format!("unix://{}/no-daemon.sock", d.display()),
+            )
+    }
+
+    /// A one-layer OCI image layout at `img/` (tag v1), made by `scripts/lib/mkimage.sh`.
+    pub fn make_image(&self) {
+        let mkimage = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/mkimage.sh");
+        run(self.command(mkimage).arg(self.path("img")).arg("v1")).success();
+    }
+
     /// Runs any command (stdin `input`) and fails if its output shows a registered secret.
     pub fn run_clean(&self, cmd: &mut Command, input: &[u8]) -> Out {
         let out = run_with_stdin(cmd, input);
@@ -201,6 +238,28 @@ impl Out {
     #[track_caller]
     pub fn success(self) -> Out {
         assert!(self.ok(), "command failed: {self:?}");
+        self
+    }
+
+    /// Panics with the whole output unless stderr contains `text`.
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics with the whole output unless stdout contains `text`.
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout
+        );
         self
     }
 

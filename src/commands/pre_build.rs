@@ -1,0 +1,540 @@
+//! `docker-credential-harbor pre-build`: the runner's `pre_build_script`, run as
+//! `eval "$(docker-credential-harbor pre-build)"` in the job's own shell.
+//!
+//! It resolves GitLab's `HARBOR_*` variables and prints POSIX `export` lines for the job
+//! (stdout carries nothing else), points every client at the helper for Harbor's registry
+//! (per-job copies under `RUNNER_TEMP_PROJECT_DIR` when the runner gives one), places a CA
+//! where clients look, verifies the credentials and the push right with one request, and
+//! summarises on stderr. It never prints the password: the job already has it, and `set -x`
+//! would show an export. Without Harbor variables it writes nothing and exits 0; only
+//! `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` can fail the job, by ending its output with `false`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::address::Registry;
+use crate::client_config::{Client, ConfigFile, Entry};
+use crate::env::Env;
+use crate::harbor::tls::{self, CA_FILE_VAR};
+use crate::harbor::url::HarborUrl;
+use crate::harbor::verify;
+use crate::harbor::{self, Account, HarborClient, HarborError};
+use crate::job::{self, JobState};
+use crate::sources::runner_config::{self, RunnerConfig};
+use crate::{atomic_file, shell, vars};
+
+pub const VERIFY_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_VERIFY";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyMode {
+    Warn,
+    Strict,
+    Off,
+}
+
+/// Reads `DOCKER_CREDENTIAL_HARBOR_VERIFY`; an unknown value is `warn`, and says so.
+fn verify_mode(env: &Env, notes: &mut Vec<String>) -> VerifyMode {
+    match env
+        .var(VERIFY_VAR)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("warn") => VerifyMode::Warn,
+        Some("strict") => VerifyMode::Strict,
+        Some("off") => VerifyMode::Off,
+        Some(other) => {
+            notes.push(format!(
+                "{VERIFY_VAR}={other:?} is not warn, strict or off; using warn"
+            ));
+            VerifyMode::Warn
+        }
+    }
+}
+
+/// Everything the run decided, for the summary and the exit status.
+struct Outcome {
+    exports: Vec<String>,
+    warnings: Vec<String>,
+    configured: Vec<String>,
+    verified: Option<String>,
+    failed: bool,
+}
+
+impl Outcome {
+    fn warn(&mut self, text: impl Into<String>) {
+        self.warnings.push(text.into());
+    }
+}
+
+/// Runs the hook: exports on `out`, the summary and warnings on `err`. Returns whether the
+/// job may go on (false only in strict mode).
+pub fn run(env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<bool> {
+    let mut notes = Vec::new();
+    let mode = verify_mode(env, &mut notes);
+    if vars::url_or_host(env).is_none() {
+        writeln!(
+            err,
+            "docker-credential-harbor: no HARBOR_URL or HARBOR_HOST in this job (no Harbor integration); nothing to do"
+        )?;
+        return Ok(true);
+    }
+    let mut o = Outcome {
+        exports: Vec::new(),
+        warnings: notes,
+        configured: Vec::new(),
+        verified: None,
+        failed: false,
+    };
+    let url = match HarborUrl::from_env(env) {
+        Ok(u) => Some(u),
+        Err(p) => {
+            o.warn(format!("{p}\n  hint: {}", p.hint()));
+            o.failed = mode == VerifyMode::Strict;
+            None
+        }
+    };
+    if let Some(url) = &url {
+        configure_job(env, url, mode, &mut o);
+    }
+    summary(env, url.as_ref(), mode, &o, err)?;
+    let mut text = String::new();
+    for line in &o.exports {
+        let _ = writeln!(text, "{line}");
+    }
+    if o.failed {
+        // `eval "$(…)"` ignores the hook's exit status: the evaluated `false` fails the job
+        // under errexit and the runner's per-command check alike.
+        text.push_str("false\n");
+    }
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(!o.failed)
+}
+
+fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, o: &mut Outcome) {
+    let registry = &url.registry;
+    let username = vars::username(env);
+    let project = vars::project(env);
+    // The variables as every GitLab version should have set them.
+    o.exports.push(shell::export("HARBOR_URL", &url.base()));
+    o.exports
+        .push(shell::export("HARBOR_HOST", registry.host()));
+    o.exports
+        .push(shell::export("HARBOR_REGISTRY", registry.as_str()));
+    o.exports
+        .push(shell::export("HARBOR_OCI", &format!("oci://{registry}")));
+    if let Some(p) = &project {
+        o.exports.push(shell::export("HARBOR_PROJECT", p));
+    }
+    if let Some(u) = &username {
+        o.exports.push(shell::export("HARBOR_USERNAME", u));
+        o.exports.push(shell::export("HARBOR_USER", u));
+    }
+    if let Some(path) = helper_missing_from_path(env) {
+        o.exports.push(shell::export("PATH", &path));
+    }
+
+    let mut registries = vec![registry.clone()];
+    match RunnerConfig::load(&runner_config::locate(env)) {
+        Ok(Some(c)) => {
+            if let Ok(list) = c.list() {
+                registries.extend(list.into_keys().filter(|r| r != registry));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => o.warn(format!("{e:#}")),
+    }
+
+    let mut state = JobState::new(env);
+    point_clients(env, &registries, &mut state, o);
+    if let Some(ca) = env.path(CA_FILE_VAR) {
+        place_ca(env, registry, &ca, &mut state, o);
+    }
+    match job::state_path(env) {
+        Ok(path) => {
+            if let Err(e) = state.save(&path) {
+                o.warn(format!("{e:#}; post-build will not be able to clean up"));
+            }
+        }
+        Err(e) => o.warn(format!("{e:#}; post-build will not be able to clean up")),
+    }
+
+    if mode == VerifyMode::Off {
+        return;
+    }
+    let missing: Vec<&str> = [
+        (username.is_none(), "HARBOR_USERNAME"),
+        (vars::password(env).is_none(), "HARBOR_PASSWORD"),
+        (project.is_none(), "HARBOR_PROJECT"),
+    ]
+    .iter()
+    .filter(|(m, _)| *m)
+    .map(|(_, v)| *v)
+    .collect();
+    if !missing.is_empty() {
+        o.warn(format!(
+            "cannot verify: {} not set; the helper answers only when HARBOR_USERNAME and HARBOR_PASSWORD are set",
+            missing.join(", ")
+        ));
+        o.failed = mode == VerifyMode::Strict;
+        return;
+    }
+    let (Some(user), Some(password), Some(project)) = (username, vars::password(env), project)
+    else {
+        return;
+    };
+    let start = Instant::now();
+    match check(
+        env,
+        url,
+        Account {
+            username: user,
+            password,
+        },
+        &project,
+    ) {
+        Ok(v) => {
+            o.verified = Some(format!(
+                "{} may pull from and push to {project} ({} ms)",
+                v.subject,
+                start.elapsed().as_millis()
+            ))
+        }
+        Err(e) => {
+            let hint = e
+                .hint()
+                .map(|h| format!("\n  hint: {h}"))
+                .unwrap_or_default();
+            o.warn(format!("{e}{hint}"));
+            o.failed = mode == VerifyMode::Strict;
+        }
+    }
+}
+
+fn check(
+    env: &Env,
+    url: &HarborUrl,
+    account: Account,
+    project: &str,
+) -> Result<verify::Verified, HarborError> {
+    let trust = tls::load(env, &url.registry).map_err(HarborError::Trust)?;
+    let timeout = harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT);
+    let client = HarborClient::new(url.clone(), &trust, timeout, Some(account))?;
+    verify::verify_push(&client, project)
+}
+
+/// Writes `credHelpers` for every registry into each client's config: per-job copies when the
+/// runner gives a per-job directory, the user's own files otherwise.
+fn point_clients(env: &Env, registries: &[Registry], state: &mut JobState, o: &mut Outcome) {
+    let per_job = job::per_job_dir(env);
+    if let Some(dir) = &per_job {
+        // A previous job's leftovers (post-build is skipped when a job fails) are replaced.
+        let _ = fs::remove_dir_all(dir);
+        if let Err(e) = atomic_file::create_private_dir_all(dir) {
+            o.warn(format!(
+                "cannot create {}: {e}; falling back to the user's own files",
+                dir.display()
+            ));
+            return point_clients_in_place(env, registries, state, o);
+        }
+        state.per_job_dir = Some(dir.clone());
+    } else {
+        return point_clients_in_place(env, registries, state, o);
+    }
+    let dir = per_job.expect("checked above");
+    for client in Client::ALL {
+        let user_file = client.user_file(env);
+        if client == Client::Kaniko {
+            // kaniko reads only its own file; edit it in place when kaniko is here.
+            if user_file.is_some() {
+                point_clients_in_place_one(client, user_file, registries, state, o);
+            }
+            continue;
+        }
+        let source = match user_file.as_deref().map(ConfigFile::load) {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
+                o.warn(format!("{e}; the job's copy starts empty"));
+                None
+            }
+            None => None,
+        };
+        let target = client.per_job_file(&dir);
+        let mut copy = match &source {
+            Some(f) => f.copy_to(&target),
+            None => match ConfigFile::load(&target) {
+                Ok(f) => f,
+                Err(e) => {
+                    o.warn(e.to_string());
+                    continue;
+                }
+            },
+        };
+        copy.mark_changed();
+        for r in registries {
+            if let Entry::Replaced(other) = copy.set_helper(r, true) {
+                o.warn(format!(
+                    "{} named the helper {other:?} for {r}; the job's copy uses harbor",
+                    copy_origin(&source, client)
+                ));
+            }
+        }
+        if let Err(e) = copy.save() {
+            o.warn(e.to_string());
+            continue;
+        }
+        if client == Client::Docker {
+            link_cli_plugins(user_file.as_deref(), &target);
+        }
+        if let Some((var, value)) = client.per_job_export(&dir) {
+            o.exports.push(shell::export(var, &value.to_string_lossy()));
+        }
+        o.configured
+            .push(format!("{} ({})", client.readers(), target.display()));
+    }
+}
+
+fn copy_origin(source: &Option<ConfigFile>, client: Client) -> String {
+    match source {
+        Some(f) => f.path.display().to_string(),
+        None => format!("the {client} config"),
+    }
+}
+
+/// docker looks for CLI plugins (buildx, compose) under `$DOCKER_CONFIG/cli-plugins`: keep the
+/// user's visible from the per-job config.
+fn link_cli_plugins(user_file: Option<&Path>, per_job_file: &Path) {
+    let (Some(user_dir), Some(job_dir)) = (user_file.and_then(Path::parent), per_job_file.parent())
+    else {
+        return;
+    };
+    let plugins = user_dir.join("cli-plugins");
+    if plugins.is_dir() {
+        let _ = std::os::unix::fs::symlink(&plugins, job_dir.join("cli-plugins"));
+    }
+}
+
+fn point_clients_in_place(
+    env: &Env,
+    registries: &[Registry],
+    state: &mut JobState,
+    o: &mut Outcome,
+) {
+    for client in Client::ALL {
+        point_clients_in_place_one(client, client.user_file(env), registries, state, o);
+    }
+}
+
+fn point_clients_in_place_one(
+    client: Client,
+    file: Option<PathBuf>,
+    registries: &[Registry],
+    state: &mut JobState,
+    o: &mut Outcome,
+) {
+    let Some(path) = file else { return };
+    let mut f = match ConfigFile::load(&path) {
+        Ok(f) => f,
+        Err(e) => return o.warn(format!("{e}; {} will not use the helper", client.readers())),
+    };
+    let mut added = Vec::new();
+    for r in registries {
+        match f.set_helper(r, false) {
+            Entry::Added => added.push(r.as_str().to_owned()),
+            Entry::KeptOther(other) => o.warn(format!(
+                "{} names the helper {other:?} for {r}; left as it is, so {} will not use docker-credential-harbor there",
+                path.display(),
+                client.readers()
+            )),
+            Entry::AlreadySet | Entry::Replaced(_) => {}
+        }
+    }
+    let created = !f.existed;
+    match f.save() {
+        Ok(_) => {
+            for r in &added {
+                state.record_edit(&path, r, created);
+            }
+            o.configured
+                .push(format!("{} ({})", client.readers(), path.display()));
+        }
+        Err(e) => o.warn(e.to_string()),
+    }
+}
+
+/// Copies the CA to `certs.d/<registry>/ca.crt` where docker and the containers tools look:
+/// `/etc/...` for root, the user's config directories otherwise.
+fn place_ca(env: &Env, registry: &Registry, ca: &Path, state: &mut JobState, o: &mut Outcome) {
+    let pem = match fs::read(ca) {
+        Ok(p) if !p.is_empty() => p,
+        Ok(_) => return o.warn(format!("{CA_FILE_VAR}={} is empty", ca.display())),
+        Err(e) => return o.warn(format!("cannot read {CA_FILE_VAR}={}: {e}", ca.display())),
+    };
+    let targets: Vec<PathBuf> = if is_root() {
+        vec![
+            PathBuf::from("/etc/docker/certs.d"),
+            PathBuf::from("/etc/containers/certs.d"),
+        ]
+    } else {
+        let Some(home) = env.path("HOME") else {
+            return o.warn("HOME is not set: the CA was not placed in a certs.d directory");
+        };
+        vec![
+            home.join(".config/docker/certs.d"),
+            home.join(".config/containers/certs.d"),
+        ]
+    };
+    let mut placed = Vec::new();
+    for base in targets {
+        let dir = base.join(registry.as_str());
+        let file = dir.join("ca.crt");
+        if fs::read(&file).is_ok_and(|existing| existing == pem) {
+            placed.push(file);
+            continue;
+        }
+        if file.exists() {
+            o.warn(format!(
+                "{} already holds another CA; left as it is",
+                file.display()
+            ));
+            continue;
+        }
+        let mut missing_dirs: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.exists())
+            .map(Path::to_owned)
+            .collect();
+        missing_dirs.reverse();
+        let written = fs::create_dir_all(&dir)
+            .and_then(|()| atomic_file::write_with_mode(&file, &pem, 0o644));
+        match written {
+            Ok(()) => {
+                state.created_dirs.extend(missing_dirs);
+                state.placed_files.push(file.clone());
+                placed.push(file);
+            }
+            Err(e) => o.warn(format!("cannot place the CA at {}: {e}", file.display())),
+        }
+    }
+    if !placed.is_empty() {
+        let shown: Vec<String> = placed.iter().map(|p| p.display().to_string()).collect();
+        o.configured
+            .push(format!("CA for {registry} ({})", shown.join(", ")));
+    }
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// When clients cannot find `docker-credential-harbor` on PATH (the runner calls the hook by
+/// an absolute path), the PATH that adds this binary's directory.
+fn helper_missing_from_path(env: &Env) -> Option<String> {
+    let path = env.var("PATH").unwrap_or_default();
+    let on_path =
+        std::env::split_paths(&path).any(|d| d.join("docker-credential-harbor").is_file());
+    if on_path {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    if exe.file_name()? != "docker-credential-harbor" {
+        return None;
+    }
+    let dir = exe.parent()?.to_string_lossy().into_owned();
+    Some(if path.is_empty() {
+        dir
+    } else {
+        format!("{dir}:{path}")
+    })
+}
+
+/// The job-log summary on stderr, folded into a collapsible section when `CI` is set.
+fn summary(
+    env: &Env,
+    url: Option<&HarborUrl>,
+    mode: VerifyMode,
+    o: &Outcome,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let ci = env.var("CI").is_some();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let headline = match (url, &o.verified, o.warnings.is_empty()) {
+        (Some(u), Some(_), true) => format!("Harbor {}: credentials verified", u.registry),
+        (Some(u), None, true) if mode == VerifyMode::Off => {
+            format!("Harbor {}: clients configured (not verified)", u.registry)
+        }
+        (Some(u), _, _) => format!("Harbor {}: see the warnings below", u.registry),
+        (None, _, _) => "Harbor: the variables cannot be used".to_owned(),
+    };
+    let mut text = String::new();
+    if ci {
+        let _ = write!(
+            text,
+            "\x1b[0Ksection_start:{stamp}:docker_credential_harbor[collapsed=true]\r\x1b[0K"
+        );
+    }
+    let _ = writeln!(text, "docker-credential-harbor: {headline}");
+    if let Some(u) = url {
+        let _ = writeln!(
+            text,
+            "  registry   {} (HARBOR_REGISTRY; image names start {}/…)",
+            u.registry, u.registry
+        );
+    }
+    if let Some(p) = vars::project(env) {
+        let _ = writeln!(text, "  project    {p}");
+    }
+    if let Some(user) = vars::username(env) {
+        let _ = writeln!(text, "  user       {user}");
+    }
+    let verification = match (&o.verified, mode) {
+        (Some(v), _) => v.clone(),
+        (None, VerifyMode::Off) => format!("off ({VERIFY_VAR}=off)"),
+        (None, _) => "failed (see below)".to_owned(),
+    };
+    let _ = writeln!(text, "  verified   {verification}");
+    for c in &o.configured {
+        let _ = writeln!(text, "  configured {c}");
+    }
+    if let Some(u) = url
+        && env.var(CA_FILE_VAR).is_some()
+    {
+        let _ = writeln!(
+            text,
+            "  docker:dind: the daemon verifies Harbor itself; mount the CA into the service with \
+             volumes = [\"<ca.crt>:/etc/docker/certs.d/{}/ca.crt:ro\"] in config.toml",
+            u.registry
+        );
+    }
+    if ci {
+        let _ = write!(
+            text,
+            "\x1b[0Ksection_end:{stamp}:docker_credential_harbor\r\x1b[0K\n"
+        );
+    }
+    for w in &o.warnings {
+        let level = if o.failed { "error" } else { "warning" };
+        let _ = writeln!(text, "docker-credential-harbor: {level}: {w}");
+    }
+    if o.failed {
+        let _ = writeln!(
+            text,
+            "docker-credential-harbor: {VERIFY_VAR}=strict: failing the job before the build"
+        );
+    }
+    err.write_all(text.as_bytes())
+}
