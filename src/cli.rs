@@ -24,7 +24,14 @@ pub enum Command {
     /// `doctor`: check the variables and Harbor, one line per check.
     Doctor,
     /// `pre-build`: the runner's pre_build_script.
-    PreBuild,
+    PreBuild { job_robot: bool },
+    /// `robots prune [--older-than HOURS] [--dry-run]`.
+    RobotsPrune {
+        older_than_hours: u64,
+        dry_run: bool,
+    },
+    /// Internal: the job robot's keeper, started by pre-build.
+    RobotKeeper,
     /// `post-build`: the runner's post_build_script.
     PostBuild,
     /// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
@@ -48,7 +55,21 @@ pub fn parse(args: &[OsString]) -> Command {
         .collect();
     match word.as_ref() {
         "doctor" => no_arguments("doctor", &rest, DOCTOR_HELP, Command::Doctor),
-        "pre-build" => no_arguments("pre-build", &rest, PRE_BUILD_HELP, Command::PreBuild),
+        "pre-build" => match rest
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => Command::PreBuild { job_robot: false },
+            ["--job-robot"] => Command::PreBuild { job_robot: true },
+            ["--help" | "-h", ..] => Command::SubcommandHelp(PRE_BUILD_HELP),
+            [other, ..] => Command::BadArguments(format!(
+                "pre-build: unknown argument {other:?}; see pre-build --help"
+            )),
+        },
+        "robots" => parse_robots(&rest),
+        "robot-keeper" if rest.is_empty() => Command::RobotKeeper,
         "post-build" => no_arguments("post-build", &rest, POST_BUILD_HELP, Command::PostBuild),
         "configure" => parse_configure(&rest),
         "version" | "--version" | "-v" if alone => Command::Version,
@@ -71,6 +92,57 @@ fn no_arguments(name: &str, rest: &[String], help: &'static str, command: Comman
         )),
     }
 }
+
+fn parse_robots(rest: &[String]) -> Command {
+    let mut words = rest.iter().map(String::as_str);
+    match words.next() {
+        Some("prune") => {}
+        Some("--help" | "-h") | None => return Command::SubcommandHelp(ROBOTS_HELP),
+        Some(other) => {
+            return Command::BadArguments(format!(
+                "robots: unknown command {other:?}; see robots --help"
+            ));
+        }
+    }
+    let (mut older_than_hours, mut dry_run) = (3, false);
+    while let Some(w) = words.next() {
+        match w {
+            "--dry-run" => dry_run = true,
+            "--older-than" => match words
+                .next()
+                .and_then(|h| h.trim_end_matches('h').parse().ok())
+            {
+                Some(h) => older_than_hours = h,
+                None => {
+                    return Command::BadArguments(
+                        "robots prune: --older-than takes a number of hours".into(),
+                    );
+                }
+            },
+            "--help" | "-h" => return Command::SubcommandHelp(ROBOTS_HELP),
+            other => {
+                return Command::BadArguments(format!(
+                    "robots prune: unknown argument {other:?}; see robots --help"
+                ));
+            }
+        }
+    }
+    Command::RobotsPrune {
+        older_than_hours,
+        dry_run,
+    }
+}
+
+const ROBOTS_HELP: &str =
+    "Usage: docker-credential-harbor robots prune [--older-than HOURS] [--dry-run]
+
+Deletes the job robots pre-build left in HARBOR_PROJECT (a job killed before its robot could
+be deleted): robots whose name starts with ci-job- and whose description names
+docker-credential-harbor, once they have expired or are older than HOURS (default 3, longer
+than most jobs run; raise it for longer job timeouts). Other robots are never touched. Uses
+HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT, for example in a scheduled
+pipeline; the account needs robot list and delete rights (a project admin).
+";
 
 fn parse_configure(rest: &[String]) -> Command {
     let mut args = configure::Args::default();
@@ -106,6 +178,11 @@ right with one request to Harbor. Without Harbor variables it does nothing.
 
 DOCKER_CREDENTIAL_HARBOR_VERIFY: warn (default: a warning, the job goes on), strict (the job
 fails before the build), off.
+
+--job-robot (or DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT=1): use the integration's credentials once,
+to create a robot account with pull and push on HARBOR_PROJECT only, for this job only; the
+job then sees the robot (HARBOR_USERNAME) and not HARBOR_PASSWORD, and the robot is deleted
+when the job ends (it expires within a day regardless).
 ";
 
 const POST_BUILD_HELP: &str = "Usage: docker-credential-harbor post-build
@@ -154,6 +231,7 @@ Commands:
   pre-build   the runner's pre_build_script: eval \"$(docker-credential-harbor pre-build)\"
   post-build  the runner's post_build_script: undo what pre-build wrote for the job
   configure   point docker, podman, helm, kaniko at the helper; --migrate plaintext logins
+  robots prune  delete job robots that pre-build --job-robot left behind
 
 Protocol verbs (the server address or credentials JSON on stdin):
   get       print {{\"ServerURL\",\"Username\",\"Secret\"}} for the address on stdin
@@ -201,7 +279,22 @@ mod tests {
             Command::SubcommandHelp(_)
         ));
         assert!(matches!(p(&["doctor", "x"]), Command::BadArguments(_)));
-        assert_eq!(p(&["pre-build"]), Command::PreBuild);
+        assert_eq!(p(&["pre-build"]), Command::PreBuild { job_robot: false });
+        assert_eq!(
+            p(&["pre-build", "--job-robot"]),
+            Command::PreBuild { job_robot: true }
+        );
+        assert_eq!(
+            p(&["robots", "prune", "--older-than", "12h", "--dry-run"]),
+            Command::RobotsPrune {
+                older_than_hours: 12,
+                dry_run: true
+            }
+        );
+        assert!(matches!(
+            p(&["robots", "prune", "--older-than"]),
+            Command::BadArguments(_)
+        ));
         assert_eq!(
             p(&[
                 "configure",

@@ -48,6 +48,9 @@ pub struct JobState {
     /// Directories pre-build created for them, deepest last; removed only when empty.
     #[serde(default)]
     pub created_dirs: Vec<PathBuf>,
+    /// The job robot, when one was minted.
+    #[serde(default)]
+    pub robot: Option<crate::job_robot::JobRobot>,
 }
 
 /// The per-job directory, when the runner gives one.

@@ -14,6 +14,7 @@
 //! - [`client_config`] → address, env, atomic_file: `credHelpers` in docker, containers, helm
 //!   and kaniko configs, merged, never clobbered.
 //! - [`shell`]: POSIX quoting and `export` lines. Pure. [`job`]: what pre-build did, for post-build.
+//! - [`job_robot`] → harbor, job, sources: the job-scoped robot, its secret, its keeper process.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
 //!   `post-build`, `configure`).
 //! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
@@ -29,6 +30,7 @@ pub mod debug;
 pub mod env;
 pub mod harbor;
 pub mod job;
+pub mod job_robot;
 pub mod protocol;
 pub mod report;
 pub mod shell;

@@ -67,7 +67,7 @@ fn no_cookie_sent(h: &Harbor) {
 }
 
 #[test]
-fn doctor_happy_path_checks_everything_with_two_requests_and_no_cookie() {
+fn doctor_happy_path_checks_everything_with_four_requests_and_no_cookie() {
     let mut t = TestEnv::new("doctor-happy");
     let h = start(&t, Config::default());
     job(&mut t, &h, "alice", "proj");
@@ -99,38 +99,34 @@ fn doctor_happy_path_checks_everything_with_two_requests_and_no_cookie() {
     );
     let requests = h.requests();
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(
-        requests.len(),
-        2,
-        "systeminfo for the version, one token request for the rest: {paths:?}"
-    );
+    // systeminfo for the version, one token request for credentials, project, pull and push,
+    // then the project's id and the account's permissions for the job-robot line.
+    assert_eq!(requests.len(), 4, "{paths:?}");
+    assert!(paths[0].starts_with("/api/v2.0/systeminfo"), "{paths:?}");
     assert!(
         paths[1].starts_with("/service/token?service=harbor-registry&scope=repository:proj/"),
         "{paths:?}"
+    );
+    assert!(paths[2].starts_with("/api/v2.0/projects/proj"), "{paths:?}");
+    assert!(
+        paths[3].starts_with("/api/v2.0/users/current/permissions?scope=/project/5"),
+        "{paths:?}"
+    );
+    // alice is a developer: no robot creation, said as information (job robots are off).
+    assert!(
+        line(&out, "job robots").starts_with("info"),
+        "{}",
+        out.stdout
     );
     no_cookie_sent(&h);
 }
 
 #[test]
 fn verification_is_one_request_on_the_happy_path() {
-    use docker_credential_harbor::env::Env;
-    use docker_credential_harbor::harbor::{Account, HarborClient, tls, url::HarborUrl, verify};
+    use docker_credential_harbor::harbor::verify;
     let t = TestEnv::new("verify-one");
     let h = start(&t, Config::default());
-    let env = Env::from_pairs([
-        ("HARBOR_URL", h.url()),
-        (
-            "DOCKER_CREDENTIAL_HARBOR_CA_FILE",
-            h.ca_file().display().to_string(),
-        ),
-    ]);
-    let url = HarborUrl::from_env(&env).unwrap();
-    let trust = tls::load(&env, &url.registry).unwrap();
-    let account = Account {
-        username: "alice".into(),
-        password: h.password("alice").into(),
-    };
-    let client = HarborClient::new(url, &trust, Duration::from_secs(5), Some(account)).unwrap();
+    let client = crate::robots::client(&h, "alice", &h.password("alice"));
     let v = verify::verify_push(&client, "proj").unwrap();
     assert_eq!(v.subject, "alice");
     assert_eq!(h.requests().len(), 1);

@@ -16,14 +16,14 @@ use crate::util::{Out, TestEnv, is_root, require, run, run_with_stdin, write_mod
 const SHELLS: [&str; 3] = ["dash", "bash", "busybox sh"];
 
 /// Writes the runner-style script and runs it under `shell` with stdin closed.
-fn job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str]) -> Out {
+pub(crate) fn job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str]) -> Out {
     run_job(t, shell, xtrace, lines, false)
 }
 
 /// As [`job`], as root in a private mount namespace whose `/etc/docker` and `/etc/containers`
 /// are empty tmpfs (plus a policy.json), so pre-build's CA placement in `/etc/*/certs.d` is
 /// real for the clients and the host's `/etc` is never touched.
-fn job_with_private_etc(t: &TestEnv, lines: &[&str]) -> Out {
+pub(crate) fn job_with_private_etc(t: &TestEnv, lines: &[&str]) -> Out {
     run_job(t, "bash", false, lines, true)
 }
 
@@ -67,7 +67,7 @@ fn run_job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str], private_etc: 
 
 /// GitLab's variables for `user` on `project`, as a current GitLab sets them, plus what the
 /// runner adds (CI, CI_JOB_ID, RUNNER_TEMP_PROJECT_DIR) and the double's CA.
-fn gitlab(t: &mut TestEnv, h: &Harbor, user: &str, password: &str, project: &str) {
+pub(crate) fn gitlab(t: &mut TestEnv, h: &Harbor, user: &str, password: &str, project: &str) {
     // GitLab escapes a leading robot$ as robot$$ (gitlab-runner.md §1.3); raw variables keep it.
     t.harbor_env(
         &format!("{}/", h.url()),
@@ -93,7 +93,7 @@ fn alice_job(name: &str) -> (TestEnv, Harbor) {
     (t, h)
 }
 
-fn start(t: &TestEnv, registry: bool) -> Harbor {
+pub(crate) fn start(t: &TestEnv, registry: bool) -> Harbor {
     Harbor::start(
         &t.path("harbor"),
         Config {
@@ -104,7 +104,7 @@ fn start(t: &TestEnv, registry: bool) -> Harbor {
 }
 
 /// `printf` of each variable into a file the test reads back, separated by `|`.
-fn dump(vars: &[&str]) -> String {
+pub(crate) fn dump(vars: &[&str]) -> String {
     let refs: Vec<String> = vars.iter().map(|v| format!("\"${{{v}-unset}}\"")).collect();
     format!("printf '%s|' {} > \"$TMPDIR/vars.out\"", refs.join(" "))
 }
@@ -510,14 +510,7 @@ fn an_unprivileged_job_trusts_the_ca_pre_build_placed_in_home() {
     let h = start(&t, true);
     gitlab(&mut t, &h, "alice", &h.password("alice"), "proj");
     t.make_image();
-    for d in ["home", "tmp", "build.tmp", "img"] {
-        run(t
-            .command("chown")
-            .args(["-R", "65534:65534"])
-            .arg(t.path(d)))
-        .success();
-    }
-    std::os::unix::fs::chown(&t.dir, Some(65534), Some(65534)).unwrap();
+    t.give_to_nobody(&["home", "tmp", "build.tmp", "img"]);
     let img = t.path("img").display().to_string();
     let script = format!(
         "set -e\neval \"$(docker-credential-harbor pre-build)\"\n\

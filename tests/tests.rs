@@ -15,6 +15,8 @@ mod doctor;
 mod hooks;
 /// protocol.md §8.1 and §8.2, row by row, against every credential source.
 mod protocol;
+/// Job-scoped robot accounts: minted, used, deleted, pruned.
+mod robots;
 /// Which source answers, in which order, and what `get` reads, spawns and connects to.
 mod sources;
 /// The store: parallel writers, killed writers, corrupt files, modes, read-only homes.

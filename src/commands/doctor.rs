@@ -17,7 +17,8 @@ use crate::env::Env;
 use crate::harbor::tls::{self, CertProblem, Trust};
 use crate::harbor::url::{HarborUrl, Scheme};
 use crate::harbor::verify::{self, SystemInfo};
-use crate::harbor::{self, Account, HarborClient, HarborError, query_value};
+use crate::harbor::{self, Account, HarborClient, HarborError, robots};
+use crate::job_robot;
 use crate::vars;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -307,8 +308,12 @@ fn checks(env: &Env, r: &mut Report) -> io::Result<()> {
             r.skip_all(&["project", "pull", "push"], "the check did not complete")?;
         }
     }
-    if accepted && user.contains('$') {
-        robot_expiry(&client, user, &project, r)?;
+    if accepted {
+        let project_id = robots::project_id(&client, &project).ok().flatten();
+        if user.contains('$') {
+            robot_expiry(&client, user, &project, project_id, r)?;
+        }
+        job_robot_minting(env, &client, user, &project, project_id, is_oidc(&info), r)?;
     }
     Ok(())
 }
@@ -518,66 +523,16 @@ fn robot_expiry(
     client: &HarborClient,
     user: &str,
     project: &str,
+    project_id: Option<i64>,
     r: &mut Report,
 ) -> io::Result<()> {
     let unreadable = format!(
         "{user}'s expiry is not readable with its own permissions; Harbor shows it under Projects > {project} > Robot Accounts"
     );
-    let Some((_, stored)) = user.split_once('$') else {
+    let listed = project_id.and_then(|id| robots::list(client, id).ok().flatten());
+    let Some(robot) = listed.and_then(|all| all.into_iter().find(|x| x.name == user)) else {
         return r.line(Status::Info, "robot", unreadable);
     };
-    let Ok(p) = client.get_with(
-        &format!("/api/v2.0/projects/{}", query_value(project)),
-        &[("X-Is-Resource-Name", "true")],
-    ) else {
-        return r.line(Status::Info, "robot", unreadable);
-    };
-    #[derive(serde::Deserialize)]
-    struct Project {
-        project_id: i64,
-    }
-    let Some(id) = (p.status == 200)
-        .then(|| serde_json::from_slice::<Project>(&p.body).ok())
-        .flatten()
-    else {
-        return r.line(Status::Info, "robot", unreadable);
-    };
-    let Ok(list) = client.get(
-        &format!(
-            "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D{}&page_size=100",
-            id.project_id
-        ),
-        true,
-    ) else {
-        return r.line(Status::Info, "robot", unreadable);
-    };
-    #[derive(serde::Deserialize)]
-    struct Robot {
-        name: String,
-        expires_at: i64,
-        #[serde(default)]
-        disable: bool,
-    }
-    let robots: Vec<Robot> = if list.status == 200 {
-        serde_json::from_slice(&list.body).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let Some(robot) = robots
-        .iter()
-        .find(|x| x.name == user || x.name.ends_with(stored))
-    else {
-        return r.line(Status::Info, "robot", unreadable);
-    };
-    if robot.disable {
-        return r.fail(
-            "robot",
-            format!("{user} is disabled"),
-            Some(format!(
-                "enable it under Projects > {project} > Robot Accounts"
-            )),
-        );
-    }
     if robot.expires_at < 0 {
         return r.line(
             Status::Warn,
@@ -610,5 +565,48 @@ fn robot_expiry(
             "robot",
             format!("{user} expires in {days} days"),
         )
+    }
+}
+
+/// Whether the account may mint job robots (`pre-build --job-robot`): `robot:create` on the
+/// project, which OIDC CLI secrets can never use. A warning only when job robots are enabled.
+fn job_robot_minting(
+    env: &Env,
+    client: &HarborClient,
+    user: &str,
+    project: &str,
+    project_id: Option<i64>,
+    oidc: bool,
+    r: &mut Report,
+) -> io::Result<()> {
+    let enabled = job_robot::enabled(env);
+    let (cannot, fallback) = (
+        if enabled { Status::Warn } else { Status::Info },
+        "pre-build --job-robot would keep the integration's credentials",
+    );
+    if oidc {
+        return r.line(
+            cannot,
+            "job robots",
+            format!("OIDC CLI secrets cannot call Harbor's robot API; {fallback}"),
+        );
+    }
+    let answer = project_id.map(|id| robots::may_create(client, id));
+    match answer {
+        Some(Ok(Some(true))) => r.line(
+            Status::Ok,
+            "job robots",
+            format!("{user} may create robot accounts in {project}, so pre-build --job-robot can give each job its own"),
+        ),
+        Some(Ok(Some(false))) => r.line(
+            cannot,
+            "job robots",
+            format!("{user} may not create robot accounts in {project} (by default only project admins may); {fallback}"),
+        ),
+        _ => r.line(
+            cannot,
+            "job robots",
+            format!("cannot tell whether {user} may create robot accounts in {project} (it may not read the project); {fallback}"),
+        ),
     }
 }

@@ -13,6 +13,7 @@ use crate::address::Registry;
 use crate::client_config::ConfigFile;
 use crate::env::Env;
 use crate::job::{self, JobState, PER_JOB_DIR};
+use crate::job_robot;
 
 pub fn run(env: &Env, err: &mut dyn Write) -> io::Result<()> {
     let path = match job::state_path(env) {
@@ -36,6 +37,19 @@ pub fn run(env: &Env, err: &mut dyn Write) -> io::Result<()> {
     };
     let mut warnings = Vec::new();
     let mut removed = 0usize;
+    if let Some(robot) = &state.robot {
+        match job_robot::retire(env, robot) {
+            Ok(said) => {
+                removed += 1;
+                writeln!(err, "docker-credential-harbor: {said}")?;
+            }
+            Err(e) => warnings.push(format!(
+                "could not delete the job robot {}: {e}; it expires at {} (unix time) regardless, \
+                 and `docker-credential-harbor robots prune` removes leftovers",
+                robot.name, robot.expires_at
+            )),
+        }
+    }
     for edit in &state.edits {
         match ConfigFile::load(&edit.path) {
             Ok(mut f) => {

@@ -18,11 +18,13 @@ use std::time::Instant;
 use crate::address::Registry;
 use crate::client_config::{Client, ConfigFile, Entry};
 use crate::env::Env;
+use crate::env::STORE_VAR;
 use crate::harbor::tls::{self, CA_FILE_VAR};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::verify;
 use crate::harbor::{self, Account, HarborClient, HarborError};
 use crate::job::{self, JobState};
+use crate::job_robot;
 use crate::sources::runner_config::{self, RunnerConfig};
 use crate::{atomic_file, shell, vars};
 
@@ -72,7 +74,12 @@ impl Outcome {
 
 /// Runs the hook: exports on `out`, the summary and warnings on `err`. Returns whether the
 /// job may go on (false only in strict mode).
-pub fn run(env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<bool> {
+pub fn run(
+    env: &Env,
+    job_robot: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<bool> {
     let mut notes = Vec::new();
     let mode = verify_mode(env, &mut notes);
     if vars::url_or_host(env).is_none() {
@@ -98,7 +105,7 @@ pub fn run(env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<bo
         }
     };
     if let Some(url) = &url {
-        configure_job(env, url, mode, &mut o);
+        configure_job(env, url, mode, job_robot || job_robot::enabled(env), &mut o);
     }
     summary(env, url.as_ref(), mode, &o, err)?;
     let mut text = String::new();
@@ -115,7 +122,7 @@ pub fn run(env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<bo
     Ok(!o.failed)
 }
 
-fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, o: &mut Outcome) {
+fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, job_robot: bool, o: &mut Outcome) {
     let registry = &url.registry;
     let username = vars::username(env);
     let project = vars::project(env);
@@ -129,10 +136,6 @@ fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, o: &mut Outcome) 
         .push(shell::export("HARBOR_OCI", &format!("oci://{registry}")));
     if let Some(p) = &project {
         o.exports.push(shell::export("HARBOR_PROJECT", p));
-    }
-    if let Some(u) = &username {
-        o.exports.push(shell::export("HARBOR_USERNAME", u));
-        o.exports.push(shell::export("HARBOR_USER", u));
     }
     if let Some(path) = helper_missing_from_path(env) {
         o.exports.push(shell::export("PATH", &path));
@@ -154,6 +157,15 @@ fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, o: &mut Outcome) 
     if let Some(ca) = env.path(CA_FILE_VAR) {
         place_ca(env, registry, &ca, &mut state, o);
     }
+    let robot = access(env, url, mode, job_robot, &mut state, o);
+    let shown_user = match &robot {
+        Some(r) => Some(r.clone()),
+        None => username,
+    };
+    if let Some(u) = &shown_user {
+        o.exports.push(shell::export("HARBOR_USERNAME", u));
+        o.exports.push(shell::export("HARBOR_USER", u));
+    }
     match job::state_path(env) {
         Ok(path) => {
             if let Err(e) = state.save(&path) {
@@ -162,69 +174,104 @@ fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, o: &mut Outcome) 
         }
         Err(e) => o.warn(format!("{e:#}; post-build will not be able to clean up")),
     }
+}
 
-    if mode == VerifyMode::Off {
-        return;
+/// Verifies the integration's credentials and, when asked, swaps them for a job robot.
+/// Returns the robot's name when the job is to use one.
+fn access(
+    env: &Env,
+    url: &HarborUrl,
+    mode: VerifyMode,
+    job_robot: bool,
+    state: &mut JobState,
+    o: &mut Outcome,
+) -> Option<String> {
+    if mode == VerifyMode::Off && !job_robot {
+        return None;
     }
-    let missing: Vec<&str> = [
-        (username.is_none(), "HARBOR_USERNAME"),
-        (vars::password(env).is_none(), "HARBOR_PASSWORD"),
-        (project.is_none(), "HARBOR_PROJECT"),
-    ]
-    .iter()
-    .filter(|(m, _)| *m)
-    .map(|(_, v)| *v)
-    .collect();
-    if !missing.is_empty() {
+    let strict = mode == VerifyMode::Strict;
+    let (user, password, project) = (vars::username(env), vars::password(env), vars::project(env));
+    let (Some(user), Some(password), Some(project)) = (user, password, project) else {
+        let missing: Vec<&str> = [
+            (vars::username(env).is_none(), "HARBOR_USERNAME"),
+            (vars::password(env).is_none(), "HARBOR_PASSWORD"),
+            (vars::project(env).is_none(), "HARBOR_PROJECT"),
+        ]
+        .iter()
+        .filter(|(m, _)| *m)
+        .map(|(_, v)| *v)
+        .collect();
         o.warn(format!(
             "cannot verify: {} not set; the helper answers only when HARBOR_USERNAME and HARBOR_PASSWORD are set",
             missing.join(", ")
         ));
-        o.failed = mode == VerifyMode::Strict;
-        return;
-    }
-    let (Some(user), Some(password), Some(project)) = (username, vars::password(env), project)
-    else {
-        return;
+        o.failed = strict;
+        return None;
     };
-    let start = Instant::now();
-    match check(
-        env,
-        url,
-        Account {
-            username: user,
-            password,
-        },
-        &project,
-    ) {
-        Ok(v) => {
-            o.verified = Some(format!(
-                "{} may pull from and push to {project} ({} ms)",
-                v.subject,
-                start.elapsed().as_millis()
-            ))
+    let account = Account {
+        username: user,
+        password,
+    };
+    let client = match client(env, url, account.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            o.warn(with_hint(&e));
+            o.failed = strict;
+            return None;
+        }
+    };
+    if mode != VerifyMode::Off {
+        let start = Instant::now();
+        match verify::verify_push(&client, &project) {
+            Ok(v) => {
+                o.verified = Some(format!(
+                    "{} may pull from and push to {project} ({} ms)",
+                    v.subject,
+                    start.elapsed().as_millis()
+                ))
+            }
+            Err(e) => {
+                o.warn(with_hint(&e));
+                o.failed = strict;
+                // A robot minted from credentials that cannot push would not help.
+                return None;
+            }
+        }
+    }
+    if !job_robot {
+        return None;
+    }
+    match job_robot::mint(env, &client, &account, url, &project, state) {
+        Ok(minted) => {
+            o.exports.push(shell::unset("HARBOR_PASSWORD"));
+            o.exports
+                .push(shell::export(STORE_VAR, &minted.store.to_string_lossy()));
+            o.configured.push(format!(
+                "job robot {} (pull and push on {project}; deleted when the job ends, expires within a day regardless)",
+                minted.name
+            ));
+            Some(minted.name)
         }
         Err(e) => {
-            let hint = e
-                .hint()
-                .map(|h| format!("\n  hint: {h}"))
-                .unwrap_or_default();
-            o.warn(format!("{e}{hint}"));
-            o.failed = mode == VerifyMode::Strict;
+            o.warn(format!("{e}; the job keeps the integration's credentials"));
+            o.failed = strict;
+            None
         }
     }
 }
 
-fn check(
-    env: &Env,
-    url: &HarborUrl,
-    account: Account,
-    project: &str,
-) -> Result<verify::Verified, HarborError> {
+fn with_hint(e: &HarborError) -> String {
+    let hint = e
+        .hint()
+        .map(|h| format!("\n  hint: {h}"))
+        .unwrap_or_default();
+    format!("{e}{hint}")
+}
+
+fn client(env: &Env, url: &HarborUrl, account: Account) -> Result<HarborClient, HarborError> {
     let trust = tls::load(env, &url.registry).map_err(HarborError::Trust)?;
     let timeout = harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT);
-    let client = HarborClient::new(url.clone(), &trust, timeout, Some(account))?;
-    verify::verify_push(&client, project)
+    HarborClient::new(url.clone(), &trust, timeout, Some(account))
 }
 
 /// Writes `credHelpers` for every registry into each client's config: per-job copies when the

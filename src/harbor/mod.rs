@@ -9,6 +9,7 @@
 //! marks sensitive.
 
 pub mod error;
+pub mod robots;
 pub mod tls;
 pub mod token;
 pub mod url;

@@ -169,6 +169,19 @@ impl TestEnv {
             )
     }
 
+    /// Hands the test directory and `subdirs` to uid/gid 65534 (nobody), for jobs run as a
+    /// user without privileges.
+    pub fn give_to_nobody(&self, subdirs: &[&str]) {
+        for d in subdirs {
+            run(self
+                .command("chown")
+                .args(["-R", "65534:65534"])
+                .arg(self.path(d)))
+            .success();
+        }
+        std::os::unix::fs::chown(&self.dir, Some(65534), Some(65534)).unwrap();
+    }
+
     /// A one-layer OCI image layout at `img/` (tag v1), made by `scripts/lib/mkimage.sh`.
     pub fn make_image(&self) {
         let mkimage = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/mkimage.sh");

@@ -1,0 +1,144 @@
+//! `docker-credential-harbor robots prune`: deletes the job robots that `pre-build
+//! --job-robot` left in the project (a job killed with its container, a Harbor that was down
+//! at the end of a job), for a scheduled cleanup pipeline.
+//!
+//! Only robots that carry both marks of a job robot (the `ci-job-` name and this tool's name
+//! in the description) are considered, and only once expired or older than the given age.
+//! Reports one line per robot on stdout; never prints a secret.
+
+use std::io::{self, Write};
+
+use crate::env::Env;
+use crate::harbor::robots::{self, Listed};
+use crate::harbor::url::HarborUrl;
+use crate::harbor::{self, Account, HarborClient, HarborError, tls};
+use crate::vars;
+
+pub fn prune(
+    env: &Env,
+    older_than_hours: u64,
+    dry_run: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<bool> {
+    let fail = |err: &mut dyn Write,
+                e: &dyn std::fmt::Display,
+                hint: Option<String>|
+     -> io::Result<bool> {
+        writeln!(err, "docker-credential-harbor: robots prune: {e}")?;
+        if let Some(h) = hint {
+            writeln!(err, "  hint: {h}")?;
+        }
+        Ok(false)
+    };
+    let url = match HarborUrl::from_env(env) {
+        Ok(u) => u,
+        Err(p) => return fail(err, &p, Some(p.hint())),
+    };
+    let (Some(username), Some(password), Some(project)) =
+        (vars::username(env), vars::password(env), vars::project(env))
+    else {
+        return fail(
+            err,
+            &"HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT must be set",
+            None,
+        );
+    };
+    let client = match tls::load(env, &url.registry)
+        .map_err(HarborError::Trust)
+        .and_then(|t| {
+            HarborClient::new(
+                url.clone(),
+                &t,
+                harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT),
+                Some(Account { username, password }),
+            )
+        }) {
+        Ok(c) => c,
+        Err(e) => return fail(err, &e, e.hint()),
+    };
+    let user = client.user().to_owned();
+    let listed = robots::project_id(&client, &project).and_then(|id| match id {
+        Some(id) => robots::list(&client, id),
+        None => Ok(None),
+    });
+    let all = match listed {
+        Ok(Some(all)) => all,
+        Ok(None) => {
+            return fail(
+                err,
+                &format!("{user} may not read project {project} or list its robot accounts"),
+                Some(format!(
+                    "run it with a project admin of {project} (robot list and delete rights)"
+                )),
+            );
+        }
+        Err(e) => return fail(err, &e, e.hint()),
+    };
+    let now = now();
+    let (mut deleted, mut kept, mut ok) = (0, 0, true);
+    for robot in all.iter().filter(|r| robots::is_job_robot(r)) {
+        let age_hours = age_hours(robot, now);
+        let expired = robot.expires_at > 0 && robot.expires_at <= now;
+        let job = robots::job_id_of(robot).unwrap_or("?");
+        if !(expired || age_hours >= older_than_hours) {
+            kept += 1;
+            writeln!(
+                out,
+                "kept     {} (job {job}, {age_hours} h old: its job may still run)",
+                robot.name
+            )?;
+            continue;
+        }
+        let why = if expired {
+            "expired".to_owned()
+        } else {
+            format!("{age_hours} h old")
+        };
+        if dry_run {
+            writeln!(out, "would delete {} (job {job}, {why})", robot.name)?;
+            continue;
+        }
+        match robots::delete(&client, robot.id) {
+            Ok(_) => {
+                deleted += 1;
+                writeln!(out, "deleted  {} (job {job}, {why})", robot.name)?;
+            }
+            Err(HarborError::Unexpected { status: 403, .. }) => {
+                ok = false;
+                writeln!(
+                    err,
+                    "docker-credential-harbor: {user} may not delete robot accounts in {project}, so {} stays; \
+                     run prune with a project admin of {project}",
+                    robot.name
+                )?;
+            }
+            Err(e) => {
+                ok = false;
+                writeln!(
+                    err,
+                    "docker-credential-harbor: cannot delete {}: {e}",
+                    robot.name
+                )?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "robots prune: {deleted} deleted, {kept} kept, in project {project}"
+    )?;
+    Ok(ok)
+}
+
+/// Job robots live one day: their creation is a day before their expiry.
+fn age_hours(robot: &Listed, now: i64) -> u64 {
+    let created = robot.expires_at - 86_400;
+    u64::try_from((now - created).max(0) / 3600).unwrap_or(0)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,314 @@
+//! Harbor's robot-account API (harbor-api.md §5): create a job-scoped project robot, delete
+//! it, list a project's robots, and ask whether an account may create them.
+//!
+//! A job robot gets pull and push on the project's repositories and nothing else, the
+//! shortest lifetime Harbor allows (1 day) as a backstop, and a name and description that
+//! trace it to the job. The name Harbor returns is used as is (the prefix is configurable in
+//! Harbor). The secret Harbor returns goes straight into a `SecretString`.
+
+use std::fmt;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::harbor::{HarborClient, HarborError, query_value};
+
+/// Every job robot's name starts with this, then the job id and a random suffix.
+pub const JOB_ROBOT_STEM: &str = "ci-job-";
+/// Written into every job robot's description, so `robots prune` never touches others.
+pub const MARK: &str = "docker-credential-harbor";
+
+/// A robot Harbor just created; the secret is shown only this once.
+#[derive(Debug)]
+pub struct Created {
+    pub id: i64,
+    pub name: String,
+    pub secret: SecretString,
+    pub expires_at: i64,
+}
+
+/// A robot as listed (never with a secret).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Listed {
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub expires_at: i64,
+    #[serde(default)]
+    pub creation_time: String,
+}
+
+/// Why a robot could not be created.
+#[derive(Debug)]
+pub enum CreateError {
+    /// The account lacks `robot:create` on the project (only project admins have it by
+    /// default; OIDC CLI secrets cannot call this API at all).
+    NotAllowed {
+        user: String,
+        project: String,
+        oidc_hint: bool,
+    },
+    /// Harbor refused the request as malformed (its message quoted).
+    Rejected {
+        status: u16,
+        message: String,
+    },
+    /// The name exists already.
+    Duplicate,
+    Harbor(HarborError),
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::NotAllowed {
+                user,
+                project,
+                oidc_hint,
+            } => {
+                write!(
+                    f,
+                    "{user} may not create robot accounts in project {project}"
+                )?;
+                if *oidc_hint {
+                    write!(f, " (an OIDC CLI secret cannot call Harbor's robot API)")
+                } else {
+                    write!(f, " (by default only project admins may)")
+                }
+            }
+            CreateError::Rejected { status, message } => {
+                write!(f, "Harbor refused the robot account ({status}: {message})")
+            }
+            CreateError::Duplicate => write!(f, "a robot account of that name exists already"),
+            CreateError::Harbor(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<HarborError> for CreateError {
+    fn from(e: HarborError) -> Self {
+        CreateError::Harbor(e)
+    }
+}
+
+/// `POST /api/v2.0/robots` for a project robot with repository pull and push.
+pub fn create(
+    client: &HarborClient,
+    project: &str,
+    name: &str,
+    description: &str,
+) -> Result<Created, CreateError> {
+    let body = serde_json::json!({
+        "name": name,
+        "description": description,
+        "level": "project",
+        // Days; 1 is the shortest finite lifetime (0 is refused from Harbor 2.11 on).
+        "duration": 1,
+        "permissions": [{
+            "kind": "project",
+            "namespace": project,
+            "access": [
+                {"resource": "repository", "action": "pull"},
+                {"resource": "repository", "action": "push"},
+            ],
+        }],
+    });
+    let reply = client.post_json("/api/v2.0/robots", &body)?;
+    match reply.status {
+        201 => {
+            #[derive(Deserialize)]
+            struct Body {
+                id: i64,
+                name: String,
+                secret: String,
+                #[serde(default)]
+                expires_at: i64,
+            }
+            let b: Body = serde_json::from_slice(&reply.body).map_err(|_| {
+                CreateError::Harbor(HarborError::Unexpected {
+                    what: "POST /api/v2.0/robots: the answer is not a created robot".into(),
+                    status: 201,
+                    request_id: reply.request_id.clone(),
+                    message: None,
+                })
+            })?;
+            Ok(Created {
+                id: b.id,
+                name: b.name,
+                secret: SecretString::from(b.secret),
+                expires_at: b.expires_at,
+            })
+        }
+        401 | 403 => Err(CreateError::NotAllowed {
+            user: client.user().to_owned(),
+            project: project.to_owned(),
+            oidc_hint: reply.status == 401,
+        }),
+        409 => Err(CreateError::Duplicate),
+        400 | 404 | 422 => Err(CreateError::Rejected {
+            status: reply.status,
+            message: reply.error_message().unwrap_or_else(|| "no detail".into()),
+        }),
+        _ => Err(CreateError::Harbor(
+            reply.unexpected("POST /api/v2.0/robots"),
+        )),
+    }
+}
+
+/// `DELETE /api/v2.0/robots/{id}`; `Ok(false)` when it was gone already.
+pub fn delete(client: &HarborClient, id: i64) -> Result<bool, HarborError> {
+    let reply = client.delete(&format!("/api/v2.0/robots/{id}"))?;
+    match reply.status {
+        200 => Ok(true),
+        404 => Ok(false),
+        _ => Err(reply.unexpected(&format!("DELETE /api/v2.0/robots/{id}"))),
+    }
+}
+
+/// The numeric id of `project`, when the account may read it.
+pub fn project_id(client: &HarborClient, project: &str) -> Result<Option<i64>, HarborError> {
+    let reply = client.get_with(
+        &format!("/api/v2.0/projects/{}", query_value(project)),
+        &[("X-Is-Resource-Name", "true")],
+    )?;
+    if reply.status != 200 {
+        return Ok(None);
+    }
+    #[derive(Deserialize)]
+    struct P {
+        project_id: i64,
+    }
+    Ok(serde_json::from_slice::<P>(&reply.body)
+        .ok()
+        .map(|p| p.project_id))
+}
+
+/// Whether the account holds `robot:create` on the project (`GET users/current/permissions`).
+pub fn may_create(client: &HarborClient, project_id: i64) -> Result<Option<bool>, HarborError> {
+    let reply = client.get(
+        &format!("/api/v2.0/users/current/permissions?scope=/project/{project_id}&relative=true"),
+        true,
+    )?;
+    if reply.status != 200 {
+        return Ok(None);
+    }
+    #[derive(Deserialize)]
+    struct Perm {
+        resource: String,
+        action: String,
+    }
+    let perms: Vec<Perm> = serde_json::from_slice(&reply.body).unwrap_or_default();
+    Ok(Some(
+        perms
+            .iter()
+            .any(|p| p.resource == "robot" && p.action == "create"),
+    ))
+}
+
+/// Every robot of a project (paged), `None` when the account may not list them.
+pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>>, HarborError> {
+    let mut all = Vec::new();
+    for page in 1..=100 {
+        let reply = client.get(
+            &format!("/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D{project_id}&page_size=100&page={page}"),
+            true,
+        )?;
+        if reply.status != 200 {
+            return Ok(None);
+        }
+        let batch: Vec<Listed> = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let done = batch.len() < 100
+            || reply
+                .total_count
+                .is_some_and(|t| (all.len() + batch.len()) as u64 >= t);
+        all.extend(batch);
+        if done {
+            break;
+        }
+    }
+    Ok(Some(all))
+}
+
+/// Whether a listed robot is one `pre-build` made: the name stem and our mark.
+pub fn is_job_robot(robot: &Listed) -> bool {
+    let short = robot.name.rsplit('+').next().unwrap_or(&robot.name);
+    short.starts_with(JOB_ROBOT_STEM) && robot.description.contains(MARK)
+}
+
+/// The job id in a job robot's name (`…+ci-job-<id>-<suffix>`).
+pub fn job_id_of(robot: &Listed) -> Option<&str> {
+    let short = robot.name.rsplit('+').next()?;
+    let rest = short.strip_prefix(JOB_ROBOT_STEM)?;
+    rest.rsplit_once('-').map(|(id, _)| id)
+}
+
+/// A robot name for this job: `ci-job-<id>-<8 hex>`, lower case as Harbor requires.
+pub fn job_robot_name(job_id: Option<&str>) -> String {
+    let id: String = job_id
+        .unwrap_or("local")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let id = if id.is_empty() {
+        "local".to_owned()
+    } else {
+        id
+    };
+    format!("{JOB_ROBOT_STEM}{id}-{}", random_hex(4))
+}
+
+fn random_hex(bytes: usize) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_err()
+    {
+        // No /dev/urandom (an empty root): the clock still separates two jobs.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ std::process::id())
+            .unwrap_or(0);
+        buf = nanos.to_be_bytes()[..bytes.min(4)].to_vec();
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_robot_names_are_valid_harbor_names_and_recognisable() {
+        let re_ok = |n: &str| {
+            n.split(['.', '_', '-']).all(|g| {
+                !g.is_empty()
+                    && g.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+        };
+        for id in [Some("4242"), Some("Job#7"), Some(""), None] {
+            let n = job_robot_name(id);
+            assert!(re_ok(&n), "{n}");
+            assert!(n.starts_with(JOB_ROBOT_STEM));
+        }
+        assert_ne!(job_robot_name(Some("1")), job_robot_name(Some("1")));
+        let listed = Listed {
+            id: 1,
+            name: "robot$proj+ci-job-4242-0a1b2c3d".into(),
+            description: format!("GitLab job 4242; {MARK}"),
+            expires_at: 0,
+            creation_time: String::new(),
+        };
+        assert!(is_job_robot(&listed));
+        assert_eq!(job_id_of(&listed), Some("4242"));
+        let human = Listed {
+            description: "made by hand".into(),
+            ..listed.clone()
+        };
+        assert!(!is_job_robot(&human));
+    }
+}

@@ -1,0 +1,211 @@
+//! The keeper of a job robot: the one process that still holds the integration's credentials
+//! after `pre-build`, so that the robot can be deleted once the job is over. This module is
+//! both sides: the keeper process and the request `post-build` sends it.
+//!
+//! `pre-build` starts it (`docker-credential-harbor robot-keeper`, internal) with the
+//! credentials on a pipe, never in argv or the environment. It makes itself non-dumpable (no
+//! same-user process can read its memory or environment through /proc or ptrace), leaves the
+//! job's session, and waits on a unix socket in the per-job directory. It deletes the robot
+//! when `post-build` asks, when the job's shell is gone (a failed job skips post_build_script),
+//! or when the robot expires anyway, then exits. It never writes a secret anywhere.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use secrecy::zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::env::Env;
+use crate::harbor::tls;
+use crate::harbor::url::HarborUrl;
+use crate::harbor::{self, Account, HarborClient, robots};
+use crate::vars::RegistryFrom;
+
+/// The socket's name in the per-job directory.
+pub const SOCKET: &str = "robot-keeper.sock";
+const POLL: Duration = Duration::from_millis(250);
+
+/// What pre-build hands the keeper on its stdin.
+#[derive(Deserialize)]
+struct Request {
+    url: String,
+    username: String,
+    password: SecretString,
+    robot_id: i64,
+    robot_name: String,
+    expires_at: i64,
+    socket: PathBuf,
+    /// The job's shell, and its start time (so a reused pid is not mistaken for it).
+    watch_pid: u32,
+    watch_start: u64,
+}
+
+/// The JSON pre-build writes to the keeper's stdin. Exposure point: the integration password,
+/// into a pipe to the keeper only.
+#[allow(clippy::too_many_arguments)]
+pub fn request_json(
+    url: &str,
+    account: &Account,
+    robot: &robots::Created,
+    socket: &Path,
+    watch_pid: u32,
+    watch_start: u64,
+) -> Zeroizing<Vec<u8>> {
+    let v = serde_json::json!({
+        "url": url,
+        "username": account.username,
+        "password": account.password.expose_secret(),
+        "robot_id": robot.id,
+        "robot_name": robot.name,
+        "expires_at": robot.expires_at,
+        "socket": socket,
+        "watch_pid": watch_pid,
+        "watch_start": watch_start,
+    });
+    Zeroizing::new(serde_json::to_vec(&v).unwrap_or_default())
+}
+
+/// The start time of a process (field 22 of /proc/<pid>/stat), to tell it from a reused pid.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Runs the keeper; the exit status does not matter to anyone (it is detached).
+pub fn run(env: &Env) -> bool {
+    // SAFETY: prctl and setsid take no pointers; failure leaves the process as it was.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::setsid();
+    }
+    let mut raw = Zeroizing::new(Vec::new());
+    if std::io::stdin()
+        .take(64 * 1024)
+        .read_to_end(&mut raw)
+        .is_err()
+    {
+        return false;
+    }
+    let Ok(req) = serde_json::from_slice::<Request>(&raw) else {
+        return false;
+    };
+    drop(raw);
+    let _ = std::env::set_current_dir("/");
+    let Some(client) = client(env, &req) else {
+        return false;
+    };
+    let _ = std::fs::remove_file(&req.socket);
+    let Ok(listener) = UnixListener::bind(&req.socket) else {
+        return false;
+    };
+    if listener.set_nonblocking(true).is_err() {
+        return false;
+    }
+    // Tell pre-build we are ready, then stop writing: its end of the pipe goes away.
+    let mut out = std::io::stdout();
+    if writeln!(out, "ready").and_then(|()| out.flush()).is_err() {
+        return false;
+    }
+    serve(&listener, &client, &req);
+    let _ = std::fs::remove_file(&req.socket);
+    true
+}
+
+fn client(env: &Env, req: &Request) -> Option<HarborClient> {
+    let url = HarborUrl::parse(&req.url, RegistryFrom::Url).ok()?;
+    let trust = tls::load(env, &url.registry).ok()?;
+    let timeout = harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT);
+    let account = Account {
+        username: req.username.clone(),
+        password: req.password.clone(),
+    };
+    HarborClient::new(url, &trust, timeout, Some(account)).ok()
+}
+
+fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {
+    let started = Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if answer(stream, client, req) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        let shell_gone = start_time(req.watch_pid) != Some(req.watch_start);
+        let expired = now() >= req.expires_at && req.expires_at > 0;
+        // A day and a bit at most, whatever the clock says.
+        let overdue = started.elapsed() > Duration::from_secs(26 * 3600);
+        if shell_gone || expired || overdue {
+            let _ = robots::delete(client, req.robot_id);
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// One request on the socket. `true` when the keeper's work is done.
+fn answer(stream: UnixStream, client: &HarborClient, req: &Request) -> bool {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut line = String::new();
+    let mut reader = BufReader::new(&stream);
+    if reader.read_line(&mut line).is_err() || line.trim() != "delete" {
+        return false;
+    }
+    let reply = match robots::delete(client, req.robot_id) {
+        Ok(true) => format!("deleted {}", req.robot_name),
+        Ok(false) => format!("deleted {} (it was gone already)", req.robot_name),
+        Err(e) => format!("error {e}"),
+    };
+    let mut w = &stream;
+    let _ = writeln!(w, "{reply}");
+    true
+}
+
+/// Asks the keeper behind `socket` to delete the robot; its answer, or why there was none.
+pub fn request_delete(socket: &Path, timeout: Duration) -> Result<String, String> {
+    let stream = UnixStream::connect(socket)
+        .map_err(|e| format!("the robot's keeper is not running ({e})"))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let mut w = &stream;
+    writeln!(w, "delete").map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut line)
+        .map_err(|e| format!("no answer from the robot's keeper ({e})"))?;
+    let line = line.trim().to_owned();
+    match line.strip_prefix("error ") {
+        Some(e) => Err(e.to_owned()),
+        None if line.is_empty() => Err("the robot's keeper closed the connection".into()),
+        None => Ok(line),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_reads_this_process() {
+        let me = std::process::id();
+        assert!(start_time(me).is_some());
+        assert_eq!(start_time(me), start_time(me));
+        assert_eq!(start_time(u32::MAX), None);
+    }
+}
