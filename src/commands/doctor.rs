@@ -8,9 +8,8 @@
 
 use std::fmt::Display;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::env::Env;
@@ -444,18 +443,58 @@ fn network(
     }
 }
 
-/// `getaddrinfo` can hang on a broken resolver: bound it by the timeout.
+/// Resolves `host` the way the Harbor client does: hickory's pure-Rust resolver (from
+/// /etc/resolv.conf and /etc/hosts; `localhost` answers itself), so a static binary in an
+/// empty root needs no NSS, and the check says what the client will see.
 fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
-    let (tx, rx) = mpsc::channel();
-    let target = (host.to_owned(), port);
-    std::thread::spawn(move || {
-        let _ = tx.send(target.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-        Ok(Ok(_)) => Err("no address".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f32())),
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    use hickory_resolver::TokioResolver;
+    use hickory_resolver::config::{GOOGLE, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (builder, note) = match TokioResolver::builder_tokio() {
+        Ok(b) => (b, ""),
+        // What reqwest does too; say so, because a sealed network will not reach it.
+        Err(_) => (
+            TokioResolver::builder_with_config(
+                ResolverConfig::udp_and_tcp(&GOOGLE),
+                TokioRuntimeProvider::default(),
+            ),
+            " (no usable /etc/resolv.conf here, so public DNS was asked)",
+        ),
+    };
+    let resolver = builder.build().map_err(|e| e.to_string())?;
+    let lookup =
+        runtime.block_on(async { tokio::time::timeout(timeout, resolver.lookup_ip(host)).await });
+    match lookup {
+        Ok(Ok(ips)) => {
+            let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+            if addrs.is_empty() {
+                Err(format!("no address{note}"))
+            } else {
+                Ok(addrs)
+            }
+        }
+        Ok(Err(e)) => {
+            // hickory's own text quotes its query structure; say it plainly.
+            let text = e.to_string();
+            if text.contains("no records found") || text.contains("NXDomain") {
+                Err(format!(
+                    "the name has no address (no A or AAAA record){note}"
+                ))
+            } else {
+                Err(format!("{text}{note}"))
+            }
+        }
+        Err(_) => Err(format!(
+            "no answer within {} s{note}",
+            timeout.as_secs_f32()
+        )),
     }
 }
 
