@@ -13,11 +13,15 @@ mod configure;
 mod doctor;
 /// The runner hooks under dash, bash and busybox; real clients through the double and a registry.
 mod hooks;
+/// scripts/install on a runner host.
+mod install;
 /// protocol.md §8.1 and §8.2, row by row, against every credential source.
 mod protocol;
 /// Job-scoped robot accounts: minted, used, deleted, pruned.
 mod robots;
 /// Which source answers, in which order, and what `get` reads, spawns and connects to.
 mod sources;
+/// The static build in an empty root, without HOME, read-only, unprivileged.
+mod static_binary;
 /// The store: parallel writers, killed writers, corrupt files, modes, read-only homes.
 mod store;
