@@ -9,7 +9,8 @@ need=""
 have() { command -v "$1" >/dev/null 2>&1; }
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
             htpasswd:apache2-utils openssl:openssl curl:curl strace:strace setpriv:util-linux \
-            unshare:util-linux busybox:busybox dash:dash docker:docker.io dockerd:docker.io; do
+            unshare:util-linux busybox:busybox dash:dash docker:docker.io dockerd:docker.io \
+            pgrep:procps readelf:binutils; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   have "$cmd" || need="$need $pkg"
 done
