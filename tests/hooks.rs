@@ -66,7 +66,10 @@ fn run_job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str], private_etc: 
 }
 
 /// GitLab's variables for `user` on `project`, as a current GitLab sets them, plus what the
-/// runner adds (CI, CI_JOB_ID, RUNNER_TEMP_PROJECT_DIR) and the double's CA.
+/// runner adds (CI, CI_JOB_ID, RUNNER_TEMP_PROJECT_DIR). The double's CA is trusted through the
+/// user's containers certs.d, not DOCKER_CREDENTIAL_HARBOR_CA_FILE: pre-build run as root
+/// would place that in the host's /etc (tests that test placement use [`use_ca_file`] in a
+/// private mount namespace or as another user).
 pub(crate) fn gitlab(t: &mut TestEnv, h: &Harbor, user: &str, password: &str, project: &str) {
     // GitLab escapes a leading robot$ as robot$$ (gitlab-runner.md §1.3); raw variables keep it.
     t.harbor_env(
@@ -80,9 +83,25 @@ pub(crate) fn gitlab(t: &mut TestEnv, h: &Harbor, user: &str, password: &str, pr
         .set("HARBOR_PROJECT", project)
         .set("CI", "true")
         .set("CI_JOB_ID", "4242")
-        .set("RUNNER_TEMP_PROJECT_DIR", &build_tmp)
-        .set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
+        .set("RUNNER_TEMP_PROJECT_DIR", &build_tmp);
     fs::create_dir_all(t.path("build.tmp")).unwrap();
+    trust_in_home(t, h);
+}
+
+/// Trusts the double's CA the way rootless podman users do: `~/.config/containers/certs.d`.
+pub(crate) fn trust_in_home(t: &TestEnv, h: &Harbor) {
+    let file = t.path(&format!(
+        "home/.config/containers/certs.d/{}/ca.crt",
+        h.addr()
+    ));
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    fs::copy(h.ca_file(), file).unwrap();
+}
+
+/// Switches to DOCKER_CREDENTIAL_HARBOR_CA_FILE, for tests of pre-build's CA placement.
+pub(crate) fn use_ca_file(t: &mut TestEnv, h: &Harbor) {
+    let _ = fs::remove_dir_all(t.path("home/.config/containers/certs.d"));
+    t.set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
 }
 
 /// A test with a double (no registry) and alice's variables on `proj`.
@@ -205,8 +224,8 @@ fn old_gitlab_variables_get_host_oci_and_registry_computed() {
         .set("HARBOR_USER", "alice")
         .set("HARBOR_PASSWORD", h.password("alice"))
         .set("HARBOR_PROJECT", "proj")
-        .set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file())
         .secret(&h.password("alice"));
+    trust_in_home(&t, &h);
     let out = job(
         &t,
         "dash",
@@ -408,6 +427,7 @@ fn real_clients_push_and_pull_with_only_what_pre_build_set_up() {
     t.containers_env();
     t.make_image();
     gitlab(&mut t, &h, "alice", &h.password("alice"), "proj");
+    use_ca_file(&mut t, &h);
     let image = "$HARBOR_REGISTRY/$HARBOR_PROJECT/app";
     let img = t.path("img").display().to_string();
     // No --cert-dir, no --creds, no login: only what pre-build set up.
@@ -488,8 +508,8 @@ fn real_clients_push_and_pull_with_only_what_pre_build_set_up() {
 
 #[test]
 fn an_untrusted_certificate_is_named_in_the_warning() {
-    let (mut t, _h) = alice_job("hooks-untrusted");
-    t.unset("DOCKER_CREDENTIAL_HARBOR_CA_FILE");
+    let (t, _h) = alice_job("hooks-untrusted");
+    fs::remove_dir_all(t.path("home/.config/containers/certs.d")).unwrap();
     let out = job(&t, "dash", false, &[]).success();
     assert!(
         out.stderr
@@ -509,6 +529,7 @@ fn an_unprivileged_job_trusts_the_ca_pre_build_placed_in_home() {
     let mut t = TestEnv::new("hooks-ca-home");
     let h = start(&t, true);
     gitlab(&mut t, &h, "alice", &h.password("alice"), "proj");
+    use_ca_file(&mut t, &h);
     t.make_image();
     t.give_to_nobody(&["home", "tmp", "build.tmp", "img"]);
     let img = t.path("img").display().to_string();
@@ -544,7 +565,8 @@ fn as_root_the_ca_goes_to_etc_certs_d_and_post_build_takes_it_away() {
         eprintln!("skipped: needs root and /etc/docker, /etc/containers to mount over");
         return;
     }
-    let (t, _h) = alice_job("hooks-ca-etc");
+    let (mut t, h) = alice_job("hooks-ca-etc");
+    use_ca_file(&mut t, &h);
     // A private mount namespace with empty /etc/docker and /etc/containers: the host's stay as they are.
     let script = "set -e\nmount -t tmpfs tmpfs /etc/docker\nmount -t tmpfs tmpfs /etc/containers\n\
          eval \"$(docker-credential-harbor pre-build)\"\n\

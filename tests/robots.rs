@@ -12,7 +12,7 @@ use docker_credential_harbor::harbor::url::HarborUrl;
 use docker_credential_harbor::harbor::{Account, HarborClient, tls, verify};
 use harbor_double::{Fault, Harbor, RobotInfo};
 
-use crate::hooks::{dump, gitlab, job, job_with_private_etc, start};
+use crate::hooks::{dump, gitlab, job, job_with_private_etc, start, use_ca_file};
 use crate::util::{TestEnv, is_root};
 
 /// A Harbor client for `user`/`password`, trusting the double.
@@ -178,6 +178,7 @@ fn real_clients_push_with_the_robot_and_its_credentials_die_with_the_job() {
         return;
     }
     let (mut t, h) = pam_job("robots-clients", true);
+    use_ca_file(&mut t, &h);
     t.containers_env();
     t.make_image();
     let img = t.path("img").display().to_string();
