@@ -136,6 +136,12 @@ impl fmt::Display for Client {
     }
 }
 
+/// Whether clients will find `docker-credential-harbor` on the `PATH` of `env`.
+pub fn helper_on_path(env: &Env) -> bool {
+    let path = env.var("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|d| d.join("docker-credential-harbor").is_file())
+}
+
 fn xdg_config(env: &Env) -> Option<PathBuf> {
     env.path("XDG_CONFIG_HOME")
         .filter(|p| p.is_absolute())

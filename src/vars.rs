@@ -66,6 +66,19 @@ pub fn url_or_host(env: &Env) -> Option<(String, RegistryFrom)> {
     }
 }
 
+/// Which of `HARBOR_USERNAME` (or `HARBOR_USER`), `HARBOR_PASSWORD` and `HARBOR_PROJECT` are
+/// not set, named as a user would set them.
+pub fn missing(env: &Env) -> Vec<&'static str> {
+    [
+        (username(env).is_none(), HARBOR_USERNAME),
+        (env.var(HARBOR_PASSWORD).is_none(), HARBOR_PASSWORD),
+        (project(env).is_none(), HARBOR_PROJECT),
+    ]
+    .into_iter()
+    .filter_map(|(missing, var)| missing.then_some(var))
+    .collect()
+}
+
 /// `HARBOR_PASSWORD`, verbatim.
 pub fn password(env: &Env) -> Option<SecretString> {
     env.var(HARBOR_PASSWORD).map(SecretString::from)
@@ -138,6 +151,26 @@ mod tests {
             Some("robot$proj+ci")
         );
         assert_eq!(username(&env(&[])), None);
+    }
+
+    #[test]
+    fn missing_names_the_variables_to_set() {
+        assert_eq!(
+            missing(&env(&[])),
+            [HARBOR_USERNAME, HARBOR_PASSWORD, HARBOR_PROJECT]
+        );
+        assert_eq!(
+            missing(&env(&[(HARBOR_USER, "u"), (HARBOR_PROJECT, "p")])),
+            [HARBOR_PASSWORD]
+        );
+        assert!(
+            missing(&env(&[
+                (HARBOR_USERNAME, "u"),
+                (HARBOR_PASSWORD, "x"),
+                (HARBOR_PROJECT, "p")
+            ]))
+            .is_empty()
+        );
     }
 
     #[test]

@@ -78,14 +78,25 @@ fn configure_defaults_to_harbor_url_and_the_runner_config() {
     t.set("HARBOR_URL", "https://harbor.example.net:8443/");
     write_mode(
         &t.path("runner-config.json"),
-        r#"{"registries":{"pull.example.net":{"username":"u","password_env":"X"}}}"#,
+        r#"{"registries":{"a.example.net":{"username":"u","password_env":"X"},
+            "harbor.example.net:8443":{"username":"u","password_env":"X"},
+            "pull.example.net":{"username":"u","password_env":"X"}}}"#,
         0o600,
     );
-    t.helper(&["configure", "--docker"], b"").success();
+    let out = t.helper(&["configure", "--docker"], b"").success();
+    // The registry both HARBOR_URL and the runner config name is configured once.
+    assert_eq!(
+        out.stdout
+            .matches("harbor.example.net:8443 -> harbor")
+            .count(),
+        1,
+        "{}",
+        out.stdout
+    );
     let d = json(&t.path("home/.docker/config.json"));
     assert_eq!(
         d["credHelpers"],
-        serde_json::json!({"harbor.example.net:8443": "harbor", "pull.example.net": "harbor"})
+        serde_json::json!({"harbor.example.net:8443": "harbor", "a.example.net": "harbor", "pull.example.net": "harbor"})
     );
     assert!(
         !t.path("home/.config").exists(),

@@ -16,10 +16,10 @@ use secrecy::zeroize::Zeroizing;
 use serde_json::{Map, Value};
 
 use crate::address::Registry;
-use crate::client_config::{Client, ConfigFile, Entry};
+use crate::client_config::{self, Client, ConfigFile, Entry};
 use crate::env::Env;
 use crate::protocol::Credentials;
-use crate::sources::runner_config::{self, RunnerConfig};
+use crate::sources::runner_config;
 use crate::sources::{self, store::Store};
 use crate::vars;
 
@@ -47,10 +47,12 @@ pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> 
         if let Some((r, _)) = vars::registry(env) {
             registries.push(r);
         }
-        if let Ok(Some(c)) = RunnerConfig::load(&runner_config::locate(env)) {
-            registries.extend(c.list().unwrap_or_default().into_keys());
+        // dedup() alone keeps a HARBOR_URL registry the runner config lists again, unless adjacent.
+        for r in runner_config::registries(env).unwrap_or_default() {
+            if !registries.contains(&r) {
+                registries.push(r);
+            }
         }
-        registries.dedup();
     }
     if registries.is_empty() && !args.migrate {
         writeln!(
@@ -59,7 +61,7 @@ pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> 
         )?;
         return Ok(false);
     }
-    if !on_path(env) {
+    if !client_config::helper_on_path(env) {
         writeln!(
             err,
             "docker-credential-harbor: warning: docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory"
@@ -223,9 +225,4 @@ fn credentials_of(entry: &Map<String, Value>) -> Result<Option<Credentials>, &'s
         })),
         _ => Ok(None),
     }
-}
-
-fn on_path(env: &Env) -> bool {
-    let path = env.var("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|d| d.join("docker-credential-harbor").is_file())
 }

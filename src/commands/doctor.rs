@@ -9,7 +9,6 @@
 use std::fmt::Display;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::env::Env;
@@ -133,15 +132,7 @@ fn checks(env: &Env, r: &mut Report) -> io::Result<()> {
     let username = vars::username(env);
     let password = vars::password(env);
     let project = vars::project(env);
-    let missing: Vec<&str> = [
-        (username.is_none(), "HARBOR_USERNAME"),
-        (password.is_none(), "HARBOR_PASSWORD"),
-        (project.is_none(), "HARBOR_PROJECT"),
-    ]
-    .iter()
-    .filter(|(m, _)| *m)
-    .map(|(_, v)| *v)
-    .collect();
+    let missing = vars::missing(env);
     if missing.is_empty() {
         r.line(
             Status::Ok,
@@ -198,7 +189,13 @@ fn checks(env: &Env, r: &mut Report) -> io::Result<()> {
             }
         }
     }
-    let Some(trust) = trust.or_else(|| plain_trust(&url)) else {
+    // Plain-HTTP loopback URLs check no certificate: an empty trust will do.
+    let plain = || {
+        (url.scheme == Scheme::Http)
+            .then(|| Trust::none().ok())
+            .flatten()
+    };
+    let Some(trust) = trust.or_else(plain) else {
         return r.skip_all(&ACCESS, "no TLS trust");
     };
     let account = match (&username, &password) {
@@ -329,24 +326,6 @@ fn describe_harbor(info: &SystemInfo) -> String {
 
 fn is_oidc(info: &SystemInfo) -> bool {
     info.auth_mode.as_deref() == Some("oidc_auth")
-}
-
-/// For plain-HTTP loopback URLs the TLS trust does not matter; any valid config will do.
-fn plain_trust(url: &HarborUrl) -> Option<Trust> {
-    if url.scheme != Scheme::Http {
-        return None;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    Some(Trust {
-        config: Arc::new(config),
-        sources: Vec::new(),
-        certs_d: Vec::new(),
-    })
 }
 
 /// DNS, TCP and (for https) TLS; after reporting the first failure, returns why the checks
@@ -579,10 +558,7 @@ fn robot_expiry(
             format!("{user} never expires; a rotation policy needs an expiry"),
         );
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = robots::unix_now();
     let days = (robot.expires_at - now) / 86_400;
     if robot.expires_at <= now {
         r.fail(

@@ -16,16 +16,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::address::Registry;
-use crate::client_config::{Client, ConfigFile, Entry};
+use crate::client_config::{self, Client, ConfigFile, Entry};
 use crate::env::Env;
 use crate::env::STORE_VAR;
-use crate::harbor::tls::{self, CA_FILE_VAR};
+use crate::harbor::tls::CA_FILE_VAR;
 use crate::harbor::url::HarborUrl;
 use crate::harbor::verify;
-use crate::harbor::{self, Account, HarborClient, HarborError};
+use crate::harbor::{Account, HarborClient, HarborError};
 use crate::job::{self, JobState};
 use crate::job_robot;
-use crate::sources::runner_config::{self, RunnerConfig};
+use crate::sources::runner_config;
 use crate::{atomic_file, shell, vars};
 
 pub const VERIFY_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_VERIFY";
@@ -142,13 +142,8 @@ fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, job_robot: bool, 
     }
 
     let mut registries = vec![registry.clone()];
-    match RunnerConfig::load(&runner_config::locate(env)) {
-        Ok(Some(c)) => {
-            if let Ok(list) = c.list() {
-                registries.extend(list.into_keys().filter(|r| r != registry));
-            }
-        }
-        Ok(None) => {}
+    match runner_config::registries(env) {
+        Ok(list) => registries.extend(list.into_iter().filter(|r| r != registry)),
         Err(e) => o.warn(format!("{e:#}")),
     }
 
@@ -192,18 +187,9 @@ fn access(
     let strict = mode == VerifyMode::Strict;
     let (user, password, project) = (vars::username(env), vars::password(env), vars::project(env));
     let (Some(user), Some(password), Some(project)) = (user, password, project) else {
-        let missing: Vec<&str> = [
-            (vars::username(env).is_none(), "HARBOR_USERNAME"),
-            (vars::password(env).is_none(), "HARBOR_PASSWORD"),
-            (vars::project(env).is_none(), "HARBOR_PROJECT"),
-        ]
-        .iter()
-        .filter(|(m, _)| *m)
-        .map(|(_, v)| *v)
-        .collect();
         o.warn(format!(
             "cannot verify: {} not set; the helper answers only when HARBOR_USERNAME and HARBOR_PASSWORD are set",
-            missing.join(", ")
+            vars::missing(env).join(", ")
         ));
         o.failed = strict;
         return None;
@@ -212,7 +198,7 @@ fn access(
         username: user,
         password,
     };
-    let client = match client(env, url, account.clone()) {
+    let client = match HarborClient::from_env(env, url, account.clone()) {
         Ok(c) => c,
         Err(e) => {
             o.warn(with_hint(&e));
@@ -266,12 +252,6 @@ fn with_hint(e: &HarborError) -> String {
         .map(|h| format!("\n  hint: {h}"))
         .unwrap_or_default();
     format!("{e}{hint}")
-}
-
-fn client(env: &Env, url: &HarborUrl, account: Account) -> Result<HarborClient, HarborError> {
-    let trust = tls::load(env, &url.registry).map_err(HarborError::Trust)?;
-    let timeout = harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT);
-    HarborClient::new(url.clone(), &trust, timeout, Some(account))
 }
 
 /// Writes `credHelpers` for every registry into each client's config: per-job copies when the
@@ -482,12 +462,10 @@ fn is_root() -> bool {
 /// When clients cannot find `docker-credential-harbor` on PATH (the runner calls the hook by
 /// an absolute path), the PATH that adds this binary's directory.
 fn helper_missing_from_path(env: &Env) -> Option<String> {
-    let path = env.var("PATH").unwrap_or_default();
-    let on_path =
-        std::env::split_paths(&path).any(|d| d.join("docker-credential-harbor").is_file());
-    if on_path {
+    if client_config::helper_on_path(env) {
         return None;
     }
+    let path = env.var("PATH").unwrap_or_default();
     let exe = std::env::current_exe().ok()?;
     if exe.file_name()? != "docker-credential-harbor" {
         return None;

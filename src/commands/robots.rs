@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use crate::env::Env;
 use crate::harbor::robots::{self, Listed};
 use crate::harbor::url::HarborUrl;
-use crate::harbor::{self, Account, HarborClient, HarborError, tls};
+use crate::harbor::{Account, HarborClient, HarborError};
 use crate::vars;
 
 pub fn prune(
@@ -44,16 +44,7 @@ pub fn prune(
             None,
         );
     };
-    let client = match tls::load(env, &url.registry)
-        .map_err(HarborError::Trust)
-        .and_then(|t| {
-            HarborClient::new(
-                url.clone(),
-                &t,
-                harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT),
-                Some(Account { username, password }),
-            )
-        }) {
+    let client = match HarborClient::from_env(env, &url, Account { username, password }) {
         Ok(c) => c,
         Err(e) => return fail(err, &e, e.hint()),
     };
@@ -75,7 +66,7 @@ pub fn prune(
         }
         Err(e) => return fail(err, &e, e.hint()),
     };
-    let now = now();
+    let now = robots::unix_now();
     let (mut deleted, mut kept, mut ok) = (0, 0, true);
     for robot in all.iter().filter(|r| robots::is_job_robot(r)) {
         let age_hours = age_hours(robot, now);
@@ -134,11 +125,4 @@ pub fn prune(
 fn age_hours(robot: &Listed, now: i64) -> u64 {
     let created = robot.expires_at - 86_400;
     u64::try_from((now - created).max(0) / 3600).unwrap_or(0)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

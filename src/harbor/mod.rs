@@ -59,7 +59,6 @@ pub struct Reply {
     pub status: u16,
     pub request_id: Option<String>,
     pub content_type: String,
-    pub location: Option<String>,
     pub total_count: Option<u64>,
     pub body: Vec<u8>,
 }
@@ -134,6 +133,23 @@ impl HarborClient {
             account,
             certs_d: trust.certs_d.clone(),
         })
+    }
+
+    /// A client with the trust and timeout the environment asks for (the setup `pre-build`,
+    /// `robots prune` and the job robot's keeper share; `doctor` builds its own, because it
+    /// reports on each step).
+    pub fn from_env(
+        env: &Env,
+        url: &HarborUrl,
+        account: Account,
+    ) -> Result<HarborClient, HarborError> {
+        let trust = tls::load(env, &url.registry).map_err(HarborError::Trust)?;
+        HarborClient::new(
+            url.clone(),
+            &trust,
+            timeout(env).unwrap_or(DEFAULT_TIMEOUT),
+            Some(account),
+        )
     }
 
     pub fn url(&self) -> &HarborUrl {
@@ -247,9 +263,9 @@ impl HarborClient {
         let status = r.status().as_u16();
         let request_id = header("x-request-id");
         let content_type = header("content-type").unwrap_or_default();
-        let location = header("location");
         let total_count = header("x-total-count").and_then(|v| v.parse().ok());
         if (300..400).contains(&status) {
+            let location = header("location");
             return Err(HarborError::Redirect { status, location });
         }
         let body = r.bytes().map_err(|e| self.classify(e))?.to_vec();
@@ -257,7 +273,6 @@ impl HarborClient {
             status,
             request_id,
             content_type,
-            location,
             total_count,
             body,
         };

@@ -244,6 +244,14 @@ pub fn job_id_of(robot: &Listed) -> Option<&str> {
     rest.rsplit_once('-').map(|(id, _)| id)
 }
 
+/// Now, in Unix seconds, the unit of Harbor's `expires_at`.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// A robot name for this job: `ci-job-<id>-<8 hex>`, lower case as Harbor requires.
 pub fn job_robot_name(job_id: Option<&str>) -> String {
     let id: String = job_id

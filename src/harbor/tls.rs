@@ -154,17 +154,32 @@ pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
     if roots.is_empty() {
         return Err(TrustError::NoRoots { certs_d: dirs });
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(TrustError::Rustls)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Trust {
-        config: Arc::new(config),
-        sources,
-        certs_d: dirs,
-    })
+    Trust::with_roots(roots, sources, dirs)
+}
+
+impl Trust {
+    /// No CA at all: for plain-HTTP loopback URLs, where no certificate is ever checked.
+    pub fn none() -> Result<Trust, TrustError> {
+        Trust::with_roots(RootCertStore::empty(), Vec::new(), Vec::new())
+    }
+
+    fn with_roots(
+        roots: RootCertStore,
+        sources: Vec<TrustSource>,
+        certs_d: Vec<PathBuf>,
+    ) -> Result<Trust, TrustError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(TrustError::Rustls)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Trust {
+            config: Arc::new(config),
+            sources,
+            certs_d,
+        })
+    }
 }
 
 /// `*.crt` in a certs.d directory, as docker reads them (sorted for stable reports).

@@ -19,9 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::env::Env;
-use crate::harbor::tls;
 use crate::harbor::url::HarborUrl;
-use crate::harbor::{self, Account, HarborClient, robots};
+use crate::harbor::{Account, HarborClient, robots};
 use crate::vars::RegistryFrom;
 
 /// The socket's name in the per-job directory.
@@ -45,7 +44,6 @@ struct Request {
 
 /// The JSON pre-build writes to the keeper's stdin. Exposure point: the integration password,
 /// into a pipe to the keeper only.
-#[allow(clippy::too_many_arguments)]
 pub fn request_json(
     url: &str,
     account: &Account,
@@ -118,13 +116,11 @@ pub fn run(env: &Env) -> bool {
 
 fn client(env: &Env, req: &Request) -> Option<HarborClient> {
     let url = HarborUrl::parse(&req.url, RegistryFrom::Url).ok()?;
-    let trust = tls::load(env, &url.registry).ok()?;
-    let timeout = harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT);
     let account = Account {
         username: req.username.clone(),
         password: req.password.clone(),
     };
-    HarborClient::new(url, &trust, timeout, Some(account)).ok()
+    HarborClient::from_env(env, &url, account).ok()
 }
 
 fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {
@@ -140,7 +136,7 @@ fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {
             Err(_) => return,
         }
         let shell_gone = start_time(req.watch_pid) != Some(req.watch_start);
-        let expired = now() >= req.expires_at && req.expires_at > 0;
+        let expired = robots::unix_now() >= req.expires_at && req.expires_at > 0;
         // A day and a bit at most, whatever the clock says.
         let overdue = started.elapsed() > Duration::from_secs(26 * 3600);
         if shell_gone || expired || overdue {
@@ -188,13 +184,6 @@ pub fn request_delete(socket: &Path, timeout: Duration) -> Result<String, String
         None if line.is_empty() => Err("the robot's keeper closed the connection".into()),
         None => Ok(line),
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -66,6 +66,15 @@ pub fn locate(env: &Env) -> PathBuf {
     PathBuf::from(SYSTEM_PATH)
 }
 
+/// The registries the located runner config lists (none when there is no config), for the
+/// commands that point clients at the helper.
+pub fn registries(env: &Env) -> anyhow::Result<Vec<Registry>> {
+    Ok(match RunnerConfig::load(&locate(env))? {
+        Some(c) => c.list()?.into_keys().collect(),
+        None => Vec::new(),
+    })
+}
+
 impl RunnerConfig {
     /// Loads the file at `path`; `Ok(None)` when there is no such file.
     pub fn load(path: &Path) -> anyhow::Result<Option<RunnerConfig>> {
