@@ -11,7 +11,7 @@ use std::path::Path;
 use harbor_double::{Config, Fault, Harbor};
 
 use crate::util::dockerd::Dockerd;
-use crate::util::{Out, TestEnv, is_root, require, run, run_with_stdin, write_mode};
+use crate::util::{Out, TestEnv, in_private_mounts, is_root, require, run, write_mode};
 
 const SHELLS: [&str; 3] = ["dash", "bash", "busybox sh"];
 
@@ -540,18 +540,7 @@ fn an_unprivileged_job_trusts_the_ca_pre_build_placed_in_home() {
          docker-credential-harbor post-build\n\
          test ! -e \"$HOME/.config/containers/certs.d/$HARBOR_REGISTRY\"\n"
     );
-    fs::write(t.path("tmp/job.sh"), script).unwrap();
-    let mut cmd = t.command("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "/usr/bin/dash",
-    ])
-    .arg(t.path("tmp/job.sh"));
-    let out = run(&mut cmd);
-    t.assert_clean(&out);
-    out.success();
+    t.run_as_nobody(&script).success();
     assert!(
         h.requests()
             .iter()
@@ -574,16 +563,7 @@ fn as_root_the_ca_goes_to_etc_certs_d_and_post_build_takes_it_away() {
          cmp \"$DOCKER_CREDENTIAL_HARBOR_CA_FILE\" \"/etc/containers/certs.d/$HARBOR_REGISTRY/ca.crt\"\n\
          docker-credential-harbor post-build\n\
          test ! -e /etc/docker/certs.d && test ! -e /etc/containers/certs.d\n";
-    let mut cmd = t.command(require("unshare"));
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "/bin/sh",
-        "-c",
-        script,
-    ]);
-    let out = run_with_stdin(&mut cmd, b"");
+    let out = in_private_mounts(t.command(require("unshare")), script);
     t.assert_clean(&out);
     assert!(out.ok(), "{out:?}");
     assert!(

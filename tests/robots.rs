@@ -424,18 +424,7 @@ fn the_keeper_holding_the_integration_password_is_unreadable_to_the_job() {
          if head -c 1 /proc/$k/mem > /dev/null 2>&1; then echo mem-readable; fi\n\
          tr '\\0' ' ' < /proc/$k/cmdline; echo\n\
          docker-credential-harbor post-build\n";
-    fs::write(t.path("tmp/seal.sh"), script).unwrap();
-    let mut cmd = t.command("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "/usr/bin/dash",
-    ])
-    .arg(t.path("tmp/seal.sh"));
-    let out = crate::util::run(&mut cmd);
-    t.assert_clean(&out);
-    let out = out.success();
+    let out = t.run_as_nobody(script).success();
     assert!(!out.stdout.contains("readable"), "{}", out.stdout);
     out.stdout_has("docker-credential-harbor robot-keeper");
     assert!(wait_until_gone(&h));

@@ -10,7 +10,9 @@ use std::process::Command;
 
 use harbor_double::{Config, Harbor};
 
-use crate::util::{Out, TestEnv, is_root, require, run, run_with_stdin, store_json};
+use crate::util::{
+    Out, TestEnv, in_private_mounts, is_root, require, run, run_with_stdin, store_json,
+};
 
 const STATIC_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_STATIC_BIN";
 
@@ -220,16 +222,7 @@ fn without_home_read_only_or_unprivileged_it_falls_back_or_says_what_it_needs() 
         ro = ro.display(),
         store = store_json("x.example", "u", "p").trim(),
     );
-    let mut cmd = Command::new(require("unshare"));
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "/bin/sh",
-        "-c",
-        &script,
-    ]);
-    let out = run(&mut cmd);
+    let out = in_private_mounts(Command::new(require("unshare")), &script);
     assert!(
         out.stdout.contains("Read-only file system") && out.stdout.contains("store=1"),
         "{out:?}"
@@ -241,12 +234,12 @@ fn without_home_read_only_or_unprivileged_it_falls_back_or_says_what_it_needs() 
         ro = ro.display()
     );
     // The job's variables reach the hook through the environment, as in a job.
-    let mut cmd = Command::new(require("unshare"));
-    cmd.env_clear()
+    let mut unshare = Command::new(require("unshare"));
+    unshare
+        .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .envs(job.iter().map(|(k, v)| (*k, v.as_str())));
-    cmd.args(["--mount", "--propagation", "private", "/bin/sh", "-c", &pre]);
-    let out = run(&mut cmd);
+    let out = in_private_mounts(unshare, &pre);
     assert!(out.stdout.contains("pre-build=0"), "{out:?}");
     assert!(
         out.stdout.contains("export HARBOR_REGISTRY="),

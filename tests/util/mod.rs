@@ -182,6 +182,24 @@ impl TestEnv {
         std::os::unix::fs::chown(&self.dir, Some(65534), Some(65534)).unwrap();
     }
 
+    /// Runs `script` with dash as uid/gid 65534 (nobody) in this test's environment, and fails
+    /// the test if its output shows a registered secret.
+    pub fn run_as_nobody(&self, script: &str) -> Out {
+        let file = self.path("tmp/nobody.sh");
+        fs::write(&file, script).unwrap();
+        let mut cmd = self.command("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/dash",
+        ])
+        .arg(&file);
+        let out = run(&mut cmd);
+        self.assert_clean(&out);
+        out
+    }
+
     /// A one-layer OCI image layout at `img/` (tag v1), made by `scripts/lib/mkimage.sh`.
     pub fn make_image(&self) {
         let mkimage = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/mkimage.sh");
@@ -309,6 +327,20 @@ pub fn run_with_stdin(cmd: &mut Command, stdin: &[u8]) -> Out {
     let out = child.wait_with_output().unwrap();
     let _ = writer.join();
     out.into()
+}
+
+/// Runs `script` under `/bin/sh` in a private mount namespace (`unshare` is the command to
+/// start, carrying the environment), so its mounts never reach the host.
+pub fn in_private_mounts(mut unshare: Command, script: &str) -> Out {
+    unshare.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        script,
+    ]);
+    run(&mut unshare)
 }
 
 /// Runs a command with no stdin.
