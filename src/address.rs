@@ -120,8 +120,13 @@ impl fmt::Display for Registry {
 
 fn strip_scheme(s: &str) -> &str {
     for scheme in ["https://", "http://", "oci://"] {
-        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return &s[scheme.len()..];
+        // Compared as bytes: slicing the `str` could cut a character in two (issue 9, defect 1).
+        // A match is all ASCII, so the rest starts on a character boundary.
+        if s.as_bytes()
+            .get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
+        {
+            return s.get(scheme.len()..).unwrap_or("");
         }
     }
     s
@@ -161,30 +166,50 @@ fn parse_port(p: &str) -> Result<u16, AddressError> {
     }
 }
 
+/// Longest host name DNS allows, and longest label.
+const MAX_HOST: usize = 253;
+const MAX_LABEL: usize = 63;
+
+/// The key doubles as a directory name (`certs.d/<key>/`), so a host must be a real name or
+/// address: `.`, `..` or an empty label would name another directory (issue 9, defect 4).
 fn canonical_host(host: &str) -> Result<String, AddressError> {
     if host.is_empty() {
         return Err(AddressError::NoHost);
     }
     if host.contains(':') {
-        // IPv6 literal: hex digits, colons, dots (embedded IPv4) and a zone after '%'.
-        let ok = host
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'%'));
-        if !ok {
+        // IPv6 literal, with an optional zone after '%' (letters, digits, '-', '_', '.').
+        let (addr, zone) = match host.split_once('%') {
+            Some((a, z)) => (a, Some(z)),
+            None => (host, None),
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(AddressError::BadCharacter);
+        }
+        if let Some(z) = zone {
+            let ok = !z.is_empty()
+                && z.len() <= MAX_LABEL
+                && z.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !ok {
+                return Err(AddressError::BadCharacter);
+            }
         }
         return Ok(format!("[{}]", host.to_ascii_lowercase()));
     }
-    // Registry host names: letters, digits, '-', '.', '_' (docker allows '_' in some setups).
-    let ok = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-    if !ok {
-        return Err(AddressError::BadCharacter);
-    }
+    // Registry host names: letters, digits, '-', '_' (docker allows '_' in some setups),
+    // labels joined by single dots, and one trailing dot (the DNS root) allowed.
     let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty() {
         return Err(AddressError::NoHost);
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= MAX_LABEL
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    };
+    if host.len() > MAX_HOST || !host.split('.').all(label_ok) {
+        return Err(AddressError::BadCharacter);
     }
     Ok(host.to_ascii_lowercase())
 }
@@ -247,6 +272,61 @@ mod tests {
         assert_eq!(Registry::parse("h:x"), Err(AddressError::BadPort));
         assert_eq!(Registry::parse("a b"), Err(AddressError::BadCharacter));
         assert_eq!(Registry::parse("[::1"), Err(AddressError::BadCharacter));
+    }
+
+    #[test]
+    fn issue_9_non_ascii_near_the_start_is_an_error_not_a_panic() {
+        for s in [
+            "abcde\u{20ac}x",
+            "\u{20ac}",
+            "ht\u{e9}ps://x",
+            "oci:\u{10348}",
+            "h\u{fffd}:1",
+        ] {
+            assert!(Registry::parse(s).is_err(), "{s:?}");
+        }
+        assert_eq!(key("https://h.example/\u{20ac}"), "h.example");
+    }
+
+    #[test]
+    fn issue_9_hosts_that_would_name_another_directory_are_refused() {
+        for s in [
+            ".",
+            "..",
+            "...",
+            "https://...",
+            "https://../x",
+            "a..b",
+            ".a",
+            "a.b..",
+            "[..:..]",
+            "[::1%]",
+            "[::1%../x]",
+            "[fe80::1%eth0/]",
+        ] {
+            let r = Registry::parse(s);
+            assert!(
+                r.as_ref()
+                    .map_or(true, |r| !r.as_str().contains("..") && r.as_str() != "."),
+                "{s:?} gave {r:?}"
+            );
+        }
+        for s in [
+            ".",
+            "..",
+            "...",
+            "https://...",
+            "a..b",
+            ".a",
+            "[..:..]",
+            "[::1%]",
+        ] {
+            assert!(Registry::parse(s).is_err(), "{s:?}");
+        }
+        assert_eq!(key("[fe80::1%eth0]:5000"), "[fe80::1%eth0]:5000");
+        assert_eq!(key("h.example."), "h.example");
+        assert!(Registry::parse(&"a".repeat(64)).is_err());
+        assert!(Registry::parse(&format!("{}.x", "a.".repeat(130))).is_err());
     }
 
     #[test]

@@ -1,16 +1,120 @@
-//! Private files written so that no reader ever sees half of one.
+//! Private files written so that no reader ever sees half of one, and files read so that no
+//! path can hang, flood or fool the reader.
 //!
 //! A write goes to a temp file in the same directory (mode 0600 from the moment it exists),
 //! is fsynced, renamed over the target and the directory is fsynced: a process killed at any
 //! instant leaves the old file or the new one, never a torn one. Writers that read-modify-write
-//! serialise on an exclusive [`Lock`]. This module never chooses a path and never changes the
-//! mode of a directory it did not create.
+//! serialise on an exclusive [`Lock`], which never follows a link. Every read opens without
+//! blocking (a FIFO or a device is refused, not waited on), insists on a regular file and is
+//! bounded (issue 9, defects 8 and 9); [`check_owner`] says whether a file or directory can be
+//! trusted. This module never chooses a path and never changes the mode of a directory it did
+//! not create.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, DirBuilder, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use secrecy::zeroize::Zeroizing;
+
+/// Whether a file to be read may be reached through a symbolic link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// Admin files (Kubernetes mounts secrets as links): follow, but land on a regular file.
+    Follow,
+    /// Files this tool replaces by rename, which would silently replace a link.
+    Refuse,
+}
+
+/// Opens `path` for reading: never blocks on a FIFO, refuses anything but a regular file.
+pub fn open_regular(path: &Path, links: Links) -> io::Result<(File, Metadata)> {
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    if links == Links::Refuse {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) && links == Links::Refuse => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is a symbolic link; it must be a regular file (a write would replace the link)",
+            ));
+        }
+        other => other?,
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok((file, meta))
+}
+
+/// Reads at most `max` bytes; a longer file is an error, never a partial read.
+pub fn read_bounded(file: &mut File, max: u64) -> io::Result<Zeroizing<Vec<u8>>> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is larger than {} KiB", max / 1024),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The whole of a regular file, bounded; `Ok(None)` when there is no such file.
+pub fn read_regular(
+    path: &Path,
+    links: Links,
+    max: u64,
+) -> io::Result<Option<(Zeroizing<Vec<u8>>, Metadata)>> {
+    let (mut file, meta) = match open_regular(path, links) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some((read_bounded(&mut file, max)?, meta)))
+}
+
+/// Whose files may be trusted besides this process's own user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// Only this process's effective user (the store: another user could plant credentials).
+    Me,
+    /// This user or root (admin-managed files in /etc).
+    MeOrRoot,
+}
+
+/// The effective user id of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// `Err` with the reason (for a message that names `what`) when the file or directory `meta`
+/// describes belongs to another user or can be written by group or others: then someone else
+/// could replace what it holds or says.
+pub fn check_owner(meta: &Metadata, owner: Owner) -> Result<(), String> {
+    let me = euid();
+    let ok_owner = meta.uid() == me || (owner == Owner::MeOrRoot && meta.uid() == 0);
+    if !ok_owner {
+        return Err(format!(
+            "it belongs to uid {}, not to this user (uid {me})",
+            meta.uid()
+        ));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "other users may write to it (mode {:04o})",
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
 
 /// Creates `dir` and any missing parents with mode 0700; existing directories are left as they are.
 pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
@@ -110,7 +214,9 @@ pub enum LockError {
 }
 
 impl Lock {
-    /// Locks `path` (created 0600 if missing), waiting at most `timeout`.
+    /// Locks `path` (created 0600 if missing), waiting at most `timeout`. A link is never
+    /// followed (a planted one would make a writer create its target), and a lock file that
+    /// others could open is made private again, so no other user can hold it.
     pub fn acquire(path: &Path, timeout: Duration) -> Result<Lock, LockError> {
         let file = OpenOptions::new()
             .read(true)
@@ -118,8 +224,32 @@ impl Lock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
-            .map_err(LockError::Io)?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => LockError::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a symbolic link",
+                )),
+                _ => LockError::Io(e),
+            })?;
+        let meta = file.metadata().map_err(LockError::Io)?;
+        if !meta.is_file() {
+            return Err(LockError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is not a regular file",
+            )));
+        }
+        if meta.uid() != euid() {
+            return Err(LockError::Io(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("it belongs to uid {}, not to this user", meta.uid()),
+            )));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(LockError::Io)?;
+        }
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
@@ -181,6 +311,68 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, vec![std::ffi::OsString::from("store.json")]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_9_the_lock_follows_no_link_and_is_made_private() {
+        let dir = scratch("locklink");
+        create_private_dir_all(&dir).unwrap();
+        let target = dir.join("target");
+        let link = dir.join("l");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(Lock::acquire(&link, Duration::from_millis(30)).is_err());
+        assert!(
+            !target.exists(),
+            "a planted link made the lock create its target"
+        );
+        let wide = dir.join("wide");
+        fs::write(&wide, "").unwrap();
+        fs::set_permissions(&wide, fs::Permissions::from_mode(0o666)).unwrap();
+        let _held = Lock::acquire(&wide, Duration::from_millis(30)).unwrap();
+        assert_eq!(
+            fs::metadata(&wide).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_9_reads_refuse_fifos_devices_links_and_floods() {
+        let dir = scratch("reads");
+        create_private_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(
+            read_regular(&fifo, Links::Follow, 1024).is_err(),
+            "a FIFO must not block"
+        );
+        let zero = dir.join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(read_regular(&zero, Links::Follow, 1024).is_err());
+        assert!(read_regular(&zero, Links::Refuse, 1024).is_err());
+        let big = dir.join("big");
+        fs::write(&big, vec![b'x'; 2048]).unwrap();
+        let e = read_regular(&big, Links::Refuse, 1024).unwrap_err();
+        assert!(e.to_string().contains("larger than 1 KiB"), "{e}");
+        assert!(
+            read_regular(&dir.join("none"), Links::Refuse, 1)
+                .unwrap()
+                .is_none()
+        );
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&big, &link).unwrap();
+        assert!(read_regular(&link, Links::Refuse, 4096).is_err());
+        assert_eq!(
+            read_regular(&link, Links::Follow, 4096)
+                .unwrap()
+                .unwrap()
+                .0
+                .len(),
+            2048
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

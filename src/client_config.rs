@@ -9,19 +9,33 @@
 //! of ours is ever written here: an entry only names the helper.
 
 use std::fmt;
-use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use secrecy::zeroize::Zeroizing;
+
 use crate::address::Registry;
-use crate::atomic_file;
+use crate::atomic_file::{self, Links};
 use crate::env::Env;
 
 /// The `credHelpers` value: clients run `docker-credential-harbor`.
 pub const HELPER: &str = "harbor";
+
+/// A client config larger than this is not one (it may hold `auths` logins: wiped after use).
+const MAX_CONFIG: u64 = 4 << 20;
+
+/// The fields of an `auths` entry that hold a secret (docker's `AuthConfig`, containers'
+/// auth.json).
+pub const LOGIN_FIELDS: [&str; 5] = [
+    "auth",
+    "password",
+    "identitytoken",
+    "registrytoken",
+    "identityToken",
+];
 
 /// Where kaniko keeps its docker config (kaniko's image sets `DOCKER_CONFIG=/kaniko/.docker`).
 pub const KANIKO_DIR_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KANIKO_DIR";
@@ -138,7 +152,7 @@ impl fmt::Display for Client {
 
 /// Whether clients will find `docker-credential-harbor` on the `PATH` of `env`.
 pub fn helper_on_path(env: &Env) -> bool {
-    let path = env.var("PATH").unwrap_or_default();
+    let path = env.var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).any(|d| d.join("docker-credential-harbor").is_file())
 }
 
@@ -211,21 +225,17 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads `path`; a missing or empty file is an empty object.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let (bytes, mode, existed) = match fs::read(path) {
-            Ok(b) => {
-                let mode = fs::metadata(path)
-                    .map(|m| m.permissions().mode() & 0o7777)
-                    .unwrap_or(0o600);
-                (b, mode, true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (Vec::new(), 0o600, false),
-            Err(error) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    error,
-                });
-            }
-        };
+        let (bytes, mode, existed) =
+            match atomic_file::read_regular(path, Links::Follow, MAX_CONFIG) {
+                Ok(Some((b, meta))) => (b, meta.permissions().mode() & 0o7777, true),
+                Ok(None) => (Zeroizing::new(Vec::new()), 0o600, false),
+                Err(error) => {
+                    return Err(ConfigError::Read {
+                        path: path.to_owned(),
+                        error,
+                    });
+                }
+            };
         let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         let root = if text.iter().all(u8::is_ascii_whitespace) {
             Map::new()
@@ -256,15 +266,34 @@ impl ConfigFile {
         })
     }
 
-    /// The same content, to be written to another path (a per-job copy), mode 0600.
-    pub fn copy_to(&self, path: &Path) -> ConfigFile {
-        ConfigFile {
+    /// The same content without any password, token or `auth` of an `auths` login, to be
+    /// written to another path (a per-job copy), mode 0600; with the registries whose logins
+    /// were left out, by their canonical names (a key may carry `user:password@`).
+    pub fn copy_without_logins(&self, path: &Path) -> (ConfigFile, Vec<String>) {
+        let mut root = self.root.clone();
+        let mut left_out = Vec::new();
+        if let Some(auths) = root.get_mut("auths").and_then(Value::as_object_mut) {
+            auths.retain(|key, entry| {
+                let secret = entry
+                    .as_object()
+                    .is_some_and(|e| LOGIN_FIELDS.iter().any(|f| e.contains_key(*f)));
+                if secret {
+                    left_out.push(match Registry::parse(key) {
+                        Ok(r) => r.to_string(),
+                        Err(_) => "an entry that is not a registry address".to_owned(),
+                    });
+                }
+                !secret
+            });
+        }
+        let copy = ConfigFile {
             path: path.to_owned(),
-            root: self.root.clone(),
+            root,
             mode: 0o600,
             existed: false,
             changed: true,
-        }
+        };
+        (copy, left_out)
     }
 
     /// The helper named for `registry` in `credHelpers`, if any.
@@ -366,6 +395,7 @@ impl ConfigFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("dch-config-{name}-{}", std::process::id()));
@@ -413,6 +443,31 @@ mod tests {
         f.save().unwrap();
         let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["credHelpers"], serde_json::json!({"gcr.io": "gcloud"}));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_9_a_copy_holds_no_login() {
+        let dir = scratch("copy");
+        let path = dir.join("config.json");
+        fs::write(
+            &path,
+            r#"{"auths":{"a.example":{"auth":"dTpTRUNSRVQ="},"https://u:pw@b.example/":{"password":"SECRET","username":"u"},
+               "c.example":{},"d.example":{"identitytoken":"TOKEN"}},"credsStore":"pass"}"#,
+        )
+        .unwrap();
+        let f = ConfigFile::load(&path).unwrap();
+        let (mut copy, left_out) = f.copy_without_logins(&dir.join("copy.json"));
+        assert_eq!(left_out, ["a.example", "b.example", "d.example"]);
+        copy.save().unwrap();
+        let text = fs::read_to_string(dir.join("copy.json")).unwrap();
+        for secret in ["dTpTRUNSRVQ=", "SECRET", "TOKEN", "pw@"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(
+            text.contains("c.example") && text.contains("\"credsStore\": \"pass\""),
+            "{text}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

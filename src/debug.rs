@@ -24,7 +24,10 @@ macro_rules! debug {
         if $crate::debug::enabled() {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("docker-credential-harbor: debug: {}", format_args!($($arg)*));
+                eprintln!(
+                    "docker-credential-harbor: debug: {}",
+                    $crate::text::inline(&format!($($arg)*))
+                );
             }
         }
     };

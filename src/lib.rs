@@ -14,10 +14,12 @@
 //! - [`client_config`] → address, env, atomic_file: `credHelpers` in docker, containers, helm
 //!   and kaniko configs, merged, never clobbered.
 //! - [`shell`]: POSIX quoting and `export` lines. Pure. [`job`]: what pre-build did, for post-build.
+//! - [`leases`] → job, client_config, atomic_file: what concurrent jobs share, and its undo.
 //! - [`job_robot`] → harbor, job, sources: the job-scoped robot, its secret, its keeper process.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
 //!   `post-build`, `configure`).
 //! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
+//!   [`text`]: escaping for everything a person reads. [`hardening`]: no core dumps.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process.
 
@@ -29,10 +31,13 @@ pub mod commands;
 pub mod debug;
 pub mod env;
 pub mod harbor;
+pub mod hardening;
 pub mod job;
 pub mod job_robot;
+pub mod leases;
 pub mod protocol;
 pub mod report;
 pub mod shell;
 pub mod sources;
+pub mod text;
 pub mod vars;

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use docker_credential_harbor::cli::{self, Command};
 use docker_credential_harbor::env::Env;
-use docker_credential_harbor::{commands, debug, protocol, report, sources};
+use docker_credential_harbor::{commands, debug, hardening, protocol, report, sources};
 
 fn main() -> ExitCode {
+    // Before anything can hold a secret: no core dump of it.
+    hardening::no_core_dumps();
     report::install_panic_hook();
     let env = Env::process();
     debug::set_enabled(env.debug_enabled());

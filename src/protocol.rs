@@ -154,7 +154,10 @@ pub fn serve(
             .is_ok(),
         Err(e) => {
             // A failed write of the error changes nothing: the exit status already says it.
-            let _ = writeln!(output, "{e}").and_then(|()| output.flush());
+            // Clients show this text to people (inside docker's own error): one clean line.
+            let text = e.to_string();
+            let _ =
+                writeln!(output, "{}", crate::text::inline(&text)).and_then(|()| output.flush());
             false
         }
     }

@@ -11,7 +11,10 @@ use std::fmt::Display;
 pub fn error(message: impl Display) {
     #[allow(clippy::print_stderr)]
     {
-        eprintln!("docker-credential-harbor: {message}");
+        eprintln!(
+            "docker-credential-harbor: {}",
+            crate::text::escape(&message.to_string())
+        );
     }
 }
 

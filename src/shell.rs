@@ -2,21 +2,28 @@
 //!
 //! `pre-build`'s output is `eval`ed by the job's shell (dash, bash, busybox ash), so every value
 //! goes in single quotes, where nothing is special, and each `'` becomes `'\''`. Newlines are
-//! fine inside single quotes. Pure: no I/O. Never called with a secret: the password is never
-//! exported (it is already in the job's environment, and `set -x` would echo it).
+//! fine inside single quotes. Values are bytes, not text: a path that is not UTF-8 comes back
+//! exactly as it was (issue 9, defect 12). Pure: no I/O. Never called with a secret: the
+//! password is never exported (it is already in the job's environment, and `set -x` would
+//! echo it).
 
-/// `value` as one single-quoted shell word.
-pub fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+/// `value` as one single-quoted shell word. A NUL byte cannot be in a shell variable (nor in
+/// an environment variable or a path), so none is ever passed; one would end the word early
+/// in the shell, never escape it.
+pub fn quote(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + 2);
+    out.push(b'\'');
+    for &b in value {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
         } else {
-            out.push(c);
+            out.push(b);
         }
     }
-    out.push('\'');
+    out.push(b'\'');
     out
 }
 
@@ -27,36 +34,50 @@ pub fn is_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-/// `export NAME='value'`. Panics on a name that is not a shell name: names are constants.
-pub fn export(name: &str, value: &str) -> String {
-    assert!(is_name(name), "not a shell variable name: {name}");
-    format!("export {name}={}", quote(value))
+/// `export NAME='value'`. Names are constants; one that is not a shell name would be a bug,
+/// and gives a line that only fails in the shell (`false`), never one that runs something.
+pub fn export(name: &str, value: impl AsRef<OsStr>) -> Vec<u8> {
+    if !is_name(name) {
+        return b"false".to_vec();
+    }
+    let mut line = format!("export {name}=").into_bytes();
+    line.extend(quote(value.as_ref().as_bytes()));
+    line
 }
 
 /// `unset NAME`.
-pub fn unset(name: &str) -> String {
-    assert!(is_name(name), "not a shell variable name: {name}");
-    format!("unset {name}")
+pub fn unset(name: &str) -> Vec<u8> {
+    if !is_name(name) {
+        return b"false".to_vec();
+    }
+    format!("unset {name}").into_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn q(s: &str) -> String {
+        String::from_utf8(quote(s.as_bytes())).unwrap()
+    }
+
     #[test]
     fn quoting_is_inert_for_every_special_character() {
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("plain"), "'plain'");
-        assert_eq!(quote("robot$proj+ci"), "'robot$proj+ci'");
-        assert_eq!(quote("it's"), "'it'\\''s'");
-        assert_eq!(quote("a\nb"), "'a\nb'");
-        assert_eq!(quote("`id` $(id) \\ \" *"), "'`id` $(id) \\ \" *'");
+        assert_eq!(q(""), "''");
+        assert_eq!(q("plain"), "'plain'");
+        assert_eq!(q("robot$proj+ci"), "'robot$proj+ci'");
+        assert_eq!(q("it's"), "'it'\\''s'");
+        assert_eq!(q("a\nb"), "'a\nb'");
+        assert_eq!(q("`id` $(id) \\ \" *"), "'`id` $(id) \\ \" *'");
+        assert_eq!(quote(b"\xff\xfe/x"), b"'\xff\xfe/x'");
     }
 
     #[test]
     fn names() {
         assert!(is_name("HARBOR_URL") && is_name("_x1"));
         assert!(!is_name("1X") && !is_name("A-B") && !is_name("") && !is_name("A B"));
-        assert_eq!(export("X", "a'b"), "export X='a'\\''b'");
+        assert_eq!(export("X", "a'b"), b"export X='a'\\''b'");
+        assert_eq!(export("A;B", "x"), b"false");
+        assert_eq!(unset("X"), b"unset X");
     }
 }

@@ -185,6 +185,40 @@ fn with_no_ca_at_all_it_says_exactly_that() {
 }
 
 #[test]
+fn issue_9_12_without_a_resolver_no_public_one_is_asked() {
+    let Some(bin) = static_bin() else { return };
+    let t = TestEnv::new("static-no-resolver");
+    let h = Harbor::start(&t.path("harbor"), Config::default());
+    let root = empty_root(&t, &bin, &h);
+    // No /etc/resolv.conf in the root: reqwest's own hickory glue would ask Google instead.
+    let mut env = alice(&h, "harbor.example.test");
+    env.push(("HOME", "/home".into()));
+    for args in [&["doctor"][..], &["pre-build"][..]] {
+        let mut cmd = Command::new(require("strace"));
+        cmd.env_clear()
+            .args(["-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg"])
+            .arg(require("chroot"))
+            .arg(&root)
+            .arg("/docker-credential-harbor")
+            .args(args);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            said.contains("no usable DNS configuration"),
+            "{args:?}: {said}"
+        );
+        assert!(
+            !out.stderr.contains("htons(53)"),
+            "{args:?} sent a DNS query: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
 fn without_home_read_only_or_unprivileged_it_falls_back_or_says_what_it_needs() {
     let Some(bin) = static_bin() else { return };
     let t = TestEnv::new("static-homes");

@@ -11,6 +11,8 @@ mod clients;
 mod configure;
 /// `doctor` and the one-request verification against the Harbor double.
 mod doctor;
+/// Issue 9: hostile input, files, addresses and Harbor answers; state shared between jobs.
+mod hardening;
 /// The runner hooks under dash, bash and busybox; real clients through the double and a registry.
 mod hooks;
 /// scripts/install on a runner host.

@@ -10,7 +10,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
             htpasswd:apache2-utils openssl:openssl curl:curl strace:strace setpriv:util-linux \
             unshare:util-linux busybox:busybox dash:dash docker:docker.io dockerd:docker.io \
-            pgrep:procps readelf:binutils; do
+            pgrep:procps readelf:binutils /usr/bin/python3:python3-minimal; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   have "$cmd" || need="$need $pkg"
 done

@@ -47,8 +47,15 @@ pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> 
         if let Some((r, _)) = vars::registry(env) {
             registries.push(r);
         }
+        let (listed, note) = match runner_config::registries(env) {
+            Ok(found) => found,
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        };
+        if let Some(note) = note {
+            writeln!(err, "docker-credential-harbor: warning: {note}")?;
+        }
         // dedup() alone keeps a HARBOR_URL registry the runner config lists again, unless adjacent.
-        for r in runner_config::registries(env).unwrap_or_default() {
+        for r in listed {
             if !registries.contains(&r) {
                 registries.push(r);
             }

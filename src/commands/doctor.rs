@@ -8,7 +8,7 @@
 
 use std::fmt::Display;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::env::Env;
@@ -337,7 +337,7 @@ fn network(
     r: &mut Report,
 ) -> io::Result<Option<&'static str>> {
     let host = url.bare_host().to_owned();
-    let addrs = match resolve(&host, url.port, timeout) {
+    let addrs = match harbor::dns::resolve(&host, url.port, timeout) {
         Ok(a) => a,
         Err(detail) => {
             let e = HarborError::Dns { host, detail };
@@ -422,61 +422,6 @@ fn network(
     }
 }
 
-/// Resolves `host` the way the Harbor client does: hickory's pure-Rust resolver (from
-/// /etc/resolv.conf and /etc/hosts; `localhost` answers itself), so a static binary in an
-/// empty root needs no NSS, and the check says what the client will see.
-fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    use hickory_resolver::TokioResolver;
-    use hickory_resolver::config::{GOOGLE, ResolverConfig};
-    use hickory_resolver::net::runtime::TokioRuntimeProvider;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let (builder, note) = match TokioResolver::builder_tokio() {
-        Ok(b) => (b, ""),
-        // What reqwest does too; say so, because a sealed network will not reach it.
-        Err(_) => (
-            TokioResolver::builder_with_config(
-                ResolverConfig::udp_and_tcp(&GOOGLE),
-                TokioRuntimeProvider::default(),
-            ),
-            " (no usable /etc/resolv.conf here, so public DNS was asked)",
-        ),
-    };
-    let resolver = builder.build().map_err(|e| e.to_string())?;
-    let lookup =
-        runtime.block_on(async { tokio::time::timeout(timeout, resolver.lookup_ip(host)).await });
-    match lookup {
-        Ok(Ok(ips)) => {
-            let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(ip, port)).collect();
-            if addrs.is_empty() {
-                Err(format!("no address{note}"))
-            } else {
-                Ok(addrs)
-            }
-        }
-        Ok(Err(e)) => {
-            // hickory's own text quotes its query structure; say it plainly.
-            let text = e.to_string();
-            if text.contains("no records found") || text.contains("NXDomain") {
-                Err(format!(
-                    "the name has no address (no A or AAAA record){note}"
-                ))
-            } else {
-                Err(format!("{text}{note}"))
-            }
-        }
-        Err(_) => Err(format!(
-            "no answer within {} s{note}",
-            timeout.as_secs_f32()
-        )),
-    }
-}
-
 enum Handshake {
     Cert(CertProblem),
     Other(String),
@@ -512,8 +457,12 @@ fn handshake(
     Ok(version.to_owned())
 }
 
-/// The proxy variable that applies to `url`, if any (then direct checks would mislead).
+/// The proxy variable that applies to `url`, if any (then direct checks would mislead). The
+/// client never sends a loopback request through a proxy.
 fn proxy_for(env: &Env, url: &HarborUrl) -> Option<&'static str> {
+    if url.is_loopback() {
+        return None;
+    }
     let vars: &[&'static str] = match url.scheme {
         Scheme::Https => &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"],
         Scheme::Http => &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"],

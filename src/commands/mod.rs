@@ -11,11 +11,17 @@ use std::io::Write;
 
 use crate::cli::{self, Command};
 use crate::env::Env;
+use crate::text::Escaped;
 use crate::{job_robot, protocol, report};
 
-/// Runs every command but the protocol verbs; `true` for exit status 0.
+/// Runs every command but the protocol verbs; `true` for exit status 0. Everything a person
+/// reads goes through [`Escaped`]; only pre-build's stdout (the `export` lines) is machine
+/// output, and its summary adds GitLab's section markers itself.
 pub fn run(command: Command, env: &Env) -> bool {
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let (mut out, mut err) = (
+        Escaped::new(std::io::stdout().lock()),
+        Escaped::new(std::io::stderr().lock()),
+    );
     let (ok, text) = match command {
         Command::Protocol(_) => unreachable!("main serves the protocol verbs"),
         Command::Version => (true, Some(protocol::version_line())),
@@ -29,7 +35,13 @@ pub fn run(command: Command, env: &Env) -> bool {
         }
         Command::Doctor => (doctor::run(env, &mut out).unwrap_or(false), None),
         Command::PreBuild { job_robot } => (
-            pre_build::run(env, job_robot, &mut out, &mut err).unwrap_or(false),
+            pre_build::run(
+                env,
+                job_robot,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .unwrap_or(false),
             None,
         ),
         // Always 0: a cleanup problem is a warning, never a failed job.

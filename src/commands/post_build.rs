@@ -1,7 +1,9 @@
 //! `docker-credential-harbor post-build`: the runner's `post_build_script`. Undoes what
-//! `pre-build` recorded for this job (job::JobState) and nothing else: the per-job directory,
-//! the `credHelpers` entries it added to a user's files (only while they still name this
-//! helper), the CA files it placed and the directories it created for them.
+//! `pre-build` recorded for this job (job::JobState) and nothing else: the job robot, the
+//! per-job directory, and its leases on what it shares with concurrent jobs (the
+//! `credHelpers` entries it added to a user's files, the CA files it placed), each undone
+//! once no living job holds it; what jobs that died before their post-build left is undone
+//! too.
 //!
 //! It always exits 0: a cleanup problem is a warning on stderr, never a failed job.
 
@@ -9,11 +11,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::address::Registry;
-use crate::client_config::ConfigFile;
 use crate::env::Env;
 use crate::job::{self, JobState, PER_JOB_DIR};
 use crate::job_robot;
+use crate::leases::{self, Leases, Thing};
 
 pub fn run(env: &Env, err: &mut dyn Write) -> io::Result<()> {
     let path = match job::state_path(env) {
@@ -50,38 +51,41 @@ pub fn run(env: &Env, err: &mut dyn Write) -> io::Result<()> {
             )),
         }
     }
-    for edit in &state.edits {
-        match ConfigFile::load(&edit.path) {
-            Ok(mut f) => {
-                for r in edit
-                    .registries
-                    .iter()
-                    .filter_map(|r| Registry::parse(r).ok())
-                {
-                    removed += usize::from(f.remove_helper(&r));
-                }
-                if edit.created && f.is_empty() {
-                    // The file was pre-build's and holds nothing else: it goes.
-                    if let Err(e) = fs::remove_file(&edit.path) {
-                        warnings.push(format!("cannot remove {}: {e}", edit.path.display()));
-                    }
-                } else if let Err(e) = f.save() {
-                    warnings.push(e.to_string());
-                }
+    // What this job shared goes only when no other living job holds it; what dead jobs left
+    // (their post-build never ran) goes now.
+    let me = state.shell.clone().unwrap_or_else(leases::me);
+    let undo_all = |things: Vec<Thing>, removed: &mut usize, warnings: &mut Vec<String>| {
+        for thing in things {
+            match leases::undo(&thing) {
+                Ok(done) => *removed += usize::from(done),
+                Err(e) => warnings.push(e),
             }
-            Err(e) => warnings.push(e.to_string()),
         }
-    }
-    for file in &state.placed_files {
-        match fs::remove_file(file) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => warnings.push(format!("cannot remove {}: {e}", file.display())),
+    };
+    // The table is opened when this job holds something, or when dead jobs may have left
+    // something in it.
+    let table = Leases::path(env).filter(|p| !state.leases.is_empty() || p.exists());
+    match table.map(|p| Leases::open(&p)) {
+        Some(Ok(mut table)) => {
+            let mine: Vec<Thing> = state
+                .leases
+                .iter()
+                .filter_map(|t| table.release(t, &me))
+                .collect();
+            let orphans = table.take_unheld();
+            // Undone under the table's lock, so no pre-build takes a thing being removed.
+            undo_all(mine, &mut removed, &mut warnings);
+            undo_all(orphans, &mut removed, &mut warnings);
+            if let Err(e) = table.save() {
+                warnings.push(format!("{e:#}"));
+            }
         }
-    }
-    for dir in state.created_dirs.iter().rev() {
-        // Only empty ones: something else may have been put there since.
-        let _ = fs::remove_dir(dir);
+        // Without the table the job undoes what it made, as its record says.
+        Some(Err(e)) => {
+            warnings.push(format!("{e:#}"));
+            undo_all(state.leases.clone(), &mut removed, &mut warnings);
+        }
+        None => undo_all(state.leases.clone(), &mut removed, &mut warnings),
     }
     if let Some(dir) = &state.per_job_dir {
         // Remove only what can be ours: a directory named as pre-build names it.

@@ -9,6 +9,7 @@
 //! would show an export. Without Harbor variables it writes nothing and exits 0; only
 //! `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` can fail the job, by ending its output with `false`.
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write};
@@ -16,17 +17,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::address::Registry;
+use crate::atomic_file::Links;
 use crate::client_config::{self, Client, ConfigFile, Entry};
 use crate::env::Env;
 use crate::env::STORE_VAR;
-use crate::harbor::tls::CA_FILE_VAR;
+use crate::harbor::tls::{self, CA_FILE_VAR};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::verify;
 use crate::harbor::{Account, HarborClient, HarborError};
-use crate::job::{self, JobState};
+use crate::job::{self, JobState, Shell};
 use crate::job_robot;
+use crate::leases::{self, Leases, Thing};
 use crate::sources::runner_config;
-use crate::{atomic_file, shell, vars};
+use crate::{atomic_file, shell, text, vars};
 
 pub const VERIFY_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_VERIFY";
 
@@ -59,7 +62,7 @@ fn verify_mode(env: &Env, notes: &mut Vec<String>) -> VerifyMode {
 
 /// Everything the run decided, for the summary and the exit status.
 struct Outcome {
-    exports: Vec<String>,
+    exports: Vec<Vec<u8>>,
     warnings: Vec<String>,
     configured: Vec<String>,
     verified: Option<String>,
@@ -108,16 +111,17 @@ pub fn run(
         configure_job(env, url, mode, job_robot || job_robot::enabled(env), &mut o);
     }
     summary(env, url.as_ref(), mode, &o, err)?;
-    let mut text = String::new();
+    let mut text = Vec::new();
     for line in &o.exports {
-        let _ = writeln!(text, "{line}");
+        text.extend_from_slice(line);
+        text.push(b'\n');
     }
     if o.failed {
         // `eval "$(…)"` ignores the hook's exit status: the evaluated `false` fails the job
         // under errexit and the runner's per-command check alike.
-        text.push_str("false\n");
+        text.extend_from_slice(b"false\n");
     }
-    out.write_all(text.as_bytes())?;
+    out.write_all(&text)?;
     out.flush()?;
     Ok(!o.failed)
 }
@@ -127,13 +131,13 @@ fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, job_robot: bool, 
     let username = vars::username(env);
     let project = vars::project(env);
     // The variables as every GitLab version should have set them.
-    o.exports.push(shell::export("HARBOR_URL", &url.base()));
+    o.exports.push(shell::export("HARBOR_URL", url.base()));
     o.exports
         .push(shell::export("HARBOR_HOST", registry.host()));
     o.exports
         .push(shell::export("HARBOR_REGISTRY", registry.as_str()));
     o.exports
-        .push(shell::export("HARBOR_OCI", &format!("oci://{registry}")));
+        .push(shell::export("HARBOR_OCI", format!("oci://{registry}")));
     if let Some(p) = &project {
         o.exports.push(shell::export("HARBOR_PROJECT", p));
     }
@@ -143,15 +147,22 @@ fn configure_job(env: &Env, url: &HarborUrl, mode: VerifyMode, job_robot: bool, 
 
     let mut registries = vec![registry.clone()];
     match runner_config::registries(env) {
-        Ok(list) => registries.extend(list.into_iter().filter(|r| r != registry)),
+        Ok((list, note)) => {
+            registries.extend(list.into_iter().filter(|r| r != registry));
+            if let Some(note) = note {
+                o.warn(note);
+            }
+        }
         Err(e) => o.warn(format!("{e:#}")),
     }
 
     let mut state = JobState::new(env);
-    point_clients(env, &registries, &mut state, o);
+    let mut shared = Shared::new(env, &mut state);
+    point_clients(env, &registries, &mut shared, &mut state, o);
     if let Some(ca) = env.path(CA_FILE_VAR) {
-        place_ca(env, registry, &ca, &mut state, o);
+        place_ca(env, registry, &ca, &mut shared, &mut state, o);
     }
+    shared.close(o);
     let robot = access(env, url, mode, job_robot, &mut state, o);
     let shown_user = match &robot {
         Some(r) => Some(r.clone()),
@@ -230,8 +241,7 @@ fn access(
     match job_robot::mint(env, &client, &account, url, &project, state) {
         Ok(minted) => {
             o.exports.push(shell::unset("HARBOR_PASSWORD"));
-            o.exports
-                .push(shell::export(STORE_VAR, &minted.store.to_string_lossy()));
+            o.exports.push(shell::export(STORE_VAR, &minted.store));
             o.configured.push(format!(
                 "job robot {} (pull and push on {project}; deleted when the job ends, expires within a day regardless)",
                 minted.name
@@ -254,31 +264,96 @@ fn with_hint(e: &HarborError) -> String {
     format!("{e}{hint}")
 }
 
+/// The things this job shares with concurrent jobs of the same user (crate::leases), under
+/// the lease table's lock while pre-build places them. The table is opened only when there
+/// is something to share (a job with a per-job directory and no CA usually has nothing, and
+/// its HOME may be read-only). Without a table the job owns what it places alone, as its
+/// record says.
+struct Shared<'e> {
+    env: &'e Env,
+    leases: Option<Option<Leases>>,
+    me: Shell,
+}
+
+impl<'e> Shared<'e> {
+    fn new(env: &'e Env, state: &mut JobState) -> Shared<'e> {
+        let me = leases::me();
+        state.shell = Some(me.clone());
+        Shared {
+            env,
+            leases: None,
+            me,
+        }
+    }
+
+    fn table(&mut self, o: &mut Outcome) -> Option<&mut Leases> {
+        let env = self.env;
+        self.leases
+            .get_or_insert_with(|| {
+                Leases::path(env).and_then(|p| match Leases::open(&p) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        o.warn(format!(
+                            "{e:#}; what this job places is not shared with concurrent jobs"
+                        ));
+                        None
+                    }
+                })
+            })
+            .as_mut()
+    }
+
+    /// A job made `thing` and nobody undid it: it is ours to hold.
+    fn is_ours(&mut self, thing: &Thing, o: &mut Outcome) -> bool {
+        self.table(o).is_some_and(|l| l.known(thing))
+    }
+
+    fn take(&mut self, thing: Thing, state: &mut JobState, o: &mut Outcome) {
+        let me = self.me.clone();
+        if let Some(l) = self.table(o) {
+            l.take(thing.clone(), &me);
+        }
+        state.leases.push(thing);
+    }
+
+    fn close(self, o: &mut Outcome) {
+        if let Some(Some(l)) = self.leases
+            && let Err(e) = l.save()
+        {
+            o.warn(format!("{e:#}"));
+        }
+    }
+}
+
 /// Writes `credHelpers` for every registry into each client's config: per-job copies when the
 /// runner gives a per-job directory, the user's own files otherwise.
-fn point_clients(env: &Env, registries: &[Registry], state: &mut JobState, o: &mut Outcome) {
+fn point_clients(
+    env: &Env,
+    registries: &[Registry],
+    shared: &mut Shared,
+    state: &mut JobState,
+    o: &mut Outcome,
+) {
     let per_job = job::per_job_dir(env);
-    if let Some(dir) = &per_job {
-        // A previous job's leftovers (post-build is skipped when a job fails) are replaced.
-        let _ = fs::remove_dir_all(dir);
-        if let Err(e) = atomic_file::create_private_dir_all(dir) {
-            o.warn(format!(
-                "cannot create {}: {e}; falling back to the user's own files",
-                dir.display()
-            ));
-            return point_clients_in_place(env, registries, state, o);
-        }
-        state.per_job_dir = Some(dir.clone());
-    } else {
-        return point_clients_in_place(env, registries, state, o);
+    let Some(dir) = per_job else {
+        return point_clients_in_place(env, registries, shared, state, o);
+    };
+    // A previous job's leftovers (post-build is skipped when a job fails) are replaced.
+    let _ = fs::remove_dir_all(&dir);
+    if let Err(e) = atomic_file::create_private_dir_all(&dir) {
+        o.warn(format!(
+            "cannot create {}: {e}; falling back to the user's own files",
+            dir.display()
+        ));
+        return point_clients_in_place(env, registries, shared, state, o);
     }
-    let dir = per_job.expect("checked above");
+    state.per_job_dir = Some(dir.clone());
     for client in Client::ALL {
         let user_file = client.user_file(env);
         if client == Client::Kaniko {
             // kaniko reads only its own file; edit it in place when kaniko is here.
             if user_file.is_some() {
-                point_clients_in_place_one(client, user_file, registries, state, o);
+                point_clients_in_place_one(client, user_file, registries, shared, state, o);
             }
             continue;
         }
@@ -292,7 +367,20 @@ fn point_clients(env: &Env, registries: &[Registry], state: &mut JobState, o: &m
         };
         let target = client.per_job_file(&dir);
         let mut copy = match &source {
-            Some(f) => f.copy_to(&target),
+            Some(f) => {
+                // A per-job file never holds a password (issue 9, defect 5): it sits on the
+                // builds volume and outlives a failed job.
+                let (copy, left_out) = f.copy_without_logins(&target);
+                if !left_out.is_empty() {
+                    o.warn(format!(
+                        "the job's copy of {} leaves out its plaintext logins for {} (a per-job file never holds a password); \
+                         `docker-credential-harbor configure --migrate` moves them into the helper's store, where jobs find them",
+                        f.path.display(),
+                        left_out.join(", ")
+                    ));
+                }
+                copy
+            }
             None => match ConfigFile::load(&target) {
                 Ok(f) => f,
                 Err(e) => {
@@ -318,7 +406,7 @@ fn point_clients(env: &Env, registries: &[Registry], state: &mut JobState, o: &m
             link_cli_plugins(user_file.as_deref(), &target);
         }
         if let Some((var, value)) = client.per_job_export(&dir) {
-            o.exports.push(shell::export(var, &value.to_string_lossy()));
+            o.exports.push(shell::export(var, &value));
         }
         o.configured
             .push(format!("{} ({})", client.readers(), target.display()));
@@ -348,18 +436,22 @@ fn link_cli_plugins(user_file: Option<&Path>, per_job_file: &Path) {
 fn point_clients_in_place(
     env: &Env,
     registries: &[Registry],
+    shared: &mut Shared,
     state: &mut JobState,
     o: &mut Outcome,
 ) {
     for client in Client::ALL {
-        point_clients_in_place_one(client, client.user_file(env), registries, state, o);
+        point_clients_in_place_one(client, client.user_file(env), registries, shared, state, o);
     }
 }
 
+/// Adds the entries to a user's own file, under a lease, so that the last job using an
+/// entry is the one that takes it out again (issue 9, defect 14).
 fn point_clients_in_place_one(
     client: Client,
     file: Option<PathBuf>,
     registries: &[Registry],
+    shared: &mut Shared,
     state: &mut JobState,
     o: &mut Outcome,
 ) {
@@ -368,10 +460,17 @@ fn point_clients_in_place_one(
         Ok(f) => f,
         Err(e) => return o.warn(format!("{e}; {} will not use the helper", client.readers())),
     };
-    let mut added = Vec::new();
+    let mut held = Vec::new();
     for r in registries {
+        let thing = Thing::Entry {
+            file: path.clone(),
+            registry: r.as_str().to_owned(),
+            created_file: !f.existed,
+        };
         match f.set_helper(r, false) {
-            Entry::Added => added.push(r.as_str().to_owned()),
+            Entry::Added => held.push(thing),
+            // Another job's entry (alive or dead) is shared; one the user wrote stays theirs.
+            Entry::AlreadySet if shared.is_ours(&thing, o) => held.push(thing),
             Entry::KeptOther(other) => o.warn(format!(
                 "{} names the helper {other:?} for {r}; left as it is, so {} will not use docker-credential-harbor there",
                 path.display(),
@@ -380,11 +479,10 @@ fn point_clients_in_place_one(
             Entry::AlreadySet | Entry::Replaced(_) => {}
         }
     }
-    let created = !f.existed;
     match f.save() {
         Ok(_) => {
-            for r in &added {
-                state.record_edit(&path, r, created);
+            for thing in held {
+                shared.take(thing, state, o);
             }
             o.configured
                 .push(format!("{} ({})", client.readers(), path.display()));
@@ -393,13 +491,30 @@ fn point_clients_in_place_one(
     }
 }
 
-/// Copies the CA to `certs.d/<registry>/ca.crt` where docker and the containers tools look:
-/// `/etc/...` for root, the user's config directories otherwise.
-fn place_ca(env: &Env, registry: &Registry, ca: &Path, state: &mut JobState, o: &mut Outcome) {
-    let pem = match fs::read(ca) {
-        Ok(p) if !p.is_empty() => p,
-        Ok(_) => return o.warn(format!("{CA_FILE_VAR}={} is empty", ca.display())),
-        Err(e) => return o.warn(format!("cannot read {CA_FILE_VAR}={}: {e}", ca.display())),
+/// The name of the CA file pre-build places: its own, so a user's `ca.crt` is never
+/// touched, and whatever carries this name is pre-build's to own or remove (issue 9,
+/// defect 13). docker and the containers tools read every `*.crt` of the directory.
+pub const PLACED_CA: &str = "docker-credential-harbor.crt";
+
+/// Places the CA's certificates (nothing else of the bundle) as `certs.d/<registry>/` +
+/// [`PLACED_CA`] where docker and the containers tools look: `/etc/...` for root, the
+/// user's config directories otherwise.
+fn place_ca(
+    env: &Env,
+    registry: &Registry,
+    ca: &Path,
+    shared: &mut Shared,
+    state: &mut JobState,
+    o: &mut Outcome,
+) {
+    let pem = match tls::ca_bundle(ca) {
+        Ok((pem, _)) => pem,
+        Err(e) => {
+            return o.warn(format!(
+                "cannot use {CA_FILE_VAR}={}: {e}; no CA was placed in certs.d",
+                ca.display()
+            ));
+        }
     };
     let targets: Vec<PathBuf> = if is_root() {
         vec![
@@ -418,30 +533,30 @@ fn place_ca(env: &Env, registry: &Registry, ca: &Path, state: &mut JobState, o: 
     let mut placed = Vec::new();
     for base in targets {
         let dir = base.join(registry.as_str());
-        let file = dir.join("ca.crt");
-        if fs::read(&file).is_ok_and(|existing| existing == pem) {
-            placed.push(file);
-            continue;
-        }
-        if file.exists() {
-            o.warn(format!(
-                "{} already holds another CA; left as it is",
-                file.display()
-            ));
-            continue;
-        }
+        let file = dir.join(PLACED_CA);
         let mut missing_dirs: Vec<PathBuf> = dir
             .ancestors()
             .take_while(|d| !d.exists())
             .map(Path::to_owned)
             .collect();
         missing_dirs.reverse();
-        let written = fs::create_dir_all(&dir)
-            .and_then(|()| atomic_file::write_with_mode(&file, &pem, 0o644));
+        let current = atomic_file::read_regular(&file, Links::Refuse, 4 << 20)
+            .ok()
+            .flatten()
+            .is_some_and(|(bytes, _)| bytes.as_slice() == pem.as_slice());
+        let written = if current {
+            Ok(())
+        } else {
+            fs::create_dir_all(&dir).and_then(|()| atomic_file::write_with_mode(&file, &pem, 0o644))
+        };
         match written {
             Ok(()) => {
-                state.created_dirs.extend(missing_dirs);
-                state.placed_files.push(file.clone());
+                // Adopted when an earlier job left it: its directories were that job's.
+                let thing = Thing::File {
+                    path: file.clone(),
+                    created_dirs: missing_dirs,
+                };
+                shared.take(thing, state, o);
                 placed.push(file);
             }
             Err(e) => o.warn(format!("cannot place the CA at {}: {e}", file.display())),
@@ -461,21 +576,20 @@ fn is_root() -> bool {
 
 /// When clients cannot find `docker-credential-harbor` on PATH (the runner calls the hook by
 /// an absolute path), the PATH that adds this binary's directory.
-fn helper_missing_from_path(env: &Env) -> Option<String> {
+fn helper_missing_from_path(env: &Env) -> Option<OsString> {
     if client_config::helper_on_path(env) {
         return None;
     }
-    let path = env.var("PATH").unwrap_or_default();
     let exe = std::env::current_exe().ok()?;
     if exe.file_name()? != "docker-credential-harbor" {
         return None;
     }
-    let dir = exe.parent()?.to_string_lossy().into_owned();
-    Some(if path.is_empty() {
-        dir
-    } else {
-        format!("{dir}:{path}")
-    })
+    let mut path = exe.parent()?.as_os_str().to_owned();
+    if let Some(old) = env.var_os("PATH").filter(|p| !p.is_empty()) {
+        path.push(":");
+        path.push(old);
+    }
+    Some(path)
 }
 
 /// The job-log summary on stderr, folded into a collapsible section when `CI` is set.
@@ -499,13 +613,9 @@ fn summary(
         (Some(u), _, _) => format!("Harbor {}: see the warnings below", u.registry),
         (None, _, _) => "Harbor: the variables cannot be used".to_owned(),
     };
+    // Every value below may come from a variable or from Harbor: the body is escaped, and
+    // only the section markers written here carry control characters.
     let mut text = String::new();
-    if ci {
-        let _ = write!(
-            text,
-            "\x1b[0Ksection_start:{stamp}:docker_credential_harbor[collapsed=true]\r\x1b[0K"
-        );
-    }
     let _ = writeln!(text, "docker-credential-harbor: {headline}");
     if let Some(u) = url {
         let _ = writeln!(
@@ -539,21 +649,31 @@ fn summary(
             u.registry
         );
     }
-    if ci {
-        let _ = write!(
-            text,
-            "\x1b[0Ksection_end:{stamp}:docker_credential_harbor\r\x1b[0K\n"
-        );
-    }
+    let mut tail = String::new();
     for w in &o.warnings {
         let level = if o.failed { "error" } else { "warning" };
-        let _ = writeln!(text, "docker-credential-harbor: {level}: {w}");
+        let _ = writeln!(tail, "docker-credential-harbor: {level}: {w}");
     }
     if o.failed {
         let _ = writeln!(
-            text,
+            tail,
             "docker-credential-harbor: {VERIFY_VAR}=strict: failing the job before the build"
         );
     }
-    err.write_all(text.as_bytes())
+    let mut all = String::new();
+    if ci {
+        let _ = write!(
+            all,
+            "\x1b[0Ksection_start:{stamp}:docker_credential_harbor[collapsed=true]\r\x1b[0K"
+        );
+    }
+    all.push_str(&text::escape(&text));
+    if ci {
+        let _ = write!(
+            all,
+            "\x1b[0Ksection_end:{stamp}:docker_credential_harbor\r\x1b[0K\n"
+        );
+    }
+    all.push_str(&text::escape(&tail));
+    err.write_all(all.as_bytes())
 }

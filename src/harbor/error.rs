@@ -85,6 +85,16 @@ pub enum HarborError {
     Request {
         detail: String,
     },
+    /// An answer longer than any Harbor API answer this tool asks for; not read past the limit.
+    TooLarge {
+        status: u16,
+        request_id: Option<String>,
+        limit: u64,
+    },
+    /// `HARBOR_PROJECT` is not a name Harbor allows, so it is not sent.
+    BadProject {
+        project: String,
+    },
 }
 
 impl fmt::Display for HarborError {
@@ -168,6 +178,21 @@ impl fmt::Display for HarborError {
                 write!(f, "{}", request_id_note(request_id))
             }
             HarborError::Request { detail } => write!(f, "cannot send the request: {detail}"),
+            HarborError::TooLarge {
+                status,
+                request_id,
+                limit,
+            } => write!(
+                f,
+                "the answer (HTTP {status}) is larger than {} KiB, more than any Harbor API answer; it was not read{}",
+                limit / 1024,
+                request_id_note(request_id)
+            ),
+            HarborError::BadProject { project } => write!(
+                f,
+                "HARBOR_PROJECT={} is not a Harbor project name (lower-case letters and digits, with single . _ or - between them)",
+                crate::text::inline(project)
+            ),
         }
     }
 }
@@ -225,6 +250,12 @@ impl HarborError {
             HarborError::NoPush { project, user } => format!(
                 "give {user} the Developer role (or higher) in project {project}, or use a robot account with push permission"
             ),
+            HarborError::TooLarge { .. } => {
+                "check that HARBOR_URL is Harbor itself and not a proxy or another service".into()
+            }
+            HarborError::BadProject { .. } => {
+                "set HARBOR_PROJECT (the integration's project name) to the project's name as Harbor shows it".into()
+            }
             HarborError::Unexpected { .. } | HarborError::Request { .. } => return None,
         })
     }

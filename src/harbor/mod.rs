@@ -6,8 +6,11 @@
 //! are never re-sent), bounds every call with a timeout, and retries only idempotent calls on
 //! 502/503/504 or a dropped connection, never after a 401 (Harbor locks the user for 1.5 s).
 //! Credentials leave their `SecretString` only into reqwest's Basic auth header, which reqwest
-//! marks sensitive.
+//! marks sensitive. A loopback Harbor is never reached through a proxy (the proxy would see
+//! the Basic header of a plain-HTTP request, issue 9, defect 2), names are resolved without
+//! any public resolver (`dns`), and no answer is read past [`MAX_BODY`].
 
+pub mod dns;
 pub mod error;
 pub mod robots;
 pub mod tls;
@@ -15,6 +18,8 @@ pub mod token;
 pub mod url;
 pub mod verify;
 
+use std::fmt;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -32,7 +37,12 @@ pub const TIMEOUT_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_TIMEOUT";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("docker-credential-harbor/", env!("CARGO_PKG_VERSION"));
 /// Attempts for an idempotent call that met a 502/503/504 or a dropped connection.
-const ATTEMPTS: u32 = 3;
+pub const ATTEMPTS: u32 = 3;
+/// The largest answer read. Harbor's API answers are a few KiB (a page of 100 robots is about
+/// 50 KiB); GitLab's own Harbor client caps bodies at 1 MB.
+pub const MAX_BODY: u64 = 1 << 20;
+/// The first pause before a retry; each later one is three times longer, each with jitter.
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
 
 /// `DOCKER_CREDENTIAL_HARBOR_TIMEOUT` in seconds; `Err` holds the value that is not a
 /// positive number, so the caller can say so.
@@ -54,13 +64,28 @@ pub struct Account {
 }
 
 /// One HTTP answer, read whole (Harbor's API answers are small).
-#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub request_id: Option<String>,
     pub content_type: String,
     pub total_count: Option<u64>,
     pub body: Vec<u8>,
+}
+
+/// The body can hold a robot's secret (`POST /robots`): `Debug` shows only its length.
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("request_id", &self.request_id)
+            .field("content_type", &self.content_type)
+            .field("total_count", &self.total_count)
+            .field(
+                "body",
+                &format_args!("({} bytes, not shown)", self.body.len()),
+            )
+            .finish()
+    }
 }
 
 impl Reply {
@@ -116,16 +141,20 @@ impl HarborClient {
         timeout: Duration,
         account: Option<Account>,
     ) -> Result<HarborClient, HarborError> {
-        let http = Client::builder()
+        let mut builder = Client::builder()
             .use_preconfigured_tls(trust.config.as_ref().clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .timeout(timeout)
             .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| HarborError::Request {
-                detail: root_cause(&e),
-            })?;
+            .dns_resolver(std::sync::Arc::new(dns::SystemResolver::default()));
+        if url.is_loopback() {
+            // A proxy is another host: it would receive what was meant for this machine.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| HarborError::Request {
+            detail: root_cause(&e),
+        })?;
         Ok(HarborClient {
             url,
             http,
@@ -231,7 +260,7 @@ impl HarborClient {
     ) -> Result<Reply, HarborError> {
         let idempotent = method != Method::POST;
         let start = Instant::now();
-        let mut pause = Duration::from_millis(250);
+        let mut pause = FIRST_PAUSE;
         for attempt in 1..=ATTEMPTS {
             let outcome = self
                 .request(&method, path, authenticated, body, headers)
@@ -240,20 +269,23 @@ impl HarborClient {
                 Ok(r) => matches!(r.status().as_u16(), 502..=504),
                 Err(e) => dropped_connection(e),
             };
-            let budget_left = start.elapsed() + pause < self.timeout;
+            // Jitter keeps a fleet of jobs that met the same outage from retrying in step.
+            let wait = jittered(pause, random_unit());
+            let budget_left = start.elapsed() + wait < self.timeout;
             if !(retry && idempotent && attempt < ATTEMPTS && budget_left) {
                 return match outcome {
                     Ok(r) => self.reply(r),
                     Err(e) => Err(self.classify(e)),
                 };
             }
-            std::thread::sleep(pause);
+            drop(outcome);
+            std::thread::sleep(wait);
             pause *= 3;
         }
         unreachable!("the last attempt always returns")
     }
 
-    fn reply(&self, r: reqwest::blocking::Response) -> Result<Reply, HarborError> {
+    fn reply(&self, mut r: reqwest::blocking::Response) -> Result<Reply, HarborError> {
         let header = |name: &str| {
             r.headers()
                 .get(name)
@@ -268,7 +300,18 @@ impl HarborClient {
             let location = header("location");
             return Err(HarborError::Redirect { status, location });
         }
-        let body = r.bytes().map_err(|e| self.classify(e))?.to_vec();
+        let mut body = Vec::new();
+        (&mut r)
+            .take(MAX_BODY + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| self.classify_body(e))?;
+        if body.len() as u64 > MAX_BODY {
+            return Err(HarborError::TooLarge {
+                status,
+                request_id,
+                limit: MAX_BODY,
+            });
+        }
         let reply = Reply {
             status,
             request_id,
@@ -284,6 +327,27 @@ impl HarborClient {
             });
         }
         Ok(reply)
+    }
+
+    /// A failure while reading a body: reqwest hands its own error inside an `io::Error`.
+    fn classify_body(&self, e: std::io::Error) -> HarborError {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            return HarborError::Timeout {
+                after: self.timeout,
+            };
+        }
+        match e
+            .into_inner()
+            .map(|inner| inner.downcast::<reqwest::Error>())
+        {
+            Some(Ok(re)) => self.classify(*re),
+            Some(Err(other)) => HarborError::Request {
+                detail: root_cause(other.as_ref()),
+            },
+            None => HarborError::Request {
+                detail: "the connection failed while reading Harbor's answer".into(),
+            },
+        }
     }
 
     fn classify(&self, e: reqwest::Error) -> HarborError {
@@ -339,25 +403,47 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// Percent-encodes a query value (project names are plain, but HARBOR_PROJECT may not be).
-pub fn query_value(v: &str) -> String {
+/// Percent-encodes a query value or a path segment: everything but RFC 3986's unreserved
+/// characters, so no value can add a parameter or a path segment (issue 9, defect 12).
+pub fn encode(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for b in v.bytes() {
         match b {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'.'
-            | b'_'
-            | b'~'
-            | b'/'
-            | b':'
-            | b',' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
     out
+}
+
+/// Whether `name` is a Harbor project name (Harbor's own rule, which GitLab checks too:
+/// lower-case letters and digits, single `.`, `_` or `-` between them, at most 255 bytes). A
+/// name that is not one is never sent: `..` in a path would reach another endpoint.
+pub fn is_project_name(name: &str) -> bool {
+    name.len() <= 255
+        && name.split(['.', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// `pause` scaled by a factor from 0.5 to 1.5 (`unit` in [0, 1)).
+fn jittered(pause: Duration, unit: f64) -> Duration {
+    pause.mul_f64(0.5 + unit.clamp(0.0, 1.0))
+}
+
+/// A number in [0, 1) that differs between processes and calls: std seeds each `RandomState`
+/// from the OS once per thread and steps it per call, which is enough for jitter.
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -385,11 +471,47 @@ mod tests {
     }
 
     #[test]
-    fn query_values_are_encoded() {
+    fn issue_9_values_cannot_add_segments_or_parameters() {
         assert_eq!(
-            query_value("repository:proj/x:pull,push"),
-            "repository:proj/x:pull,push"
+            encode("repository:proj/x:pull,push"),
+            "repository%3Aproj%2Fx%3Apull%2Cpush"
         );
-        assert_eq!(query_value("a b&c"), "a%20b%26c");
+        assert_eq!(encode("../../x"), "..%2F..%2Fx");
+        assert_eq!(encode("a b&c=d#"), "a%20b%26c%3Dd%23");
+        for ok in ["proj", "my-proj", "a.b_c-9", "0"] {
+            assert!(is_project_name(ok), "{ok}");
+        }
+        for bad in [
+            "", "..", "../../x", "Proj", "a..b", "-a", "a-", "a/b", "a b", "é",
+        ] {
+            assert!(!is_project_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn issue_9_debug_of_a_reply_never_shows_its_body() {
+        let reply = Reply {
+            status: 201,
+            request_id: None,
+            content_type: "application/json".into(),
+            total_count: None,
+            body: br#"{"name":"robot$p+ci","secret":"ROBOTSECRET"}"#.to_vec(),
+        };
+        let shown = format!("{reply:?}");
+        assert!(
+            !shown.contains("ROBOTSECRET") && shown.contains("44 bytes"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn retries_are_spaced_with_jitter() {
+        let base = Duration::from_millis(200);
+        assert_eq!(jittered(base, 0.0), Duration::from_millis(100));
+        assert_eq!(jittered(base, 0.5), Duration::from_millis(200));
+        let draws: std::collections::BTreeSet<u64> =
+            (0..50).map(|_| (random_unit() * 1e6) as u64).collect();
+        assert!(draws.len() > 40, "{draws:?}");
+        assert!(draws.iter().all(|d| *d < 1_000_000));
     }
 }

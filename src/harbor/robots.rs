@@ -11,7 +11,8 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::harbor::{HarborClient, HarborError, query_value};
+use crate::harbor::verify::check_project;
+use crate::harbor::{HarborClient, HarborError, encode};
 
 /// Every job robot's name starts with this, then the job id and a random suffix.
 pub const JOB_ROBOT_STEM: &str = "ci-job-";
@@ -100,6 +101,7 @@ pub fn create(
     name: &str,
     description: &str,
 ) -> Result<Created, CreateError> {
+    check_project(project)?;
     let body = serde_json::json!({
         "name": name,
         "description": description,
@@ -169,8 +171,9 @@ pub fn delete(client: &HarborClient, id: i64) -> Result<bool, HarborError> {
 
 /// The numeric id of `project`, when the account may read it.
 pub fn project_id(client: &HarborClient, project: &str) -> Result<Option<i64>, HarborError> {
+    check_project(project)?;
     let reply = client.get_with(
-        &format!("/api/v2.0/projects/{}", query_value(project)),
+        &format!("/api/v2.0/projects/{}", encode(project)),
         &[("X-Is-Resource-Name", "true")],
     )?;
     if reply.status != 200 {

@@ -16,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use crate::address::Registry;
+use crate::atomic_file::{self, Links};
 use crate::env::Env;
 
 /// A PEM bundle of extra CAs for Harbor.
@@ -195,14 +196,50 @@ fn crt_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// A CA bundle larger than this is not one (Mozilla's whole store is about 220 KiB).
+const MAX_PEM: u64 = 4 << 20;
+
 fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
+    let (bytes, _) = atomic_file::read_regular(path, Links::Follow, MAX_PEM)
+        .map_err(|e| e.to_string())?
+        .ok_or("there is no such file")?;
+    pem_certs(&bytes)
+}
+
+fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
     let certs = certs.map_err(|e| format!("it is not a PEM certificate file ({e})"))?;
     if certs.is_empty() {
         return Err("it holds no PEM certificate".into());
     }
     Ok(certs)
+}
+
+/// The CA certificates of the bundle at `path`, and only them, re-encoded as PEM: what may
+/// be placed where every user can read it. A private key or anything else in the bundle is
+/// left out (issue 9, defect 3), and so is a certificate that cannot serve as a CA.
+pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), String> {
+    use base64::Engine;
+    let certs = read_pem_certs(path)?;
+    let mut pem = Vec::new();
+    let mut count = 0;
+    for cert in certs {
+        if RootCertStore::empty().add(cert.clone()).is_err() {
+            continue;
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+        count += 1;
+    }
+    if count == 0 {
+        return Err("it holds no CA certificate".into());
+    }
+    Ok((pem, count))
 }
 
 /// A certificate problem in words a user can act on.
@@ -305,6 +342,22 @@ pub fn cert_problem_in(e: &(dyn std::error::Error + 'static)) -> Option<CertProb
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_9_a_bundle_gives_up_its_certificates_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("dch-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = "-----BEGIN PRIVATE KEY-----\nTUlJRXZRSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NCS2N3Z2dTakFnRUFBb0lCQVFD\n-----END PRIVATE KEY-----\n";
+        let nothing = dir.join("nothing.pem");
+        std::fs::write(&nothing, key).unwrap();
+        assert_eq!(
+            ca_bundle(&nothing).unwrap_err(),
+            "it holds no PEM certificate"
+        );
+        std::fs::write(&nothing, "not pem at all").unwrap();
+        assert!(ca_bundle(&nothing).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_certificate_error_is_found_inside_nested_io_errors() {

@@ -9,7 +9,7 @@
 //! for OIDC CLI secrets that may not call it, `GET /projects?name=`.
 
 use crate::harbor::token::{Grant, grant_from_body};
-use crate::harbor::{HarborClient, HarborError, query_value};
+use crate::harbor::{HarborClient, HarborError, encode, is_project_name};
 
 /// The repository named in the probe scope. Harbor grants per project, and a token request
 /// creates nothing, so any name does.
@@ -31,7 +31,7 @@ pub fn token(
     let mut path = String::from("/service/token?service=harbor-registry");
     if let Some(scope) = scope {
         path.push_str("&scope=");
-        path.push_str(&query_value(scope));
+        path.push_str(&encode(scope));
     }
     let reply = client.get(&path, true)?;
     match reply.status {
@@ -49,8 +49,20 @@ pub fn token(
     }
 }
 
+/// `Err` for a project name Harbor could not have: it is never put into a request.
+pub fn check_project(project: &str) -> Result<(), HarborError> {
+    if is_project_name(project) {
+        Ok(())
+    } else {
+        Err(HarborError::BadProject {
+            project: project.to_owned(),
+        })
+    }
+}
+
 /// Verifies that the client's account may pull from and push to `project`.
 pub fn verify_push(client: &HarborClient, project: &str) -> Result<Verified, HarborError> {
+    check_project(project)?;
     let scope = format!("repository:{project}/{PROBE_REPOSITORY}:pull,push");
     let grant = match token(client, Some(&scope))? {
         (_, Some(g)) => g,
@@ -95,9 +107,10 @@ pub fn verify_push(client: &HarborClient, project: &str) -> Result<Verified, Har
 
 /// Whether `project` exists: `Some(bool)` when Harbor says, `None` when the account may not ask.
 pub fn project_exists(client: &HarborClient, project: &str) -> Result<Option<bool>, HarborError> {
+    check_project(project)?;
     let head = client.head(&format!(
         "/api/v2.0/projects?project_name={}",
-        query_value(project)
+        encode(project)
     ))?;
     match head.status {
         200 => Ok(Some(true)),
@@ -105,10 +118,7 @@ pub fn project_exists(client: &HarborClient, project: &str) -> Result<Option<boo
         // OIDC CLI secrets may not call HEAD (harbor-api.md §6): the listing is allowed to them.
         401 | 403 => {
             let list = client.get(
-                &format!(
-                    "/api/v2.0/projects?name={}&page_size=100",
-                    query_value(project)
-                ),
+                &format!("/api/v2.0/projects?name={}&page_size=100", encode(project)),
                 true,
             )?;
             if list.status != 200 {

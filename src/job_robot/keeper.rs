@@ -3,11 +3,13 @@
 //! both sides: the keeper process and the request `post-build` sends it.
 //!
 //! `pre-build` starts it (`docker-credential-harbor robot-keeper`, internal) with the
-//! credentials on a pipe, never in argv or the environment. It makes itself non-dumpable (no
-//! same-user process can read its memory or environment through /proc or ptrace), leaves the
-//! job's session, and waits on a unix socket in the per-job directory. It deletes the robot
-//! when `post-build` asks, when the job's shell is gone (a failed job skips post_build_script),
-//! or when the robot expires anyway, then exits. It never writes a secret anywhere.
+//! credentials on a pipe, never in argv or the environment. It is non-dumpable, as every
+//! command is (no same-user process can read its memory or environment through /proc or
+//! ptrace), leaves the job's session, and waits on a unix socket in the per-job directory (mode 0600 in a 0700
+//! directory, answering only its own user). It deletes the robot, and the robot's store,
+//! when `post-build` asks, when the job's shell is gone (a failed job skips
+//! post_build_script), or when the robot expires anyway, then exits. It never writes a
+//! secret anywhere.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -21,6 +23,7 @@ use serde::Deserialize;
 use crate::env::Env;
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Account, HarborClient, robots};
+use crate::job::Shell;
 use crate::vars::RegistryFrom;
 
 /// The socket's name in the per-job directory.
@@ -37,9 +40,10 @@ struct Request {
     robot_name: String,
     expires_at: i64,
     socket: PathBuf,
-    /// The job's shell, and its start time (so a reused pid is not mistaken for it).
-    watch_pid: u32,
-    watch_start: u64,
+    /// The robot's secret, for the helper; removed with the robot.
+    store: PathBuf,
+    /// The job's shell (with its start time, so a reused pid is not mistaken for it).
+    watch: Shell,
 }
 
 /// The JSON pre-build writes to the keeper's stdin. Exposure point: the integration password,
@@ -49,8 +53,8 @@ pub fn request_json(
     account: &Account,
     robot: &robots::Created,
     socket: &Path,
-    watch_pid: u32,
-    watch_start: u64,
+    store: &Path,
+    watch: &Shell,
 ) -> Zeroizing<Vec<u8>> {
     let v = serde_json::json!({
         "url": url,
@@ -60,25 +64,18 @@ pub fn request_json(
         "robot_name": robot.name,
         "expires_at": robot.expires_at,
         "socket": socket,
-        "watch_pid": watch_pid,
-        "watch_start": watch_start,
+        "store": store,
+        "watch": watch,
     });
     Zeroizing::new(serde_json::to_vec(&v).unwrap_or_default())
 }
 
-/// The start time of a process (field 22 of /proc/<pid>/stat), to tell it from a reused pid.
-pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
 /// Runs the keeper; the exit status does not matter to anyone (it is detached).
 pub fn run(env: &Env) -> bool {
-    // SAFETY: prctl and setsid take no pointers; failure leaves the process as it was.
+    // main made this process non-dumpable (hardening.rs) before it read anything; now it
+    // leaves the job's session, so the job's end does not signal it.
+    // SAFETY: setsid takes no arguments; failure leaves the process in the job's session.
     unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::setsid();
     }
     let mut raw = Zeroizing::new(Vec::new());
@@ -98,6 +95,11 @@ pub fn run(env: &Env) -> bool {
         return false;
     };
     let _ = std::fs::remove_file(&req.socket);
+    // The socket is created 0600, not as the job's umask would have it.
+    // SAFETY: umask only sets the process's file mode mask; the keeper has no other threads.
+    unsafe {
+        libc::umask(0o177);
+    }
     let Ok(listener) = UnixListener::bind(&req.socket) else {
         return false;
     };
@@ -110,7 +112,16 @@ pub fn run(env: &Env) -> bool {
         return false;
     }
     serve(&listener, &client, &req);
+    let _ = std::fs::remove_file(&req.store);
     let _ = std::fs::remove_file(&req.socket);
+    // The private directory of a fallback socket (job_robot::paths) goes too.
+    if let Some(dir) = req.socket.parent()
+        && dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("dch-"))
+    {
+        let _ = std::fs::remove_dir(dir);
+    }
     true
 }
 
@@ -135,7 +146,7 @@ fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => return,
         }
-        let shell_gone = start_time(req.watch_pid) != Some(req.watch_start);
+        let shell_gone = !req.watch.is_alive();
         let expired = robots::unix_now() >= req.expires_at && req.expires_at > 0;
         // A day and a bit at most, whatever the clock says.
         let overdue = started.elapsed() > Duration::from_secs(26 * 3600);
@@ -147,8 +158,35 @@ fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {
     }
 }
 
-/// One request on the socket. `true` when the keeper's work is done.
+/// The uid of the process at the other end of `stream`.
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+/// One request on the socket. `true` when the keeper's work is done. Only the keeper's own
+/// user (the job's) is answered, whatever the socket's mode.
 fn answer(stream: UnixStream, client: &HarborClient, req: &Request) -> bool {
+    // SAFETY: getuid takes no arguments and cannot fail.
+    if peer_uid(&stream) != Some(unsafe { libc::getuid() }) {
+        return false;
+    }
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut line = String::new();
@@ -183,18 +221,5 @@ pub fn request_delete(socket: &Path, timeout: Duration) -> Result<String, String
         Some(e) => Err(e.to_owned()),
         None if line.is_empty() => Err("the robot's keeper closed the connection".into()),
         None => Ok(line),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_time_reads_this_process() {
-        let me = std::process::id();
-        assert!(start_time(me).is_some());
-        assert_eq!(start_time(me), start_time(me));
-        assert_eq!(start_time(u32::MAX), None);
     }
 }

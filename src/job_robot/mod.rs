@@ -9,6 +9,7 @@
 pub mod keeper;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -101,7 +102,7 @@ pub fn mint(
             },
         )
         .map_err(|e| undo(format!("cannot store the robot's secret: {e:#}")))?;
-    if let Err(e) = start_keeper(env, url, account, &robot, &socket) {
+    if let Err(e) = start_keeper(env, url, account, &robot, &socket, &store) {
         let _ = std::fs::remove_file(&store);
         return Err(undo(format!("cannot start the robot's keeper: {e}")));
     }
@@ -126,7 +127,9 @@ pub fn retire(env: &Env, robot: &JobRobot) -> Result<String, String> {
 }
 
 /// The robot's store and the keeper's socket: in the per-job directory, else by job id in
-/// the data directory. A socket path has to fit in 107 bytes.
+/// the data directory. A socket path has to fit in 107 bytes; a longer one goes into a new
+/// directory of its own under the temp directory, mode 0700 like the per-job one, so no other
+/// user can reach the socket (issue 9, defect 6).
 fn paths(env: &Env, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
     let dir = match job::per_job_dir(env) {
         Some(d) => d,
@@ -145,7 +148,13 @@ fn paths(env: &Env, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
     let store = dir.join(format!("{stem}.credentials.json"));
     let mut socket = dir.join(keeper::SOCKET);
     if socket.as_os_str().len() > 100 {
-        socket = std::env::temp_dir().join(format!("dch-{stem}.sock"));
+        let private = std::env::temp_dir().join(format!("dch-{stem}"));
+        // A new directory or none: one that exists already may be someone else's.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .map_err(|e| format!("cannot create {}: {e}", private.display()))?;
+        socket = private.join(keeper::SOCKET);
     }
     Ok((store, socket))
 }
@@ -156,10 +165,11 @@ fn start_keeper(
     account: &Account,
     robot: &robots::Created,
     socket: &Path,
+    store: &Path,
 ) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let shell = std::os::unix::process::parent_id();
-    let shell_start = keeper::start_time(shell).ok_or("cannot read the job shell's start time")?;
+    // The job's shell itself, not a subshell that ran pre-build (issue 9, defect 7).
+    let shell = job::shell().ok_or("cannot find the job's shell in /proc")?;
     let mut child = Command::new(exe)
         .arg("robot-keeper")
         // The password reaches the keeper only through the pipe below.
@@ -169,7 +179,7 @@ fn start_keeper(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let request = keeper::request_json(&url.base(), account, robot, socket, shell, shell_start);
+    let request = keeper::request_json(&url.base(), account, robot, socket, store, &shell);
     let mut stdin = child.stdin.take().ok_or("no pipe to the keeper")?;
     stdin.write_all(&request).map_err(|e| e.to_string())?;
     drop(stdin);

@@ -6,19 +6,25 @@
 //! A host it does not list is a plain miss, never an error, because the runner drops every
 //! credential of a source whose helper fails. A password is read from `password_file`,
 //! `password_env`, or inline `password` (only from a file no group or other can read).
+//!
+//! The file decides which host gets which secret, so it must be its reader's or root's, and
+//! no one else may write it or its directory (issue 9, defect 8). An entry whose key is not a
+//! registry address is ignored and reported by its position, never echoed: a key may carry
+//! `user:password@` (issue 9, defect 11).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read};
+use std::fmt;
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use secrecy::SecretString;
-use secrecy::zeroize::Zeroizing;
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 
-use crate::address::Registry;
+use crate::address::{AddressError, Registry};
+use crate::atomic_file::{self, Links, Owner};
 use crate::debug;
 use crate::env::{CONFIG_VAR, Env};
 use crate::protocol::Credentials;
@@ -33,7 +39,31 @@ const MAX_FILE: u64 = 1 << 20;
 #[derive(Deserialize)]
 struct ConfigFile {
     #[serde(default)]
-    registries: BTreeMap<String, RawEntry>,
+    registries: InFileOrder,
+}
+
+/// The `registries` object's entries in the order of the file, so a message can say which.
+#[derive(Default)]
+struct InFileOrder(Vec<(String, RawEntry)>);
+
+impl<'de> Deserialize<'de> for InFileOrder {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<InFileOrder, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = InFileOrder;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of registries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InFileOrder, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(InFileOrder(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -50,6 +80,8 @@ pub struct RunnerConfig {
     /// Group- or other-readable: inline passwords are refused.
     shared: bool,
     registries: BTreeMap<Registry, (String, RawEntry)>,
+    /// Entries whose key has no canonical form: their 1-based position and why.
+    ignored: Vec<(usize, AddressError)>,
 }
 
 /// The config file to use: `$DOCKER_CREDENTIAL_HARBOR_CONFIG`, else the user's
@@ -67,32 +99,24 @@ pub fn locate(env: &Env) -> PathBuf {
 }
 
 /// The registries the located runner config lists (none when there is no config), for the
-/// commands that point clients at the helper.
-pub fn registries(env: &Env) -> anyhow::Result<Vec<Registry>> {
+/// commands that point clients at the helper, and a warning when it ignores some entries.
+pub fn registries(env: &Env) -> anyhow::Result<(Vec<Registry>, Option<String>)> {
     Ok(match RunnerConfig::load(&locate(env))? {
-        Some(c) => c.list()?.into_keys().collect(),
-        None => Vec::new(),
+        Some(c) => (c.list()?.into_keys().collect(), c.ignored_note()),
+        None => (Vec::new(), None),
     })
 }
 
 impl RunnerConfig {
     /// Loads the file at `path`; `Ok(None)` when there is no such file.
     pub fn load(path: &Path) -> anyhow::Result<Option<RunnerConfig>> {
-        let mut file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                debug!("no runner config at {}", path.display());
-                return Ok(None);
-            }
-            Err(e) => bail!("cannot read the runner config {}: {e}", path.display()),
+        let found = atomic_file::read_regular(path, Links::Follow, MAX_FILE)
+            .map_err(|e| anyhow!("cannot read the runner config {}: {e}", path.display()))?;
+        let Some((bytes, meta)) = found else {
+            debug!("no runner config at {}", path.display());
+            return Ok(None);
         };
-        let mode = file
-            .metadata()
-            .with_context(|| format!("cannot read the runner config {}", path.display()))?
-            .permissions()
-            .mode();
-        let bytes = read_bounded(&mut file)
-            .with_context(|| format!("cannot read the runner config {}", path.display()))?;
+        trusted(path, &meta)?;
         let parsed: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| {
             anyhow!(
                 "the runner config {} is not valid (line {}, column {}); expected \
@@ -103,16 +127,42 @@ impl RunnerConfig {
             )
         })?;
         let mut registries = BTreeMap::new();
-        for (key, entry) in parsed.registries {
-            let registry = Registry::parse(&key)
-                .map_err(|e| anyhow!("the runner config {} lists {key:?}: {e}", path.display()))?;
-            registries.insert(registry, (key, entry));
+        let mut ignored = Vec::new();
+        for (n, (key, entry)) in parsed.registries.0.into_iter().enumerate() {
+            match Registry::parse(&key) {
+                Ok(registry) => {
+                    registries.insert(registry, (key, entry));
+                }
+                Err(e) => {
+                    debug!(
+                        "the runner config {} ignores entry {} of \"registries\": {e}",
+                        path.display(),
+                        n + 1
+                    );
+                    ignored.push((n + 1, e));
+                }
+            }
         }
         Ok(Some(RunnerConfig {
             path: path.to_owned(),
-            shared: mode & 0o044 != 0,
+            shared: meta.permissions().mode() & 0o044 != 0,
             registries,
+            ignored,
         }))
+    }
+
+    /// What a person should hear about entries that were ignored; the keys are not repeated.
+    pub fn ignored_note(&self) -> Option<String> {
+        let (n, why) = self.ignored.first()?;
+        let more = match self.ignored.len() {
+            1 => String::new(),
+            k => format!(" (and {} more)", k - 1),
+        };
+        Some(format!(
+            "the runner config {} ignores entry {n} of \"registries\"{more}: its key is not a registry address ({why}); \
+             write keys as host[:port], for example \"harbor.example.net:8443\"",
+            self.path.display()
+        ))
     }
 
     /// Every configured registry with its user name (the password is not read).
@@ -182,8 +232,8 @@ impl RunnerConfig {
 
 /// The file's content without trailing line breaks (editors add one).
 fn read_password_file(path: &Path) -> anyhow::Result<SecretString> {
-    let mut file = File::open(path)?;
-    let bytes = read_bounded(&mut file)?;
+    let (bytes, _) = atomic_file::read_regular(path, Links::Follow, MAX_FILE)?
+        .ok_or_else(|| anyhow!("there is no such file"))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| anyhow!("the file is not UTF-8 text"))?;
     let trimmed = text.trim_end_matches(['\n', '\r']);
     if trimmed.is_empty() {
@@ -192,13 +242,28 @@ fn read_password_file(path: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(trimmed))
 }
 
-fn read_bounded(file: &mut File) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE {
-        bail!("the file is larger than {} KiB", MAX_FILE / 1024);
+/// A runner config must be its reader's or root's, and so must its directory: whoever can
+/// change it chooses which host receives which secret.
+fn trusted(path: &Path, meta: &fs::Metadata) -> anyhow::Result<()> {
+    let refuse = |what: &Path, why: String| {
+        anyhow!(
+            "refusing the runner config {}: {} {why}; it must belong to root or to this user \
+             and be writable by no one else (chown root, chmod go-w)",
+            path.display(),
+            if what == path {
+                "the file:".to_owned()
+            } else {
+                format!("its directory {}:", what.display())
+            }
+        )
+    };
+    atomic_file::check_owner(meta, Owner::MeOrRoot).map_err(|why| refuse(path, why))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(dmeta) = fs::metadata(dir)
+    {
+        atomic_file::check_owner(&dmeta, Owner::MeOrRoot).map_err(|why| refuse(dir, why))?;
     }
-    Ok(bytes)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -265,6 +330,55 @@ mod tests {
             text.contains("chmod 600") && !text.contains("TOPSECRET"),
             "{text}"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_9_an_invalid_key_is_ignored_by_position_and_never_echoed() {
+        let dir = scratch("badkey");
+        let cfg = dir.join("config.json");
+        write(
+            &cfg,
+            r#"{"registries":{
+                "z.example":{"username":"u","password":"ok"},
+                "https://robot:TOPSECRET@har bor/":{"username":"u","password":"x"},
+                "\u20ac\u0000":{"username":"u","password":"y"}}}"#,
+            0o600,
+        );
+        let c = RunnerConfig::load(&cfg).unwrap().unwrap();
+        assert_eq!(c.list().unwrap().len(), 1);
+        let note = c.ignored_note().unwrap();
+        assert!(
+            note.contains("entry 2 of \"registries\" (and 1 more)"),
+            "{note}"
+        );
+        assert!(
+            !note.contains("TOPSECRET") && !note.contains("robot"),
+            "{note}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_9_a_config_others_may_write_is_refused() {
+        let dir = scratch("trust");
+        let cfg = dir.join("config.json");
+        write(
+            &cfg,
+            r#"{"registries":{"a.example":{"username":"u","password_file":"/etc/shadow"}}}"#,
+            0o666,
+        );
+        let text = format!("{:#}", RunnerConfig::load(&cfg).err().unwrap());
+        assert!(
+            text.contains("other users may write") && text.contains("chmod go-w"),
+            "{text}"
+        );
+        fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let text = format!("{:#}", RunnerConfig::load(&cfg).err().unwrap());
+        assert!(text.contains("its directory"), "{text}");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(RunnerConfig::load(&cfg).unwrap().is_some());
         fs::remove_dir_all(&dir).unwrap();
     }
 

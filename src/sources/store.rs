@@ -5,7 +5,9 @@
 //! exclusive lock, so parallel logins lose nothing and a killed process never leaves a torn
 //! file. Readers take no lock: a rename is atomic, so they see the old or the new file. A store
 //! that cannot be parsed is reported and never overwritten. Secrets stay in `SecretString`
-//! except in the one serialiser that writes the file.
+//! except in the one serialiser that writes the file. A store, or a store directory, that
+//! belongs to another user or that others may write is refused, never served (issue 9,
+//! defect 8): someone else could plant the credentials a client sends.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::address::Registry;
-use crate::atomic_file::{self, Lock, LockError};
+use crate::atomic_file::{self, Links, Lock, LockError, Owner};
 use crate::debug;
 use crate::env::STORE_VAR;
 use crate::protocol::Credentials;
@@ -30,6 +32,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const FILE_NAME: &str = "credentials.json";
 /// How long a writer waits for another writer (each holds the lock for milliseconds).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// A store larger than this is not one this tool wrote (5 000 logins take about 600 KiB).
+pub const MAX_STORE: u64 = 16 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -126,6 +130,7 @@ impl Store {
                 dir.display()
             )
         })?;
+        self.check_dir()?;
         let lock_path = self.lock_path();
         let _lock = Lock::acquire(&lock_path, LOCK_TIMEOUT).map_err(|e| match e {
             LockError::Busy(t) => anyhow!(
@@ -166,16 +171,50 @@ impl Store {
         self.path.with_file_name(name)
     }
 
-    /// The parsed store; `None` when the file does not exist.
-    fn read(&self) -> anyhow::Result<Option<Contents>> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => Zeroizing::new(b),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    /// The directory the store lives in, which must be this user's alone: whoever can write
+    /// it can replace the store.
+    fn check_dir(&self) -> anyhow::Result<()> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let meta = match fs::metadata(dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => bail!(
-                "cannot read the credential store {}: {e}",
-                self.path.display()
+                "cannot check the credential store directory {}: {e}",
+                dir.display()
             ),
         };
+        atomic_file::check_owner(&meta, Owner::Me).map_err(|why| {
+            anyhow!(
+                "refusing the credential store in {}: {why}; make it this user's alone (chmod 700), \
+                 or set {STORE_VAR} to a file in a private directory",
+                dir.display()
+            )
+        })
+    }
+
+    /// The parsed store; `None` when the file does not exist.
+    fn read(&self) -> anyhow::Result<Option<Contents>> {
+        let found =
+            atomic_file::read_regular(&self.path, Links::Refuse, MAX_STORE).map_err(|e| {
+                anyhow!(
+                    "cannot read the credential store {}: {e}",
+                    self.path.display()
+                )
+            })?;
+        let Some((bytes, meta)) = found else {
+            return Ok(None);
+        };
+        self.check_dir()?;
+        atomic_file::check_owner(&meta, Owner::Me).map_err(|why| {
+            anyhow!(
+                "refusing the credential store {}: {why}; only a store this user alone can write is used \
+                 (docker-credential-harbor writes it 0600); remove it and log in again, or set {STORE_VAR}",
+                self.path.display()
+            )
+        })?;
         let contents: Contents = serde_json::from_slice(&bytes).map_err(|e| {
             // serde_json's message can quote a secret; give only where it broke.
             anyhow!(
@@ -265,6 +304,53 @@ mod tests {
             assert!(!text.contains("TOPSECRET"), "{text}");
         }
         assert_eq!(fs::read_to_string(&path).unwrap(), junk);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_9_a_store_others_can_write_or_own_is_refused_and_kept() {
+        let dir = scratch("foreign");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("credentials.json");
+        let planted = r#"{"version":1,"registries":{"h":{"username":"evil","secret":"planted"}}}"#;
+        fs::write(&path, planted).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let store = Store::at(path.clone());
+        let h = Registry::parse("h").unwrap();
+        assert!(store.get(&h).unwrap().is_some());
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        for err in [
+            store.get(&h).unwrap_err(),
+            store.upsert(&h, creds("u", "p")).unwrap_err(),
+        ] {
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("other users may write") && text.contains("chmod 700"),
+                "{text}"
+            );
+        }
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o622)).unwrap();
+        assert!(format!("{:#}", store.get(&h).unwrap_err()).contains("mode 0622"));
+        if atomic_file::euid() == 0 {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+            assert!(format!("{:#}", store.get(&h).unwrap_err()).contains("belongs to uid 65534"));
+        }
+        assert_eq!(fs::read_to_string(&path).unwrap(), planted);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn issue_9_a_store_linked_to_a_device_is_refused_at_once() {
+        let dir = scratch("zero");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("credentials.json");
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let err = Store::at(path)
+            .get(&Registry::parse("h").unwrap())
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -157,6 +157,18 @@ pub enum Fault {
     Redirect(String),
     /// Read the request, then close the connection (with a TCP reset) without answering.
     Reset,
+    /// Harbor's JSON error body with this status (below 500) and this `errors[0].message`,
+    /// as a Harbor that echoes user input would send it.
+    ErrorMessage { status: u16, message: String },
+    /// 200 `application/json` with a body of this many bytes (spaces): a server that floods.
+    Huge(usize),
+    /// For load tests: each request independently gets nginx's 503 with `percent_503` percent
+    /// chance, else waits `slow` with `percent_slow` percent chance, then is answered normally.
+    Flaky {
+        percent_503: u8,
+        percent_slow: u8,
+        slow: Duration,
+    },
 }
 
 /// One HTTP request as the double received it.
@@ -169,6 +181,8 @@ pub struct Logged {
     pub headers: Vec<(String, String)>,
     /// The status answered; 0 while the answer is pending or when the connection was reset.
     pub status: u16,
+    /// When it arrived, in milliseconds since the Unix epoch.
+    pub received_ms: i64,
 }
 
 impl Logged {
@@ -200,6 +214,7 @@ impl fmt::Debug for Logged {
             .field("path", &self.path)
             .field("headers", &headers)
             .field("status", &self.status)
+            .field("received_ms", &self.received_ms)
             .finish()
     }
 }

@@ -138,6 +138,7 @@ impl Shared {
                 .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
             headers,
             status: 0,
+            received_ms: util::now_millis(),
         };
         let mut log = lock(&self.log);
         let seq = log.next;
@@ -302,6 +303,26 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, reset: Arc<Notify>)
             reset.notify_one();
             // The connection is dropped before this ever resolves.
             std::future::pending::<Resp>().await
+        }
+        Fault::ErrorMessage { status, message } => finish(
+            respond::error(status.min(499), "FORBIDDEN", &message),
+            &request_id(req.headers()),
+        ),
+        Fault::Huge(n) => respond::with_body(200, respond::JSON, vec![b' '; n]),
+        Fault::Flaky {
+            percent_503,
+            percent_slow,
+            slow,
+        } => {
+            let roll = |percent: u8| util::random_bytes(1)[0] % 100 < percent;
+            if roll(percent_503) {
+                respond::nginx_page(503)
+            } else {
+                if roll(percent_slow) {
+                    tokio::time::sleep(slow).await;
+                }
+                core(&shared, req).await
+            }
         }
     };
     shared.set_status(seq, resp.status().as_u16());

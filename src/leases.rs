@@ -1,0 +1,287 @@
+//! What concurrent jobs of one user share, and who still needs it: a CA that `pre-build`
+//! placed in a `certs.d` directory, or a `credHelpers` entry it added to a user's own config
+//! file when the runner gives no per-job directory.
+//!
+//! `pre-build` takes a lease on each such thing and `post-build` gives it back; the thing is
+//! removed only when no living job holds a lease (issue 9, defect 14). A job whose shell is
+//! gone (a failed job skips `post_build_script`) holds nothing, so what it left is an orphan:
+//! the next `pre-build` that needs it adopts it, and the next `post-build` removes it
+//! (defect 13). Each thing's undo, [`undo`], lives here beside the lease. The table is one
+//! JSON file in the user's data directory, changed only under its lock; it holds paths,
+//! registry names and process ids, never a secret.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use serde::{Deserialize, Serialize};
+
+use crate::address::Registry;
+use crate::atomic_file::{self, Links, Lock, LockError};
+use crate::client_config::ConfigFile;
+use crate::env::Env;
+use crate::job::Shell;
+
+const FILE_NAME: &str = "leases.json";
+const FORMAT_VERSION: u32 = 1;
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_TABLE: u64 = 4 << 20;
+
+/// A shared thing pre-build made.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Thing {
+    /// A file it placed (a CA in certs.d), and the directories it created for it.
+    File {
+        path: PathBuf,
+        #[serde(default)]
+        created_dirs: Vec<PathBuf>,
+    },
+    /// A `credHelpers` entry naming this helper in a config file that is not ours.
+    Entry {
+        file: PathBuf,
+        registry: String,
+        /// The file did not exist before: it goes when nothing else is left in it.
+        #[serde(default)]
+        created_file: bool,
+    },
+}
+
+impl Thing {
+    /// Whether two records name the same thing (what was created along with it aside).
+    fn same(&self, other: &Thing) -> bool {
+        match (self, other) {
+            (Thing::File { path: a, .. }, Thing::File { path: b, .. }) => a == b,
+            (
+                Thing::Entry {
+                    file: a,
+                    registry: r,
+                    ..
+                },
+                Thing::Entry {
+                    file: b,
+                    registry: s,
+                    ..
+                },
+            ) => a == b && r == s,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Lease {
+    thing: Thing,
+    /// The job shells that use it.
+    #[serde(default)]
+    holders: Vec<Shell>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Table {
+    version: u32,
+    #[serde(default)]
+    leases: Vec<Lease>,
+}
+
+/// The lease table of this user, open under its lock for one read-modify-write.
+pub struct Leases {
+    path: PathBuf,
+    table: Table,
+    changed: bool,
+    _lock: Lock,
+}
+
+impl Leases {
+    /// Where the table lives: the user's data directory.
+    pub fn path(env: &Env) -> Option<PathBuf> {
+        env.data_dir().map(|d| d.join(FILE_NAME))
+    }
+
+    /// Opens the table at `path`, waiting for its lock, and forgets every holder whose shell
+    /// has exited.
+    pub fn open(path: &Path) -> anyhow::Result<Leases> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        atomic_file::create_private_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut lock_name = path.as_os_str().to_owned();
+        lock_name.push(".lock");
+        let lock = Lock::acquire(Path::new(&lock_name), LOCK_TIMEOUT).map_err(|e| match e {
+            LockError::Busy(t) => anyhow!(
+                "another job held the lock of {} for {} s",
+                path.display(),
+                t.as_secs()
+            ),
+            LockError::Io(e) => anyhow!("cannot lock {}: {e}", path.display()),
+        })?;
+        let table = match atomic_file::read_regular(path, Links::Refuse, MAX_TABLE)
+            .with_context(|| format!("cannot read the job lease table {}", path.display()))?
+        {
+            // A damaged table loses only who holds what; the things stay where they are.
+            Some((bytes, _)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => Table::default(),
+        };
+        let mut leases = Leases {
+            path: path.to_owned(),
+            table,
+            changed: false,
+            _lock: lock,
+        };
+        for lease in &mut leases.table.leases {
+            let before = lease.holders.len();
+            lease.holders.retain(Shell::is_alive);
+            leases.changed |= lease.holders.len() != before;
+        }
+        Ok(leases)
+    }
+
+    fn find(&mut self, thing: &Thing) -> Option<&mut Lease> {
+        self.table.leases.iter_mut().find(|l| l.thing.same(thing))
+    }
+
+    /// Whether a job made `thing` and nobody has undone it: then it is ours, whether its
+    /// holders are alive or not.
+    pub fn known(&self, thing: &Thing) -> bool {
+        self.table.leases.iter().any(|l| l.thing.same(thing))
+    }
+
+    /// `me` holds `thing`. A first holder's record of what it created is kept.
+    pub fn take(&mut self, thing: Thing, me: &Shell) {
+        self.changed = true;
+        match self.find(&thing) {
+            Some(lease) if lease.holders.contains(me) => {}
+            Some(lease) => lease.holders.push(me.clone()),
+            None => self.table.leases.push(Lease {
+                thing,
+                holders: vec![me.clone()],
+            }),
+        }
+    }
+
+    /// `me` gives `thing` back. `Some` when nobody holds it any more: the caller undoes it.
+    pub fn release(&mut self, thing: &Thing, me: &Shell) -> Option<Thing> {
+        let i = self.table.leases.iter().position(|l| l.thing.same(thing))?;
+        self.table.leases[i].holders.retain(|h| h != me);
+        self.changed = true;
+        if self.table.leases[i].holders.is_empty() {
+            Some(self.table.leases.remove(i).thing)
+        } else {
+            None
+        }
+    }
+
+    /// Every thing nobody alive holds (left by jobs whose post-build never ran), taken out of
+    /// the table for the caller to undo.
+    pub fn take_unheld(&mut self) -> Vec<Thing> {
+        let (unheld, held): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.table.leases)
+            .into_iter()
+            .partition(|l| l.holders.is_empty());
+        self.table.leases = held;
+        self.changed |= !unheld.is_empty();
+        unheld.into_iter().map(|l| l.thing).collect()
+    }
+
+    /// Writes the table if it changed; the lock is released on drop.
+    pub fn save(mut self) -> anyhow::Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
+        self.table.version = FORMAT_VERSION;
+        let bytes =
+            serde_json::to_vec_pretty(&self.table).context("cannot encode the job lease table")?;
+        atomic_file::write_private(&self.path, &bytes)
+            .with_context(|| format!("cannot write the job lease table {}", self.path.display()))?;
+        self.changed = false;
+        Ok(())
+    }
+}
+
+/// This job, as a holder of leases: the job's shell, or this process when it has none.
+pub fn me() -> Shell {
+    crate::job::shell().unwrap_or_else(Shell::this_process)
+}
+
+/// Undoes `thing`: the file and the empty directories made for it go; the entry goes if it
+/// still names this helper, and its file too when pre-build created it and it is empty now.
+/// Returns whether something was removed.
+pub fn undo(thing: &Thing) -> Result<bool, String> {
+    match thing {
+        Thing::File { path, created_dirs } => {
+            let removed = match fs::remove_file(path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                Err(e) => return Err(format!("cannot remove {}: {e}", path.display())),
+            };
+            for dir in created_dirs.iter().rev() {
+                // Only empty ones: something else may have been put there since.
+                let _ = fs::remove_dir(dir);
+            }
+            Ok(removed)
+        }
+        Thing::Entry {
+            file,
+            registry,
+            created_file,
+        } => {
+            let Ok(registry) = Registry::parse(registry) else {
+                return Ok(false);
+            };
+            let mut f = ConfigFile::load(file).map_err(|e| e.to_string())?;
+            if !f.remove_helper(&registry) {
+                return Ok(false);
+            }
+            if *created_file && f.is_empty() {
+                fs::remove_file(file)
+                    .map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
+            } else {
+                f.save().map_err(|e| e.to_string())?;
+            }
+            Ok(true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thing_goes_when_its_last_living_holder_lets_go() {
+        let dir = std::env::temp_dir().join(format!("dch-leases-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("leases.json");
+        let me = Shell::this_process();
+        let dead = Shell {
+            pid: u32::MAX - 1,
+            start: 1,
+        };
+        let ca = Thing::File {
+            path: dir.join("x.crt"),
+            created_dirs: vec![],
+        };
+        let left = Thing::File {
+            path: dir.join("left.crt"),
+            created_dirs: vec![],
+        };
+        let mut l = Leases::open(&path).unwrap();
+        assert!(!l.known(&ca));
+        l.take(ca.clone(), &me);
+        l.take(ca.clone(), &dead);
+        l.take(left.clone(), &dead);
+        l.save().unwrap();
+
+        let mut l = Leases::open(&path).unwrap();
+        assert!(l.known(&ca) && l.known(&left));
+        assert_eq!(
+            l.take_unheld(),
+            vec![left.clone()],
+            "only the dead job's thing"
+        );
+        assert_eq!(l.release(&ca, &me), Some(ca.clone()));
+        assert!(!l.known(&ca));
+        l.save().unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
