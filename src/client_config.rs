@@ -236,7 +236,17 @@ impl ConfigFile {
                     });
                 }
             };
-        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        ConfigFile::from_bytes(path, &bytes, mode, existed)
+    }
+
+    /// The config `bytes` say, as read from `path` (mode `mode`; `existed`: it was a file).
+    pub fn from_bytes(
+        path: &Path,
+        bytes: &[u8],
+        mode: u32,
+        existed: bool,
+    ) -> Result<ConfigFile, ConfigError> {
+        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let root = if text.iter().all(u8::is_ascii_whitespace) {
             Map::new()
         } else {
@@ -333,8 +343,15 @@ impl ConfigFile {
         outcome
     }
 
-    /// Removes `registry`'s entry if it still names this helper; `credHelpers` goes when empty.
-    pub fn remove_helper(&mut self, registry: &Registry) -> bool {
+    /// Whether the file has a `credHelpers` object (before an entry is added: so that taking
+    /// the entry out again can leave the file as it was).
+    pub fn has_helpers(&self) -> bool {
+        self.root.get("credHelpers").is_some_and(Value::is_object)
+    }
+
+    /// Removes `registry`'s entry if it still names this helper; `credHelpers` goes too when
+    /// it is left empty and `drop_empty` says it was not there before.
+    pub fn remove_helper(&mut self, registry: &Registry, drop_empty: bool) -> bool {
         let Some(map) = self
             .root
             .get_mut("credHelpers")
@@ -346,7 +363,7 @@ impl ConfigFile {
             return false;
         }
         map.shift_remove(registry.as_str());
-        if map.is_empty() {
+        if map.is_empty() && drop_empty {
             self.root.shift_remove("credHelpers");
         }
         self.changed = true;
@@ -367,6 +384,16 @@ impl ConfigFile {
         self.changed = true;
     }
 
+    /// The file's bytes: tab-indented like docker's own writes, a final newline, no BOM.
+    pub fn render(&self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+        serde::Serialize::serialize(&self.root, &mut ser).map_err(io::Error::other)?;
+        out.push(b'\n');
+        Ok(out)
+    }
+
     /// Writes the file if anything changed: atomic, the original mode kept (0600 for a new
     /// file), tab-indented like docker's own writes, no BOM.
     pub fn save(&mut self) -> Result<bool, ConfigError> {
@@ -380,12 +407,7 @@ impl ConfigFile {
         if let Some(dir) = self.path.parent() {
             atomic_file::create_private_dir_all(dir).map_err(write_err)?;
         }
-        let mut out = Vec::new();
-        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-        serde::Serialize::serialize(&self.root, &mut ser)
-            .map_err(|e| write_err(io::Error::other(e)))?;
-        out.push(b'\n');
+        let out = self.render().map_err(write_err)?;
         atomic_file::write_with_mode(&self.path, &out, self.mode).map_err(write_err)?;
         self.changed = false;
         Ok(true)
@@ -435,9 +457,9 @@ mod tests {
         );
 
         let mut f = ConfigFile::load(&path).unwrap();
-        assert!(f.remove_helper(&reg));
+        assert!(f.remove_helper(&reg, true));
         assert!(
-            !f.remove_helper(&Registry::parse("gcr.io").unwrap()),
+            !f.remove_helper(&Registry::parse("gcr.io").unwrap(), true),
             "another helper's entry is not ours to remove"
         );
         f.save().unwrap();

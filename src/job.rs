@@ -146,20 +146,26 @@ impl JobState {
     /// The record at `path`; `Ok(None)` when pre-build left none.
     pub fn load(path: &Path) -> anyhow::Result<Option<JobState>> {
         match atomic_file::read_regular(path, Links::Refuse, 1 << 20) {
-            Ok(Some((bytes, _))) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                anyhow!(
-                    "the job record {} is not valid (line {}, column {})",
-                    path.display(),
-                    e.line(),
-                    e.column()
-                )
-            }),
+            Ok(Some((bytes, _))) => JobState::from_bytes(path, &bytes).map(Some),
             Ok(None) => Ok(None),
             Err(e) => Err(anyhow!(
                 "cannot read the job record {}: {e}",
                 path.display()
             )),
         }
+    }
+
+    /// The record `bytes` hold, as read from `path`. It lives where the job can write, so it
+    /// is outside input like any other.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<JobState> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            anyhow!(
+                "the job record {} is not valid (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
     }
 
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {

@@ -46,6 +46,9 @@ pub enum Thing {
         /// The file did not exist before: it goes when nothing else is left in it.
         #[serde(default)]
         created_file: bool,
+        /// The file had no `credHelpers` object before: it goes when left empty.
+        #[serde(default)]
+        created_helpers: bool,
     },
 }
 
@@ -224,12 +227,13 @@ pub fn undo(thing: &Thing) -> Result<bool, String> {
             file,
             registry,
             created_file,
+            created_helpers,
         } => {
             let Ok(registry) = Registry::parse(registry) else {
                 return Ok(false);
             };
             let mut f = ConfigFile::load(file).map_err(|e| e.to_string())?;
-            if !f.remove_helper(&registry) {
+            if !f.remove_helper(&registry, *created_helpers) {
                 return Ok(false);
             }
             if *created_file && f.is_empty() {

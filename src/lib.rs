@@ -20,6 +20,7 @@
 //!   `post-build`, `configure`).
 //! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
 //!   [`text`]: escaping for everything a person reads. [`hardening`]: no core dumps.
+//!   [`fuzz`]: the entry point of each fuzz target (fuzz/), one per parser of outside input.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process.
 
@@ -30,6 +31,8 @@ pub mod client_config;
 pub mod commands;
 pub mod debug;
 pub mod env;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod harbor;
 pub mod hardening;
 pub mod job;

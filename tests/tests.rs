@@ -11,16 +11,22 @@ mod clients;
 mod configure;
 /// `doctor` and the one-request verification against the Harbor double.
 mod doctor;
+/// The fuzz targets' seed corpus, replayed without libFuzzer.
+mod fuzz_corpus;
 /// Issue 9: hostile input, files, addresses and Harbor answers; state shared between jobs.
 mod hardening;
 /// The runner hooks under dash, bash and busybox; real clients through the double and a registry.
 mod hooks;
 /// scripts/install on a runner host.
 mod install;
+/// 200 concurrent pre-builds against a Harbor that fails 30 % of requests.
+mod load;
 /// protocol.md §8.1 and §8.2, row by row, against every credential source.
 mod protocol;
 /// Job-scoped robot accounts: minted, used, deleted, pruned.
 mod robots;
+/// Shell quoting, differentially: exports evaluated by dash, bash and busybox sh (proptest).
+mod shell_quoting;
 /// Which source answers, in which order, and what `get` reads, spawns and connects to.
 mod sources;
 /// The static build in an empty root, without HOME, read-only, unprivileged.

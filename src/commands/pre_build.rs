@@ -461,11 +461,13 @@ fn point_clients_in_place_one(
         Err(e) => return o.warn(format!("{e}; {} will not use the helper", client.readers())),
     };
     let mut held = Vec::new();
+    let created_helpers = !f.has_helpers();
     for r in registries {
         let thing = Thing::Entry {
             file: path.clone(),
             registry: r.as_str().to_owned(),
             created_file: !f.existed,
+            created_helpers,
         };
         match f.set_helper(r, false) {
             Entry::Added => held.push(thing),

@@ -119,30 +119,14 @@ pub fn create(
     });
     let reply = client.post_json("/api/v2.0/robots", &body)?;
     match reply.status {
-        201 => {
-            #[derive(Deserialize)]
-            struct Body {
-                id: i64,
-                name: String,
-                secret: String,
-                #[serde(default)]
-                expires_at: i64,
-            }
-            let b: Body = serde_json::from_slice(&reply.body).map_err(|_| {
-                CreateError::Harbor(HarborError::Unexpected {
-                    what: "POST /api/v2.0/robots: the answer is not a created robot".into(),
-                    status: 201,
-                    request_id: reply.request_id.clone(),
-                    message: None,
-                })
-            })?;
-            Ok(Created {
-                id: b.id,
-                name: b.name,
-                secret: SecretString::from(b.secret),
-                expires_at: b.expires_at,
+        201 => parse_created(&reply.body).ok_or_else(|| {
+            CreateError::Harbor(HarborError::Unexpected {
+                what: "POST /api/v2.0/robots: the answer is not a created robot".into(),
+                status: 201,
+                request_id: reply.request_id.clone(),
+                message: None,
             })
-        }
+        }),
         401 | 403 => Err(CreateError::NotAllowed {
             user: client.user().to_owned(),
             project: project.to_owned(),
@@ -157,6 +141,53 @@ pub fn create(
             reply.unexpected("POST /api/v2.0/robots"),
         )),
     }
+}
+
+/// The robot in a `POST /robots` 201 body (`RobotCreated`); the secret goes straight into a
+/// `SecretString`.
+pub fn parse_created(body: &[u8]) -> Option<Created> {
+    #[derive(Deserialize)]
+    struct Body {
+        id: i64,
+        name: String,
+        secret: SecretString,
+        #[serde(default)]
+        expires_at: i64,
+    }
+    let b: Body = serde_json::from_slice(body).ok()?;
+    Some(Created {
+        id: b.id,
+        name: b.name,
+        secret: b.secret,
+        expires_at: b.expires_at,
+    })
+}
+
+/// The project's id in a `GET /projects/{name}` 200 body.
+pub fn parse_project_id(body: &[u8]) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct P {
+        project_id: i64,
+    }
+    serde_json::from_slice::<P>(body).ok().map(|p| p.project_id)
+}
+
+/// Whether a `GET /users/current/permissions` 200 body grants `robot:create`.
+pub fn parse_may_create(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Perm {
+        resource: String,
+        action: String,
+    }
+    let perms: Vec<Perm> = serde_json::from_slice(body).unwrap_or_default();
+    perms
+        .iter()
+        .any(|p| p.resource == "robot" && p.action == "create")
+}
+
+/// One page of `GET /robots` (never with secrets); junk is an empty page.
+pub fn parse_listed(body: &[u8]) -> Vec<Listed> {
+    serde_json::from_slice(body).unwrap_or_default()
 }
 
 /// `DELETE /api/v2.0/robots/{id}`; `Ok(false)` when it was gone already.
@@ -179,13 +210,7 @@ pub fn project_id(client: &HarborClient, project: &str) -> Result<Option<i64>, H
     if reply.status != 200 {
         return Ok(None);
     }
-    #[derive(Deserialize)]
-    struct P {
-        project_id: i64,
-    }
-    Ok(serde_json::from_slice::<P>(&reply.body)
-        .ok()
-        .map(|p| p.project_id))
+    Ok(parse_project_id(&reply.body))
 }
 
 /// Whether the account holds `robot:create` on the project (`GET users/current/permissions`).
@@ -197,17 +222,7 @@ pub fn may_create(client: &HarborClient, project_id: i64) -> Result<Option<bool>
     if reply.status != 200 {
         return Ok(None);
     }
-    #[derive(Deserialize)]
-    struct Perm {
-        resource: String,
-        action: String,
-    }
-    let perms: Vec<Perm> = serde_json::from_slice(&reply.body).unwrap_or_default();
-    Ok(Some(
-        perms
-            .iter()
-            .any(|p| p.resource == "robot" && p.action == "create"),
-    ))
+    Ok(Some(parse_may_create(&reply.body)))
 }
 
 /// Every robot of a project (paged), `None` when the account may not list them.
@@ -221,7 +236,7 @@ pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>
         if reply.status != 200 {
             return Ok(None);
         }
-        let batch: Vec<Listed> = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let batch = parse_listed(&reply.body);
         let done = batch.len() < 100
             || reply
                 .total_count

@@ -108,15 +108,28 @@ impl HarborUrl {
             }
             None => (Scheme::Https, value),
         };
-        let registry =
-            Registry::parse(rest).map_err(|problem| UrlProblem::Address { var, problem })?;
+        // The authority alone: the registry parser would take a second `https://` in
+        // `https://https://h` for a scheme of its own (found by fuzzing).
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let registry = Registry::parse(&rest[..authority_end])
+            .map_err(|problem| UrlProblem::Address { var, problem })?;
         let path = rest[authority_end..]
             .split(['?', '#'])
             .next()
             .unwrap_or("")
             .trim_end_matches('/')
             .to_owned();
+        // Only what RFC 3986 allows in a path: a control character or a space would make
+        // another URL than the one configured (found by fuzzing).
+        let path_ok = path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:@".contains(&b));
+        if !path_ok {
+            return Err(UrlProblem::Address {
+                var,
+                problem: AddressError::BadCharacter,
+            });
+        }
         let port = match registry.port() {
             Some(p) => p,
             None if scheme == Scheme::Https || explicit_443(rest) => 443,
@@ -235,5 +248,17 @@ mod tests {
             parse("https://").unwrap_err(),
             UrlProblem::Address { .. }
         ));
+        for bad in [
+            "https://h/a b",
+            "https://h/x\u{1}\t",
+            "https://h/\u{e9}",
+            "http://http://127.0.0.1:080",
+            "https://https://h",
+        ] {
+            assert!(
+                matches!(parse(bad).unwrap_err(), UrlProblem::Address { .. }),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -117,7 +117,12 @@ impl RunnerConfig {
             return Ok(None);
         };
         trusted(path, &meta)?;
-        let parsed: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| {
+        RunnerConfig::from_bytes(path, &bytes, meta.permissions().mode()).map(Some)
+    }
+
+    /// The config `bytes` say, as read from `path` with permission bits `mode`.
+    pub fn from_bytes(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<RunnerConfig> {
+        let parsed: ConfigFile = serde_json::from_slice(bytes).map_err(|e| {
             anyhow!(
                 "the runner config {} is not valid (line {}, column {}); expected \
                  {{\"registries\": {{\"harbor.example.net\": {{\"username\": …, \"password_file\": …}}}}}}",
@@ -143,12 +148,12 @@ impl RunnerConfig {
                 }
             }
         }
-        Ok(Some(RunnerConfig {
+        Ok(RunnerConfig {
             path: path.to_owned(),
-            shared: meta.permissions().mode() & 0o044 != 0,
+            shared: mode & 0o044 != 0,
             registries,
             ignored,
-        }))
+        })
     }
 
     /// What a person should hear about entries that were ignored; the keys are not repeated.

@@ -54,6 +54,15 @@ struct Contents {
     registries: BTreeMap<String, Entry>,
 }
 
+/// Every entry whose key is a registry address, with its user name.
+fn listed(contents: Contents) -> BTreeMap<Registry, String> {
+    contents
+        .registries
+        .into_iter()
+        .filter_map(|(k, e)| Some((Registry::parse(&k).ok()?, e.username)))
+        .collect()
+}
+
 /// The store file at one path.
 pub struct Store {
     path: PathBuf,
@@ -87,14 +96,15 @@ impl Store {
     }
 
     pub fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
-        let Some(contents) = self.read()? else {
-            return Ok(BTreeMap::new());
-        };
-        Ok(contents
-            .registries
-            .into_iter()
-            .filter_map(|(k, e)| Some((Registry::parse(&k).ok()?, e.username)))
-            .collect())
+        Ok(match self.read()? {
+            Some(contents) => listed(contents),
+            None => BTreeMap::new(),
+        })
+    }
+
+    /// What `list` would answer for a store file holding `bytes` (for the fuzzer).
+    pub fn list_bytes(&self, bytes: &[u8]) -> anyhow::Result<BTreeMap<Registry, String>> {
+        self.decode(bytes).map(listed)
     }
 
     /// Adds or replaces the entry for `server`.
@@ -215,7 +225,12 @@ impl Store {
                 self.path.display()
             )
         })?;
-        let contents: Contents = serde_json::from_slice(&bytes).map_err(|e| {
+        self.decode(&bytes).map(Some)
+    }
+
+    /// The store file's bytes as the store, or why they are not one; never quotes them.
+    fn decode(&self, bytes: &[u8]) -> anyhow::Result<Contents> {
+        let contents: Contents = serde_json::from_slice(bytes).map_err(|e| {
             // serde_json's message can quote a secret; give only where it broke.
             anyhow!(
                 "the credential store {} is corrupt (not valid at line {}, column {}); it was left untouched: \
@@ -233,7 +248,7 @@ impl Store {
                 contents.version
             );
         }
-        Ok(Some(contents))
+        Ok(contents)
     }
 }
 

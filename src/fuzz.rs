@@ -1,0 +1,375 @@
+//! Entry points for the fuzz targets in `fuzz/` and for the test that replays their corpus
+//! (`tests/fuzz_corpus.rs`): one function per parser of outside input. Each hands the bytes
+//! to the parser exactly as the binary does, then checks what must hold whatever the input;
+//! a violated property panics, which the fuzzer reports as a crash. Not an API: nothing but
+//! the fuzzer and the tests calls it, and it performs no I/O beyond what it says.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Component, Path};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::address::Registry;
+use crate::client_config::{ConfigFile, Entry, LOGIN_FIELDS};
+use crate::env::Env;
+use crate::harbor::url::HarborUrl;
+use crate::harbor::{Reply, robots, token};
+use crate::job::JobState;
+use crate::protocol::{self, Credentials, Helper, Verb};
+use crate::sources::environment;
+use crate::sources::runner_config::RunnerConfig;
+use crate::sources::store::Store;
+use crate::{text, vars};
+
+/// A target: bytes in, a panic when a property fails.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its file in `fuzz/fuzz_targets/` and its corpus directory.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("protocol", protocol),
+    ("address", address),
+    ("variables", variables),
+    ("store_file", store_file),
+    ("runner_config", runner_config),
+    ("client_config", client_config),
+    ("harbor_error", harbor_error),
+    ("token", token),
+    ("robot_answers", robot_answers),
+    ("job_record", job_record),
+];
+
+/// An in-memory credential source, as docker-credential-helpers' `memoryStore`.
+#[derive(Default)]
+struct Memory(RefCell<BTreeMap<Registry, (String, String)>>);
+
+impl Helper for Memory {
+    fn get(&self, server: &Registry) -> anyhow::Result<Option<Credentials>> {
+        Ok(self.0.borrow().get(server).map(|(u, s)| Credentials {
+            username: u.clone(),
+            secret: SecretString::from(s.clone()),
+        }))
+    }
+    fn store(&self, server: &Registry, c: Credentials) -> anyhow::Result<()> {
+        let secret = c.secret.expose_secret().to_owned();
+        self.0
+            .borrow_mut()
+            .insert(server.clone(), (c.username, secret));
+        Ok(())
+    }
+    fn erase(&self, server: &Registry) -> anyhow::Result<()> {
+        self.0.borrow_mut().remove(server);
+        Ok(())
+    }
+    fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
+        Ok(self
+            .0
+            .borrow()
+            .iter()
+            .map(|(k, (u, _))| (k.clone(), u.clone()))
+            .collect())
+    }
+}
+
+fn serve(verb: Verb, input: &[u8], helper: &Memory) -> (bool, Vec<u8>) {
+    let mut out = Vec::new();
+    let ok = protocol::serve(verb, &mut &input[..], &mut out, helper);
+    (ok, out)
+}
+
+/// The protocol's stdin, for each verb (the first byte picks it): every answer is one line;
+/// an error line holds no control character; a `get` answer is docker's JSON with its exact
+/// keys; what `store` accepted, `get` gives back byte for byte.
+pub fn protocol(data: &[u8]) {
+    let Some((&pick, input)) = data.split_first() else {
+        return;
+    };
+    let verbs = [Verb::Get, Verb::Store, Verb::Erase, Verb::List];
+    let verb = verbs[usize::from(pick) % verbs.len()];
+    let helper = Memory::default();
+    helper.0.borrow_mut().insert(
+        Registry::parse("harbor.example.com").expect("a valid address"),
+        ("robot$ci".into(), "s3cr3t".into()),
+    );
+    let (ok, out) = serve(verb, input, &helper);
+    let lines = out.iter().filter(|&&b| b == b'\n').count();
+    assert!(
+        out.is_empty() || (lines == 1 && out.ends_with(b"\n")),
+        "{out:?}"
+    );
+    if !ok {
+        let text = String::from_utf8(out).expect("errors are text");
+        assert!(!text.trim_end().chars().any(char::is_control), "{text:?}");
+        return;
+    }
+    match verb {
+        Verb::Get => {
+            let answer: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+            for key in ["ServerURL", "Username", "Secret"] {
+                assert!(answer[key].is_string(), "{answer}");
+            }
+        }
+        Verb::List => {
+            let listed: BTreeMap<String, String> = serde_json::from_slice(&out).expect("JSON");
+            for key in listed.keys() {
+                assert_eq!(
+                    Registry::parse(key).map(|r| r.to_string()).as_deref(),
+                    Ok(key.as_str())
+                );
+            }
+        }
+        Verb::Store => {
+            // serde skips unknown fields without checking their UTF-8; Value does not.
+            let Ok(request) = serde_json::from_slice::<serde_json::Value>(input) else {
+                return;
+            };
+            let (Some(url), Some(secret)) =
+                (request["ServerURL"].as_str(), request["Secret"].as_str())
+            else {
+                return;
+            };
+            if url.contains(['\n', '\r']) {
+                return;
+            }
+            let (got, answer) = serve(Verb::Get, url.as_bytes(), &helper);
+            assert!(got, "stored but not found: {url:?}");
+            let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
+            assert_eq!(answer["Secret"].as_str(), Some(secret));
+        }
+        Verb::Erase => {}
+    }
+}
+
+/// Address canonicalisation: the key is its own canonical form, one plain path component,
+/// and its port (if any) is the one it shows.
+pub fn address(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(r) = Registry::parse(s) else {
+        return;
+    };
+    let key = r.as_str();
+    assert_eq!(
+        Registry::parse(key).as_ref(),
+        Ok(&r),
+        "not idempotent: {s:?}"
+    );
+    let mut parts = Path::new(key).components();
+    assert!(
+        matches!(parts.next(), Some(Component::Normal(_))),
+        "{key:?}"
+    );
+    assert!(parts.next().is_none(), "{key:?}");
+    assert!(
+        !key.chars().any(|c| c.is_control() || c.is_whitespace()),
+        "{key:?}"
+    );
+    if let Some(port) = r.port() {
+        assert_ne!(port, 443);
+        assert!(key.ends_with(&format!(":{port}")), "{key:?}");
+    }
+}
+
+const HARBOR_VARS: [&str; 8] = [
+    vars::HARBOR_URL,
+    vars::HARBOR_HOST,
+    vars::HARBOR_USERNAME,
+    vars::HARBOR_USER,
+    vars::HARBOR_PASSWORD,
+    vars::HARBOR_PROJECT,
+    "HARBOR_OCI",
+    "DOCKER_CREDENTIAL_HARBOR_TIMEOUT",
+];
+
+/// `HARBOR_*` resolution: lines whose first byte picks a variable and whose rest is its
+/// value. A usable URL is https or loopback http, names the registry the helper serves, and
+/// survives a round trip through its own base.
+pub fn variables(data: &[u8]) {
+    let pairs: Vec<(&str, OsString)> = data
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let (&pick, value) = line.split_first()?;
+            let value: Vec<u8> = value.iter().copied().filter(|&b| b != 0).collect();
+            Some((
+                HARBOR_VARS[usize::from(pick) % HARBOR_VARS.len()],
+                OsString::from_vec(value),
+            ))
+        })
+        .collect();
+    let env = Env::from_pairs(pairs);
+    let registry = vars::registry(&env);
+    let _ = (
+        vars::username(&env),
+        vars::project(&env),
+        vars::missing(&env),
+    );
+    let _ = crate::harbor::timeout(&env);
+    if let Some((r, _)) = &registry {
+        assert!(!r.is_docker_hub());
+        if let Some(c) = environment::get(&env, r) {
+            assert_eq!(Some(c.username), vars::username(&env));
+        }
+    }
+    if let Ok(url) = HarborUrl::from_env(&env) {
+        if let Some((r, _)) = &registry {
+            assert_eq!(&url.registry, r);
+        }
+        let again = HarborUrl::parse(&url.base(), url.from).expect("its own base parses");
+        assert_eq!((&again.registry, again.base()), (&url.registry, url.base()));
+        assert!(url.scheme == crate::harbor::url::Scheme::Https || url.is_loopback());
+    }
+}
+
+/// The store file: whatever it holds, listing it lists only canonical registry keys, and an
+/// error never quotes the file.
+pub fn store_file(data: &[u8]) {
+    let store = Store::at("/fuzz/credentials.json".into());
+    match store.list_bytes(data) {
+        Ok(listed) => {
+            for r in listed.keys() {
+                assert_eq!(Registry::parse(r.as_str()).as_ref(), Ok(r));
+            }
+        }
+        Err(e) => assert_quotes_nothing(&format!("{e:#}"), data),
+    }
+}
+
+/// An error about a file holds no run of eight bytes of the file that is not in the message
+/// for another reason (its fixed words): it says where the file broke, never what it holds.
+fn assert_quotes_nothing(message: &str, data: &[u8]) {
+    const FIXED: &str = "the credential store /fuzz/credentials.json is corrupt (not valid at line column ); it was left untouched: move it aside or repair it, then log in again has format version newer than this docker-credential-harbor reads upgrade runner config config.json is not valid expected registries harbor.example.net username password_file";
+    for window in data.windows(8) {
+        let Ok(w) = std::str::from_utf8(window) else {
+            continue;
+        };
+        if w.chars().all(|c| c.is_ascii_alphanumeric()) && message.contains(w) && !FIXED.contains(w)
+        {
+            panic!("the message quotes the input ({w:?}): {message}");
+        }
+    }
+}
+
+/// The runner config file: entries it cannot parse are ignored and never echoed.
+pub fn runner_config(data: &[u8]) {
+    let path = Path::new("/fuzz/config.json");
+    let config = match RunnerConfig::from_bytes(path, data, 0o600) {
+        Ok(c) => c,
+        Err(e) => return assert_quotes_nothing(&format!("{e:#}"), data),
+    };
+    let _ = config.list();
+    let Some(note) = config.ignored_note() else {
+        return;
+    };
+    let Ok(serde_json::Value::Object(root)) = serde_json::from_slice::<serde_json::Value>(data)
+    else {
+        return;
+    };
+    if let Some(serde_json::Value::Object(registries)) = root.get("registries") {
+        for key in registries.keys() {
+            if Registry::parse(key).is_err() && key.len() >= 12 {
+                assert!(
+                    !note.contains(key.as_str()),
+                    "the note echoes {key:?}: {note}"
+                );
+            }
+        }
+    }
+}
+
+/// The client config merge (docker's config.json, containers' auth.json, helm's registry
+/// config): a per-job copy holds no login, and adding then removing our entry gives back
+/// what was there.
+pub fn client_config(data: &[u8]) {
+    let path = Path::new("/fuzz/config.json");
+    let Ok(mut file) = ConfigFile::from_bytes(path, data, 0o600, true) else {
+        return;
+    };
+    let (copy, _) = file.copy_without_logins(Path::new("/fuzz/copy.json"));
+    let rendered: serde_json::Value =
+        serde_json::from_slice(&copy.render().expect("renders")).expect("JSON");
+    if let Some(auths) = rendered.get("auths").and_then(|a| a.as_object()) {
+        for entry in auths.values() {
+            for field in LOGIN_FIELDS {
+                assert!(
+                    entry.get(field).is_none(),
+                    "a login survived the copy: {entry}"
+                );
+            }
+        }
+    }
+    let before = file.render().expect("renders");
+    let root: serde_json::Value = serde_json::from_slice(&before).expect("JSON");
+    let replaceable = root
+        .get("credHelpers")
+        .is_none_or(serde_json::Value::is_object);
+    let had_helpers = file.has_helpers();
+    let harbor = Registry::parse("harbor.fuzz.example:8443").expect("a valid address");
+    if file.set_helper(&harbor, false) == Entry::Added && replaceable {
+        assert!(file.remove_helper(&harbor, !had_helpers));
+        assert_eq!(file.render().expect("renders"), before);
+    }
+}
+
+/// Harbor's error bodies: whatever `errors[].message` holds, the message shown is one line
+/// without a control character.
+pub fn harbor_error(data: &[u8]) {
+    for content_type in ["application/json; charset=utf-8", "text/html"] {
+        let reply = Reply {
+            status: 400,
+            request_id: Some("r-1".into()),
+            content_type: content_type.into(),
+            total_count: None,
+            body: data.to_vec(),
+        };
+        let _ = reply.error_message();
+        let shown = text::inline(&reply.unexpected("GET /api/v2.0/x").to_string()).into_owned();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    }
+}
+
+/// The token response and its JWT payload: the grant is a set without `*`, and push implies
+/// pull as Harbor's robots have it.
+pub fn token(data: &[u8]) {
+    if let Some(g) = token::grant_from_body(data) {
+        assert!(!g.actions.contains("*"));
+        assert!(!g.may_push() || g.may_pull());
+        assert_eq!(g.authenticated(), g.subject.is_some());
+    }
+}
+
+/// The robot API's answers: created robot, listing, project id, permissions.
+pub fn robot_answers(data: &[u8]) {
+    if let Some(created) = robots::parse_created(data) {
+        // Debug never shows the secret (unless the secret is also what Debug does show).
+        let shown = format!("{created:?}");
+        let secret = created.secret.expose_secret();
+        let elsewhere = format!(
+            "{} {} {} REDACTED",
+            created.id, created.name, created.expires_at
+        );
+        if secret.len() >= 8 && !elsewhere.contains(secret) {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+    let _ = robots::parse_project_id(data);
+    let _ = robots::parse_may_create(data);
+    for robot in robots::parse_listed(data) {
+        let _ = robots::is_job_robot(&robot);
+        if let Some(id) = robots::job_id_of(&robot) {
+            assert!(robot.name.contains(id));
+        }
+    }
+}
+
+/// The job record pre-build leaves where the job can write: any record parses or is refused,
+/// and one that parses writes back as one that parses.
+pub fn job_record(data: &[u8]) {
+    let path = Path::new("/fuzz/state.json");
+    if let Ok(state) = JobState::from_bytes(path, data) {
+        let bytes = serde_json::to_vec(&state).expect("encodes");
+        JobState::from_bytes(path, &bytes).expect("its own encoding parses");
+    }
+}
