@@ -286,42 +286,44 @@ fn read_address(input: &mut dyn Read) -> Result<String, ProtocolError> {
     Ok(trimmed.to_owned())
 }
 
+/// An in-memory [`Helper`], as docker-credential-helpers' `memoryStore`: the protocol's own
+/// tests and the fuzz targets serve from it. It holds secrets as plain strings, so nothing but
+/// tests and fuzzing uses it.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct Memory(std::cell::RefCell<BTreeMap<Registry, (String, String)>>);
+
+impl Helper for Memory {
+    fn get(&self, server: &Registry) -> anyhow::Result<Option<Credentials>> {
+        Ok(self.0.borrow().get(server).map(|(u, s)| Credentials {
+            username: u.clone(),
+            secret: SecretString::from(s.clone()),
+        }))
+    }
+    fn store(&self, server: &Registry, c: Credentials) -> anyhow::Result<()> {
+        let secret = c.secret.expose_secret().to_owned();
+        self.0
+            .borrow_mut()
+            .insert(server.clone(), (c.username, secret));
+        Ok(())
+    }
+    fn erase(&self, server: &Registry) -> anyhow::Result<()> {
+        self.0.borrow_mut().remove(server);
+        Ok(())
+    }
+    fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
+        Ok(self
+            .0
+            .borrow()
+            .iter()
+            .map(|(k, (u, _))| (k.clone(), u.clone()))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-
-    /// An in-memory helper, as DCH's `memoryStore`.
-    #[derive(Default)]
-    struct Memory(RefCell<BTreeMap<Registry, (String, String)>>);
-
-    impl Helper for Memory {
-        fn get(&self, server: &Registry) -> anyhow::Result<Option<Credentials>> {
-            Ok(self.0.borrow().get(server).map(|(u, s)| Credentials {
-                username: u.clone(),
-                secret: SecretString::from(s.clone()),
-            }))
-        }
-        fn store(&self, server: &Registry, c: Credentials) -> anyhow::Result<()> {
-            let secret = c.secret.expose_secret().to_owned();
-            self.0
-                .borrow_mut()
-                .insert(server.clone(), (c.username, secret));
-            Ok(())
-        }
-        fn erase(&self, server: &Registry) -> anyhow::Result<()> {
-            self.0.borrow_mut().remove(server);
-            Ok(())
-        }
-        fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
-            Ok(self
-                .0
-                .borrow()
-                .iter()
-                .map(|(k, (u, _))| (k.clone(), u.clone()))
-                .collect())
-        }
-    }
 
     fn run(verb: Verb, input: &str, helper: &dyn Helper) -> (bool, String) {
         let mut out = Vec::new();

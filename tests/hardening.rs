@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use harbor_double::{Config, Fault, Harbor};
 
 use crate::hooks::{gitlab, job, start, use_ca_file};
+use crate::robots::pam_job;
 use crate::util::{Out, TestEnv, in_private_mounts, is_root, require, run, write_mode};
 
 const NOT_FOUND: &str = "credentials not found in native keychain\n";
@@ -314,15 +315,6 @@ fn scan_dir(dir: &Path, needles: &[&str]) {
     }
 }
 
-/// pam (a project admin) as the integration's account, with job robots on.
-fn pam(name: &str, registry: bool) -> (TestEnv, Harbor) {
-    let mut t = TestEnv::new(name);
-    let h = start(&t, registry);
-    gitlab(&mut t, &h, "pam", &h.password("pam"), "proj");
-    t.set("DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT", "1");
-    (t, h)
-}
-
 fn job_robot_count(h: &Harbor) -> usize {
     h.robots()
         .iter()
@@ -336,7 +328,7 @@ fn issue_9_6_the_keepers_fallback_socket_is_its_users_alone() {
         eprintln!("skipped: needs root to try the socket as another user");
         return;
     }
-    let (mut t, h) = pam("hard-6-socket", false);
+    let (mut t, h) = pam_job("hard-6-socket", false);
     // A per-job path too long for a unix socket, and the runner's job umask (0000).
     let deep = t.path(&format!("build.tmp/{}", "d".repeat(120)));
     fs::create_dir_all(&deep).unwrap();
@@ -380,7 +372,7 @@ fn issue_9_6_the_keepers_fallback_socket_is_its_users_alone() {
 
 #[test]
 fn issue_9_7_the_keeper_watches_the_job_shell_not_the_subshell_that_ran_pre_build() {
-    let (t, h) = pam("hard-7-subshell", true);
+    let (t, h) = pam_job("hard-7-subshell", true);
     t.make_image();
     let img = t.path("img").display().to_string();
     // bash runs `$(…)` with a redirection in a subshell that exits as soon as pre-build does.
@@ -668,7 +660,7 @@ fn issue_9_15_a_job_robot_does_not_hide_the_password_from_a_hostile_job_script()
     // The honest limit (README, docs/security.md): the job shell's initial environment,
     // /proc/<pid>/environ, still holds HARBOR_PASSWORD after `unset`. If this test fails,
     // the gap was closed: update the documents that describe it.
-    let (t, h) = pam("hard-15-environ", false);
+    let (t, h) = pam_job("hard-15-environ", false);
     job(
         &t,
         "dash",

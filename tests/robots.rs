@@ -34,7 +34,7 @@ pub(crate) fn client(h: &Harbor, user: &str, password: &str) -> HarborClient {
 }
 
 /// pam (project admin) as the integration's account, job robots on.
-fn pam_job(name: &str, registry: bool) -> (TestEnv, Harbor) {
+pub(crate) fn pam_job(name: &str, registry: bool) -> (TestEnv, Harbor) {
     let mut t = TestEnv::new(name);
     let h = start(&t, registry);
     gitlab(&mut t, &h, "pam", &h.password("pam"), "proj");

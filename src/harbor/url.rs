@@ -159,7 +159,10 @@ impl HarborUrl {
             Scheme::Https => ("https", 443),
             Scheme::Http => ("http", 80),
         };
-        if self.port == default {
+        // A port the registry key carries is shown even when it is the scheme's default
+        // (`http://h:80` is registry `h:80`), so the base names the same registry (found by
+        // fuzzing).
+        if self.port == default && self.registry.port().is_none() {
             format!("{scheme}://{}{}", self.host, self.path)
         } else {
             format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
@@ -233,6 +236,11 @@ mod tests {
         );
         let u = parse("http://localhost").unwrap();
         assert_eq!(u.port, 80);
+        let u = parse("http://127.0.0.1:80").unwrap();
+        assert_eq!(
+            (u.registry.as_str(), u.base()),
+            ("127.0.0.1:80", "http://127.0.0.1:80".into())
+        );
         assert_eq!(
             parse("http://harbor.example.net").unwrap_err(),
             UrlProblem::PlainHttp {
