@@ -1,0 +1,303 @@
+//! §5: the robot v2 API (`/api/v2.0/robots`, Harbor 2.2 and later): create, read, list,
+//! update, refresh the secret and delete. Request bodies are read and validated in `spec`,
+//! the permission checks are in `access`; this file holds the handlers and the robot's JSON.
+//! The secret must never appear in any answer but creation's and refresh's.
+
+mod access;
+mod spec;
+
+use hyper::header::HeaderValue;
+use serde_json::{Value, json};
+
+use super::{ApiRequest, page_of, paged, paging};
+use crate::model::{self, Model, Principal, RobotRec};
+use crate::respond::{self, Resp};
+use crate::server::Shared;
+use crate::util;
+use access::{RobotNs, find_robot, require_robot_access, within_creator_scope};
+use spec::{parse_q, parse_robot_body, validate_robot};
+
+/// §5 `POST /api/v2.0/robots`: name, then body validation (400), then `robot:create` on the
+/// project (401/403), then the project itself (404 for an admin), then uniqueness (409).
+/// 201 with `Location` and the only copy of the secret.
+pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
+    let spec = match parse_robot_body(r.body) {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    if !model::valid_robot_name(&spec.name) {
+        return respond::bad_request(
+            "robot name is not in lower case or contains illegal characters",
+        );
+    }
+    let duration = spec.duration.unwrap_or(0);
+    if let Err(resp) = validate_robot(duration, &spec.level, &spec.permissions) {
+        return resp;
+    }
+    let mut model = shared.model();
+    let namespace = spec.permissions[0].namespace.clone();
+    if let Err(resp) = require_robot_access(
+        &model,
+        r.who,
+        &spec.level,
+        RobotNs::Name(&namespace),
+        "create",
+    ) {
+        return resp;
+    }
+    let creator = match r.who {
+        Principal::User(id) => ("local", id),
+        Principal::Robot(id) => {
+            let Some(me) = model.robot(id) else {
+                return respond::unauthorized();
+            };
+            if !within_creator_scope(me, &spec.permissions) {
+                let name = model.robot_full_name(id).unwrap_or_default();
+                return respond::error(
+                    403,
+                    "DENIED",
+                    &format!(
+                        "permission scope is invalid. It must be equal to or more restrictive than the creator robot's permissions: {name}"
+                    ),
+                );
+            }
+            ("robot", id)
+        }
+        Principal::Anonymous => return respond::unauthorized(),
+    };
+    let (project_id, stored) = if spec.level == "project" {
+        match model.project_by_name(&namespace) {
+            Some(p) => (p.id, format!("{}+{}", p.name, spec.name)),
+            None => return respond::not_found(&format!("project {namespace} not found")),
+        }
+    } else {
+        (0, spec.name.clone())
+    };
+    if model
+        .robots
+        .iter()
+        .any(|x| x.project_id == project_id && x.name == stored)
+    {
+        return respond::error(
+            409,
+            "CONFLICT",
+            &format!("robot account {project_id}:{stored} already exists"),
+        );
+    }
+    let (id, secret) = model.insert_robot(
+        project_id,
+        &spec.level,
+        &stored,
+        spec.permissions,
+        duration,
+        &spec.description,
+        creator,
+    );
+    let Some(rec) = model.robot(id) else {
+        return respond::internal();
+    };
+    let body = json!({
+        "id": id,
+        "name": model.robot_full_name(id),
+        "secret": secret,
+        "creation_time": util::rfc3339_millis(rec.creation_ms),
+        "expires_at": rec.expires_at,
+    });
+    let mut resp = respond::json(201, &body);
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/robots/{id}")) {
+        resp.headers_mut().insert("location", v);
+    }
+    resp
+}
+
+fn robot_json(model: &Model, rec: &RobotRec) -> Value {
+    json!({
+        "id": rec.id,
+        "name": model.robot_full_name(rec.id),
+        "description": rec.description,
+        "level": rec.level,
+        "duration": rec.duration,
+        "editable": true,
+        "disable": rec.disabled,
+        "expires_at": rec.expires_at,
+        "permissions": rec.permissions.iter().map(|p| json!({
+            "kind": p.kind,
+            "namespace": p.namespace,
+            "access": p.access.iter().map(|(res, act)| json!({"resource": res, "action": act})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "creator_type": rec.creator_type,
+        "creator_ref": rec.creator_ref,
+        "creation_time": util::rfc3339_millis(rec.creation_ms),
+        "update_time": util::rfc3339_millis(rec.update_ms),
+    })
+}
+
+/// §5 `GET /api/v2.0/robots/{id}`: the robot without its secret; needs `robot:read`.
+pub(crate) fn get_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
+    let model = shared.model();
+    match find_robot(&model, who, id, "read") {
+        Ok(rec) => respond::json(200, &robot_json(&model, rec)),
+        Err(resp) => resp,
+    }
+}
+
+/// §5 `DELETE /api/v2.0/robots/{id}`: 200 with an empty body; the credentials stop working
+/// at once because authentication reads the same list.
+pub(crate) fn delete_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
+    let mut model = shared.model();
+    if let Err(resp) = find_robot(&model, who, id, "delete") {
+        return resp;
+    }
+    model.robots.retain(|r| r.id != id);
+    respond::empty(200)
+}
+
+/// §5 `PUT /api/v2.0/robots/{id}` (`updateV2Robot`): disable, duration, description and
+/// permissions may change; name, level and project may not.
+pub(crate) fn update_robot(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Resp {
+    let mut model = shared.model();
+    if !model.authenticated(r.who) {
+        return respond::unauthorized();
+    }
+    let Some(rec) = model.robot(id) else {
+        return respond::not_found(&format!("robot {id} not found"));
+    };
+    let (old_level, old_project, old_duration) = (rec.level.clone(), rec.project_id, rec.duration);
+    let old_name = model.robot_full_name(id).unwrap_or_default();
+    let spec = match parse_robot_body(r.body) {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let duration = spec.duration.unwrap_or(old_duration);
+    if let Err(resp) = validate_robot(duration, &spec.level, &spec.permissions) {
+        return resp;
+    }
+    let namespace = spec.permissions[0].namespace.clone();
+    if old_level != "system" {
+        let project = match namespace.parse::<i64>() {
+            Ok(pid) => model.project_by_id(pid),
+            Err(_) => model.project_by_name(&namespace),
+        };
+        let Some(project) = project else {
+            return respond::not_found(&format!("project {namespace} not found"));
+        };
+        if project.id != old_project {
+            return respond::bad_request("cannot update the project id of robot");
+        }
+    }
+    if let Err(resp) = require_robot_access(
+        &model,
+        r.who,
+        &old_level,
+        RobotNs::Name(&namespace),
+        "update",
+    ) {
+        return resp;
+    }
+    if spec.level != old_level || spec.name != old_name {
+        return respond::bad_request("cannot update the level or name of robot");
+    }
+    let Some(rec) = model.robot_mut(id) else {
+        return respond::not_found(&format!("robot {id} not found"));
+    };
+    if duration != rec.duration {
+        rec.duration = duration;
+        rec.expires_at = if duration == -1 {
+            -1
+        } else {
+            rec.creation_ms / 1000 + duration * 86_400
+        };
+    }
+    rec.description = spec.description;
+    rec.disabled = spec.disable;
+    rec.permissions = spec.permissions;
+    rec.update_ms = util::now_millis();
+    respond::empty(200)
+}
+
+/// §5 `PATCH /api/v2.0/robots/{id}`: `{"secret":""}` issues a new secret and returns it;
+/// a given secret must be 8–128 characters with upper case, lower case and a digit.
+pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Resp {
+    let mut model = shared.model();
+    if let Err(resp) = find_robot(&model, r.who, id, "update") {
+        return resp;
+    }
+    let wanted = serde_json::from_slice::<Value>(r.body)
+        .ok()
+        .and_then(|v| v.get("secret").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    let Some(rec) = model.robot_mut(id) else {
+        return respond::not_found(&format!("robot {id} not found"));
+    };
+    if wanted.is_empty() {
+        rec.secret = model::robot_secret();
+        let secret = rec.secret.clone();
+        return respond::json(200, &json!({"secret": secret}));
+    }
+    let b = wanted.as_bytes();
+    let valid = (8..=128).contains(&b.len())
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase)
+        && b.iter().any(u8::is_ascii_digit);
+    if !valid {
+        return respond::bad_request(
+            "the secret must be 8-128, inclusively, characters long with at least 1 uppercase letter, 1 lowercase letter and 1 number",
+        );
+    }
+    rec.secret = wanted;
+    respond::json(200, &json!({}))
+}
+
+/// §5 `GET /api/v2.0/robots?q=Level=project,ProjectID=<id>,name=~<stem>`: a project's robots
+/// (needs `robot:list`), or without `Level` the system robots; `X-Total-Count` as usual.
+pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
+    let model = shared.model();
+    if !model.authenticated(r.who) {
+        return respond::unauthorized();
+    }
+    let (page, page_size) = match paging(r.query) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let keywords = parse_q(util::query_get(r.query, "q").unwrap_or(""));
+    let get = |k: &str| keywords.iter().find(|(key, _, _)| key == k);
+    let (level, project_id) = match get("Level").map(|(_, v, _)| v.as_str()) {
+        None | Some("system") => ("system", 0),
+        Some("project") => {
+            let Some((_, pid, _)) = get("ProjectID") else {
+                return respond::bad_request("must with project ID when to query project robots");
+            };
+            match pid.parse::<i64>() {
+                Ok(pid) if pid > 0 => ("project", pid),
+                _ => return respond::bad_request("ProjectID must be a positive integer"),
+            }
+        }
+        Some(_) => return respond::bad_request("bad request error level input"),
+    };
+    if let Err(resp) = require_robot_access(&model, r.who, level, RobotNs::Id(project_id), "list") {
+        return resp;
+    }
+    let name = get("name");
+    let found: Vec<&RobotRec> = model
+        .robots
+        .iter()
+        .filter(|rec| rec.project_id == project_id && rec.level == level)
+        .filter(|rec| match name {
+            Some((_, v, true)) => rec.name.contains(v.as_str()),
+            Some((_, v, false)) => rec.name == *v,
+            None => true,
+        })
+        .collect();
+    let total = found.len();
+    let body: Vec<Value> = page_of(found, page, page_size)
+        .into_iter()
+        .map(|rec| robot_json(&model, rec))
+        .collect();
+    paged(
+        respond::json(200, &Value::Array(body)),
+        r,
+        total,
+        page,
+        page_size,
+    )
+}

@@ -1,0 +1,97 @@
+//! The binary, start-up time, and the double as a value tests may share between threads.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harbor_double::{Config, Harbor};
+use serde_json::Value;
+
+use crate::util::*;
+
+#[test]
+fn the_binary_announces_itself_and_stops_when_stdin_closes() {
+    let dir = TestDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-double"))
+        .arg("--dir")
+        .arg(&dir.0)
+        .args(["--oidc", "--plain-http", "--stdin-lifetime"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let announced: Value = serde_json::from_str(&line).unwrap();
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("harbor.json")).unwrap()).unwrap();
+    assert_eq!(announced, written);
+    assert_eq!(announced["registry"], false);
+    assert!(
+        announced["http_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    let carol = announced["users"]["carol"].as_str().unwrap();
+    let url = announced["url"].as_str().unwrap();
+    let c = client_trusting(Path::new(announced["ca_file"].as_str().unwrap()));
+    let resp = c
+        .get(format!("{url}/service/token?service=harbor-registry"))
+        .basic_auth("carol", Some(carol))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.flush().unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the double did not stop when stdin closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        c.get(format!("{url}/api/v2.0/ping")).send().is_err(),
+        "the listener is gone"
+    );
+}
+
+#[test]
+fn a_double_starts_well_under_a_second_once_the_key_exists() {
+    drop(default());
+    let t = Instant::now();
+    let f = default();
+    let plain = t.elapsed();
+    assert_eq!(get(&f.h, "/api/v2.0/ping", None).status, 200);
+    let t = Instant::now();
+    let r = start(Config {
+        registry: true,
+        ..Config::default()
+    });
+    let with_registry = t.elapsed();
+    assert_eq!(
+        get(&r.h, "/v2/", as_creds(&user(&r.h, "alice"))).status,
+        200
+    );
+    eprintln!("start-up: {plain:?} without the registry, {with_registry:?} with it");
+    assert!(plain < Duration::from_millis(500), "{plain:?}");
+    assert!(with_registry < Duration::from_secs(3), "{with_registry:?}");
+}
+
+#[test]
+fn a_harbor_can_be_shared_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Harbor>();
+    send_and_sync::<harbor_double::Logged>();
+}

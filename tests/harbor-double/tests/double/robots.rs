@@ -1,0 +1,334 @@
+//! Robots (§5, §8 items 12–16): the robot v2 API, its errors, expiry and disabling.
+
+use harbor_double::Config;
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+#[test]
+fn robots_are_created_used_read_listed_and_deleted_like_harbor() {
+    let f = default();
+    let h = &f.h;
+    let pam = user(h, "pam");
+    let created = send(
+        h,
+        "POST",
+        "/api/v2.0/robots",
+        as_creds(&pam),
+        Some(robot_body(
+            "ci-1234-ab",
+            "proj",
+            &[("repository", "pull"), ("repository", "push")],
+            1,
+        )),
+    );
+    assert_eq!(created.status, 201);
+    let body = created.json();
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v2.0/robots/{id}").as_str())
+    );
+    assert_eq!(body["name"], "robot$proj+ci-1234-ab");
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 32);
+    assert!(
+        secret.bytes().any(|b| b.is_ascii_uppercase())
+            && secret.bytes().any(|b| b.is_ascii_lowercase())
+            && secret.bytes().any(|b| b.is_ascii_digit())
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((body["expires_at"].as_i64().unwrap() - (now + 86_400)).abs() < 10);
+    assert!(body["creation_time"].is_string());
+
+    // §8 item 13: the new credentials work at once.
+    let rc = Some(("robot$proj+ci-1234-ab", secret.as_str()));
+    let (_, claims) = token(h, rc, "&scope=repository:proj/app:pull");
+    let claims = claims.unwrap();
+    assert_eq!(claims["sub"], "robot$proj+ci-1234-ab");
+    assert_eq!(actions(&claims, 0), set(&["pull", "push"]));
+    assert_eq!(get(h, "/api/v2.0/users/current", rc).status, 412);
+
+    // §8 item 14
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&pam));
+    assert_eq!(read.status, 200);
+    let r = read.json();
+    assert_eq!(
+        (r["disable"].clone(), r["level"].clone()),
+        (json!(false), json!("project"))
+    );
+    assert!(r.get("secret").is_none());
+    assert_eq!(r["permissions"][0]["namespace"], "proj");
+    assert_eq!(r["permissions"][0]["kind"], "project");
+    assert_eq!(h.robot(id).unwrap().permissions[0].1.len(), 2);
+    let missing = get(h, "/api/v2.0/robots/99", as_creds(&pam));
+    assert_eq!(
+        missing.json(),
+        json!({"errors": [{"code": "NOT_FOUND", "message": "robot 99 not found"}]})
+    );
+
+    let listed = get(
+        h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5%2Cname%3D~ci-&page_size=100",
+        as_creds(&pam),
+    );
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.header("x-total-count"), Some("1"));
+    assert_eq!(
+        get(h, "/api/v2.0/robots?q=Level%3Dproject", as_creds(&pam)).status,
+        400
+    );
+
+    let again = send(
+        h,
+        "POST",
+        "/api/v2.0/robots",
+        as_creds(&pam),
+        Some(robot_body(
+            "ci-1234-ab",
+            "proj",
+            &[("repository", "pull")],
+            1,
+        )),
+    );
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        again.json(),
+        json!({"errors": [{"code": "CONFLICT", "message": "robot account 5:proj+ci-1234-ab already exists"}]})
+    );
+
+    // §8 item 15
+    let alice = user(h, "alice");
+    assert_eq!(
+        send(
+            h,
+            "DELETE",
+            &format!("/api/v2.0/robots/{id}"),
+            as_creds(&alice),
+            None
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), None, None).status,
+        401
+    );
+    let deleted = send(
+        h,
+        "DELETE",
+        &format!("/api/v2.0/robots/{id}"),
+        as_creds(&pam),
+        None,
+    );
+    assert_eq!((deleted.status, deleted.body.as_str()), (200, ""));
+    assert_eq!(
+        send(
+            h,
+            "DELETE",
+            &format!("/api/v2.0/robots/{id}"),
+            as_creds(&pam),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        send(
+            h,
+            "DELETE",
+            &format!("/api/v2.0/robots/{id}"),
+            as_creds(&alice),
+            None
+        )
+        .status,
+        404,
+        "lookup before permission"
+    );
+    assert_eq!(token(h, rc, "").0, 401);
+    assert!(h.robot(id).is_none());
+}
+
+#[test]
+fn robot_creation_errors_match_harbor() {
+    let f = default();
+    let h = &f.h;
+    let pull = &[("repository", "pull")][..];
+    let create =
+        |c: Option<(&str, &str)>, body: Value| send(h, "POST", "/api/v2.0/robots", c, Some(body));
+    let pam = user(h, "pam");
+    for name in ["alice", "mary"] {
+        let c = user(h, name);
+        let a = create(as_creds(&c), robot_body("x", "proj", pull, 1));
+        assert_eq!(
+            (a.status, a.json()),
+            (
+                403,
+                json!({"errors": [{"code": "FORBIDDEN", "message": "forbidden"}]})
+            ),
+            "{name}"
+        );
+    }
+    assert_eq!(create(None, robot_body("x", "proj", pull, 1)).status, 401);
+    let zero = create(as_creds(&pam), robot_body("x", "proj", pull, 0));
+    assert_eq!(zero.status, 400);
+    assert_eq!(
+        zero.json()["errors"][0]["message"],
+        "bad request error duration input: 0, duration must be either -1(Never) or a positive integer"
+    );
+    for bad in ["CI", "a+b", "a$b"] {
+        let a = create(as_creds(&pam), robot_body(bad, "proj", pull, 1));
+        assert_eq!(
+            a.json()["errors"][0]["message"],
+            "robot name is not in lower case or contains illegal characters",
+            "{bad}"
+        );
+    }
+    let mut two = robot_body("x", "proj", pull, 1);
+    let extra = two["permissions"][0].clone();
+    two["permissions"].as_array_mut().unwrap().push(extra);
+    assert_eq!(
+        create(as_creds(&pam), two).json()["errors"][0]["message"],
+        "bad request permission"
+    );
+    let user_create = create(
+        as_creds(&pam),
+        robot_body("x", "proj", &[("user", "create")], 1),
+    );
+    assert_eq!(
+        user_create.json(),
+        json!({"errors": [{"code": "BAD_REQUEST", "message": "bad request permission: user:create"}]})
+    );
+    assert_eq!(
+        create(None, robot_body("x", "proj", pull, 0)).status,
+        400,
+        "validation comes before authentication"
+    );
+    assert_eq!(
+        create(as_creds(&pam), robot_body("x", "nope", pull, 1)).status,
+        403
+    );
+    let admin = user(h, "admin");
+    let missing = create(as_creds(&admin), robot_body("x", "nope", pull, 1));
+    assert_eq!(
+        (
+            missing.status,
+            missing.json()["errors"][0]["message"].clone()
+        ),
+        (404, json!("project nope not found"))
+    );
+    assert_eq!(
+        create(as_creds(&pam), robot_body("ok", "proj", pull, -1)).json()["expires_at"],
+        -1
+    );
+
+    let ro = start(Config {
+        read_only: true,
+        ..Config::default()
+    });
+    let pam = user(&ro.h, "pam");
+    let denied = send(
+        &ro.h,
+        "POST",
+        "/api/v2.0/robots",
+        as_creds(&pam),
+        Some(robot_body("x", "proj", pull, 1)),
+    );
+    assert_eq!(
+        (denied.status, denied.json()),
+        (
+            403,
+            json!({"errors": [{"code": "DENIED",
+        "message": "The system is in read only mode. Any modification is prohibited."}]})
+        )
+    );
+    assert_eq!(
+        get(&ro.h, "/api/v2.0/systeminfo", as_creds(&pam)).json()["read_only"],
+        true
+    );
+}
+
+#[test]
+fn expired_and_disabled_robots_lose_access_at_once() {
+    let f = default();
+    let h = &f.h;
+    let pam = user(h, "pam");
+    for disable in [false, true] {
+        let robot = h.add_robot(
+            "proj",
+            if disable { "off" } else { "old" },
+            &["pull", "push"],
+            1,
+        );
+        let rc = Some((robot.name.as_str(), robot.secret.as_str()));
+        assert_eq!(token(h, rc, "").0, 200);
+        if disable {
+            h.disable_robot(robot.id);
+        } else {
+            h.expire_robot(robot.id);
+        }
+        assert_eq!(token(h, rc, "").0, 401);
+        let (status, claims) = token(h, rc, "&scope=repository:proj/app:pull");
+        let claims = claims.unwrap();
+        assert_eq!(status, 200);
+        assert!(claims.get("sub").is_none());
+        assert_eq!(actions(&claims, 0), set(&[]));
+        assert_eq!(
+            get(h, "/api/v2.0/systeminfo", rc)
+                .json()
+                .get("harbor_version"),
+            None
+        );
+        assert_eq!(
+            send(h, "HEAD", "/api/v2.0/projects?project_name=proj", rc, None).status,
+            401
+        );
+        let shown = get(h, &format!("/api/v2.0/robots/{}", robot.id), as_creds(&pam)).json();
+        if disable {
+            assert_eq!(shown["disable"], true);
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            assert!(
+                shown["expires_at"].as_i64().unwrap() < now as i64,
+                "{shown}"
+            );
+            assert_eq!(shown["disable"], false);
+        }
+    }
+}
+
+#[test]
+fn a_robot_can_be_disabled_and_its_secret_refreshed_through_the_api() {
+    let f = default();
+    let h = &f.h;
+    let pam = user(h, "pam");
+    let robot = h.add_robot("proj", "ci", &["pull"], 1);
+    let mut body = get(h, &format!("/api/v2.0/robots/{}", robot.id), as_creds(&pam)).json();
+    body["disable"] = json!(true);
+    assert_eq!(
+        send(
+            h,
+            "PUT",
+            &format!("/api/v2.0/robots/{}", robot.id),
+            as_creds(&pam),
+            Some(body)
+        )
+        .status,
+        200
+    );
+    assert!(h.robot(robot.id).unwrap().disabled);
+    let fresh = send(
+        h,
+        "PATCH",
+        &format!("/api/v2.0/robots/{}", robot.id),
+        as_creds(&pam),
+        Some(json!({"secret": ""})),
+    );
+    assert_eq!(fresh.json()["secret"].as_str().unwrap().len(), 32);
+}

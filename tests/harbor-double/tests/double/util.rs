@@ -1,0 +1,182 @@
+//! What every test module shares: a scratch directory, a started double with its directory,
+//! a client that trusts the double's CA (rustls, ring; no redirects, no cookies), requests and
+//! their answers, and the token service's claims.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use harbor_double::{Config, Harbor};
+use reqwest::blocking::{Client, Response};
+use reqwest::header::HeaderMap;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::{Value, json};
+
+/// A scratch directory removed at drop.
+pub struct TestDir(pub PathBuf);
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("harbor-double-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A double and its directory; the double is dropped (registry killed) before the directory.
+pub struct Fixture {
+    pub h: Harbor,
+    pub dir: TestDir,
+}
+
+pub fn start(config: Config) -> Fixture {
+    let dir = TestDir::new();
+    let h = Harbor::start(&dir.0, config);
+    Fixture { h, dir }
+}
+
+pub fn default() -> Fixture {
+    start(Config::default())
+}
+
+pub fn tls_config(ca: &Path) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// Like the helper's client: no redirects followed, no cookie store.
+pub fn client_trusting(ca: &Path) -> Client {
+    Client::builder()
+        .tls_backend_preconfigured(tls_config(ca))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub fn client(h: &Harbor) -> Client {
+    client_trusting(&h.ca_file())
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn answer(resp: Response) -> Answer {
+    Answer {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().unwrap(),
+    }
+}
+
+pub fn send(
+    h: &Harbor,
+    method: &str,
+    path: &str,
+    creds: Option<(&str, &str)>,
+    body: Option<Value>,
+) -> Answer {
+    let mut req = client(h).request(method.parse().unwrap(), format!("{}{path}", h.url()));
+    if let Some((u, p)) = creds {
+        req = req.basic_auth(u, Some(p));
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    answer(req.send().unwrap())
+}
+
+pub fn get(h: &Harbor, path: &str, creds: Option<(&str, &str)>) -> Answer {
+    send(h, "GET", path, creds, None)
+}
+
+pub fn user<'a>(h: &Harbor, name: &'a str) -> (&'a str, String) {
+    (name, h.password(name))
+}
+
+pub fn as_creds<'a>(c: &'a (&'a str, String)) -> Option<(&'a str, &'a str)> {
+    Some((c.0, c.1.as_str()))
+}
+
+pub fn jwt_payload(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The token service's answer for one scope: status and, on 200, the JWT's claims.
+pub fn token(h: &Harbor, creds: Option<(&str, &str)>, query: &str) -> (u16, Option<Value>) {
+    let a = get(
+        h,
+        &format!("/service/token?service=harbor-registry{query}"),
+        creds,
+    );
+    if a.status != 200 {
+        return (a.status, None);
+    }
+    (200, Some(jwt_payload(a.json()["token"].as_str().unwrap())))
+}
+
+pub fn actions(claims: &Value, index: usize) -> BTreeSet<String> {
+    claims["access"][index]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+pub fn granted(h: &Harbor, creds: Option<(&str, &str)>, repo: &str) -> BTreeSet<String> {
+    let (status, claims) = token(h, creds, &format!("&scope=repository:{repo}:pull"));
+    assert_eq!(status, 200);
+    actions(&claims.unwrap(), 0)
+}
+
+pub fn robot_body(name: &str, namespace: &str, access: &[(&str, &str)], duration: i64) -> Value {
+    json!({
+        "name": name, "description": "made by a test", "level": "project", "duration": duration,
+        "permissions": [{"kind": "project", "namespace": namespace,
+            "access": access.iter().map(|(r, a)| json!({"resource": r, "action": a})).collect::<Vec<_>>()}],
+    })
+}
