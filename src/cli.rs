@@ -6,21 +6,30 @@
 use std::ffi::OsString;
 
 use crate::client_config::Client;
-use crate::commands::configure;
-use crate::protocol::Verb;
+use crate::env::VARIABLES;
+use crate::protocol::{Call, Verb};
 
+/// `configure`'s arguments.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigureArgs {
+    pub clients: Vec<Client>,
+    pub migrate: bool,
+    pub registries: Vec<String>,
+}
+
+/// What argv asks for: the protocol, which the core answers alone, or a subcommand.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    /// `get`, `store`, `erase`, `list`: stdin in, answer on stdout.
-    Protocol(Verb),
-    /// `version`, `--version`, `-v`.
-    Version,
+    /// What the credential-helper protocol answers by itself, from the core: `get`, `store`,
+    /// `erase`, `list`, `version`, the usage line, an unknown action.
+    Protocol(Call),
+    Sub(Subcommand),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Subcommand {
     /// `--help`, `-h`, `help`.
     Help,
-    /// No arguments, or a verb followed by more arguments: the usage line, exit 1.
-    Usage,
-    /// An unknown first word.
-    Unknown(String),
     /// `doctor`: check the variables and Harbor, one line per check.
     Doctor,
     /// `pre-build`: the runner's pre_build_script.
@@ -35,7 +44,7 @@ pub enum Command {
     /// `post-build`: the runner's post_build_script.
     PostBuild,
     /// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
-    Configure(configure::Args),
+    Configure(ConfigureArgs),
     /// `<subcommand> --help`.
     SubcommandHelp(&'static str),
     /// A subcommand with arguments it does not take.
@@ -45,7 +54,7 @@ pub enum Command {
 /// Parses the arguments after the program name.
 pub fn parse(args: &[OsString]) -> Command {
     let Some(first) = args.first() else {
-        return Command::Usage;
+        return Command::Protocol(Call::Usage);
     };
     let word = first.to_string_lossy();
     let alone = args.len() == 1;
@@ -53,53 +62,61 @@ pub fn parse(args: &[OsString]) -> Command {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    match word.as_ref() {
-        "doctor" => no_arguments("doctor", &rest, DOCTOR_HELP, Command::Doctor),
+    let sub = match word.as_ref() {
+        "doctor" => no_arguments("doctor", &rest, DOCTOR_HELP, Subcommand::Doctor),
         "pre-build" => match rest
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>()
             .as_slice()
         {
-            [] => Command::PreBuild { job_robot: false },
-            ["--job-robot"] => Command::PreBuild { job_robot: true },
-            ["--help" | "-h", ..] => Command::SubcommandHelp(PRE_BUILD_HELP),
-            [other, ..] => Command::BadArguments(format!(
+            [] => Subcommand::PreBuild { job_robot: false },
+            ["--job-robot"] => Subcommand::PreBuild { job_robot: true },
+            ["--help" | "-h", ..] => Subcommand::SubcommandHelp(PRE_BUILD_HELP),
+            [other, ..] => Subcommand::BadArguments(format!(
                 "pre-build: unknown argument {other:?}; see pre-build --help"
             )),
         },
         "robots" => parse_robots(&rest),
-        "robot-keeper" if rest.is_empty() => Command::RobotKeeper,
-        "post-build" => no_arguments("post-build", &rest, POST_BUILD_HELP, Command::PostBuild),
+        "robot-keeper" if rest.is_empty() => Subcommand::RobotKeeper,
+        "post-build" => no_arguments("post-build", &rest, POST_BUILD_HELP, Subcommand::PostBuild),
         "configure" => parse_configure(&rest),
-        "version" | "--version" | "-v" if alone => Command::Version,
-        "help" | "--help" | "-h" => Command::Help,
-        w => match Verb::parse(w) {
-            Some(verb) if alone => Command::Protocol(verb),
-            Some(_) => Command::Usage,
-            None if matches!(w, "version" | "--version" | "-v") => Command::Usage,
-            None => Command::Unknown(w.to_owned()),
-        },
-    }
+        "help" | "--help" | "-h" => Subcommand::Help,
+        "version" | "--version" | "-v" if alone => return Command::Protocol(Call::Version),
+        w => {
+            return Command::Protocol(match Verb::parse(w) {
+                Some(verb) if alone => Call::Verb(verb),
+                Some(_) => Call::Usage,
+                None if matches!(w, "version" | "--version" | "-v") => Call::Usage,
+                None => Call::UnknownAction(w.to_owned()),
+            });
+        }
+    };
+    Command::Sub(sub)
 }
 
-fn no_arguments(name: &str, rest: &[String], help: &'static str, command: Command) -> Command {
+fn no_arguments(
+    name: &str,
+    rest: &[String],
+    help: &'static str,
+    command: Subcommand,
+) -> Subcommand {
     match rest.first().map(String::as_str) {
         None => command,
-        Some("--help" | "-h") => Command::SubcommandHelp(help),
-        Some(other) => Command::BadArguments(format!(
+        Some("--help" | "-h") => Subcommand::SubcommandHelp(help),
+        Some(other) => Subcommand::BadArguments(format!(
             "{name} takes no arguments (got {other:?}); see {name} --help"
         )),
     }
 }
 
-fn parse_robots(rest: &[String]) -> Command {
+fn parse_robots(rest: &[String]) -> Subcommand {
     let mut words = rest.iter().map(String::as_str);
     match words.next() {
         Some("prune") => {}
-        Some("--help" | "-h") | None => return Command::SubcommandHelp(ROBOTS_HELP),
+        Some("--help" | "-h") | None => return Subcommand::SubcommandHelp(ROBOTS_HELP),
         Some(other) => {
-            return Command::BadArguments(format!(
+            return Subcommand::BadArguments(format!(
                 "robots: unknown command {other:?}; see robots --help"
             ));
         }
@@ -114,20 +131,20 @@ fn parse_robots(rest: &[String]) -> Command {
             {
                 Some(h) => older_than_hours = h,
                 None => {
-                    return Command::BadArguments(
+                    return Subcommand::BadArguments(
                         "robots prune: --older-than takes a number of hours".into(),
                     );
                 }
             },
-            "--help" | "-h" => return Command::SubcommandHelp(ROBOTS_HELP),
+            "--help" | "-h" => return Subcommand::SubcommandHelp(ROBOTS_HELP),
             other => {
-                return Command::BadArguments(format!(
+                return Subcommand::BadArguments(format!(
                     "robots prune: unknown argument {other:?}; see robots --help"
                 ));
             }
         }
     }
-    Command::RobotsPrune {
+    Subcommand::RobotsPrune {
         older_than_hours,
         dry_run,
     }
@@ -144,18 +161,18 @@ HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT, for example in 
 pipeline; the account needs robot list and delete rights (a project admin).
 ";
 
-fn parse_configure(rest: &[String]) -> Command {
-    let mut args = configure::Args::default();
+fn parse_configure(rest: &[String]) -> Subcommand {
+    let mut args = ConfigureArgs::default();
     for a in rest {
         match a.as_str() {
-            "--help" | "-h" => return Command::SubcommandHelp(CONFIGURE_HELP),
+            "--help" | "-h" => return Subcommand::SubcommandHelp(CONFIGURE_HELP),
             "--docker" => args.clients.push(Client::Docker),
             "--podman" | "--buildah" | "--skopeo" => args.clients.push(Client::Containers),
             "--helm" => args.clients.push(Client::Helm),
             "--kaniko" => args.clients.push(Client::Kaniko),
             "--migrate" => args.migrate = true,
             flag if flag.starts_with('-') => {
-                return Command::BadArguments(format!(
+                return Subcommand::BadArguments(format!(
                     "configure: unknown option {flag:?}; see configure --help"
                 ));
             }
@@ -163,7 +180,7 @@ fn parse_configure(rest: &[String]) -> Command {
         }
     }
     args.clients.dedup();
-    Command::Configure(args)
+    Subcommand::Configure(args)
 }
 
 const PRE_BUILD_HELP: &str = "Usage: eval \"$(docker-credential-harbor pre-build)\"
@@ -241,17 +258,23 @@ Protocol verbs (the server address or credentials JSON on stdin):
   version   print the version
 
 Environment:
-  HARBOR_URL, HARBOR_HOST, HARBOR_USERNAME (or HARBOR_USER), HARBOR_PASSWORD
-                                     as GitLab's Harbor integration sets them
-  DOCKER_CREDENTIAL_HARBOR_STORE     store file (default: $XDG_DATA_HOME/docker-credential-harbor/credentials.json)
-  DOCKER_CREDENTIAL_HARBOR_CONFIG    runner config (default: $XDG_CONFIG_HOME/docker-credential-harbor/config.json,
-                                     then /etc/docker-credential-harbor/config.json)
-  DOCKER_CREDENTIAL_HARBOR_CA_FILE   extra CA bundle for Harbor (doctor and hooks)
-  DOCKER_CREDENTIAL_HARBOR_TIMEOUT   seconds to wait for Harbor (default 10)
-  DOCKER_CREDENTIAL_HARBOR_DEBUG=1   explain each answer on stderr (never a secret)
-",
-        usage = crate::protocol::USAGE
+{variables}",
+        usage = crate::protocol::USAGE,
+        variables = variables_help(),
     )
+}
+
+/// The `Environment:` list of `--help`, from the one table of variables (env::VARIABLES).
+fn variables_help() -> String {
+    let mut out = String::new();
+    for v in VARIABLES {
+        if v.name.len() > 34 {
+            out.push_str(&format!("  {}\n  {:<34} {}\n", v.name, "", v.meaning));
+        } else {
+            out.push_str(&format!("  {:<34} {}\n", v.name, v.meaning));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -262,38 +285,64 @@ mod tests {
         parse(&args.iter().map(OsString::from).collect::<Vec<_>>())
     }
 
+    fn sub(s: Subcommand) -> Command {
+        Command::Sub(s)
+    }
+
+    #[test]
+    fn help_lists_every_variable_of_the_table() {
+        let help = help();
+        for v in VARIABLES {
+            assert!(
+                help.contains(v.name) && help.contains(v.meaning),
+                "{}",
+                v.name
+            );
+        }
+    }
+
     #[test]
     fn verbs_are_positional_and_alone() {
-        assert_eq!(p(&["get"]), Command::Protocol(Verb::Get));
-        assert_eq!(p(&["list"]), Command::Protocol(Verb::List));
-        assert_eq!(p(&["get", "harbor.example.com"]), Command::Usage);
-        assert_eq!(p(&[]), Command::Usage);
-        assert_eq!(p(&["-v"]), Command::Version);
-        assert_eq!(p(&["version", "x"]), Command::Usage);
-        assert_eq!(p(&["--help"]), Command::Help);
-        assert_eq!(p(&["frobnicate"]), Command::Unknown("frobnicate".into()));
-        assert_eq!(p(&["GET"]), Command::Unknown("GET".into()));
-        assert_eq!(p(&["doctor"]), Command::Doctor);
+        let call = |c| Command::Protocol(c);
+        assert_eq!(p(&["get"]), call(Call::Verb(Verb::Get)));
+        assert_eq!(p(&["list"]), call(Call::Verb(Verb::List)));
+        assert_eq!(p(&["get", "harbor.example.com"]), call(Call::Usage));
+        assert_eq!(p(&[]), call(Call::Usage));
+        assert_eq!(p(&["-v"]), call(Call::Version));
+        assert_eq!(p(&["version", "x"]), call(Call::Usage));
+        assert_eq!(p(&["--help"]), sub(Subcommand::Help));
+        assert_eq!(
+            p(&["frobnicate"]),
+            call(Call::UnknownAction("frobnicate".into()))
+        );
+        assert_eq!(p(&["GET"]), call(Call::UnknownAction("GET".into())));
+        assert_eq!(p(&["doctor"]), sub(Subcommand::Doctor));
         assert!(matches!(
             p(&["doctor", "--help"]),
-            Command::SubcommandHelp(_)
+            Command::Sub(Subcommand::SubcommandHelp(_))
         ));
-        assert!(matches!(p(&["doctor", "x"]), Command::BadArguments(_)));
-        assert_eq!(p(&["pre-build"]), Command::PreBuild { job_robot: false });
+        assert!(matches!(
+            p(&["doctor", "x"]),
+            Command::Sub(Subcommand::BadArguments(_))
+        ));
+        assert_eq!(
+            p(&["pre-build"]),
+            sub(Subcommand::PreBuild { job_robot: false })
+        );
         assert_eq!(
             p(&["pre-build", "--job-robot"]),
-            Command::PreBuild { job_robot: true }
+            sub(Subcommand::PreBuild { job_robot: true })
         );
         assert_eq!(
             p(&["robots", "prune", "--older-than", "12h", "--dry-run"]),
-            Command::RobotsPrune {
+            sub(Subcommand::RobotsPrune {
                 older_than_hours: 12,
                 dry_run: true
-            }
+            })
         );
         assert!(matches!(
             p(&["robots", "prune", "--older-than"]),
-            Command::BadArguments(_)
+            Command::Sub(Subcommand::BadArguments(_))
         ));
         assert_eq!(
             p(&[
@@ -303,15 +352,15 @@ mod tests {
                 "h.example",
                 "--migrate"
             ]),
-            Command::Configure(configure::Args {
+            sub(Subcommand::Configure(ConfigureArgs {
                 clients: vec![Client::Docker, Client::Containers],
                 migrate: true,
                 registries: vec!["h.example".into()],
-            })
+            }))
         );
         assert!(matches!(
             p(&["configure", "--bogus"]),
-            Command::BadArguments(_)
+            Command::Sub(Subcommand::BadArguments(_))
         ));
     }
 }

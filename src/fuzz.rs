@@ -16,8 +16,10 @@ use crate::client_config::{ConfigFile, Entry, LOGIN_FIELDS};
 use crate::env::Env;
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Reply, robots, token};
+use crate::integration::Integration;
 use crate::job::JobState;
 use crate::protocol::{self, Memory, Verb};
+use crate::settings::Settings;
 use crate::sources::environment;
 use crate::sources::runner_config::RunnerConfig;
 use crate::sources::store::Store;
@@ -148,8 +150,8 @@ const HARBOR_VARS: [&str; 8] = [
     vars::HARBOR_USER,
     vars::HARBOR_PASSWORD,
     vars::HARBOR_PROJECT,
-    "HARBOR_OCI",
-    "DOCKER_CREDENTIAL_HARBOR_TIMEOUT",
+    crate::env::HARBOR_OCI,
+    crate::env::TIMEOUT_VAR,
 ];
 
 /// `HARBOR_*` resolution: lines whose first byte picks a variable and whose rest is its
@@ -169,12 +171,13 @@ pub fn variables(data: &[u8]) {
         .collect();
     let env = Env::from_pairs(pairs);
     let registry = vars::registry(&env);
+    let integration = Integration::resolve(&env);
     let _ = (
-        vars::username(&env),
-        vars::project(&env),
-        vars::missing(&env),
+        integration.missing(),
+        integration.account(),
+        Settings::from_env(&env).timeout,
     );
-    let _ = crate::harbor::timeout(&env);
+    assert_eq!(integration.registry(), registry.as_ref().map(|(r, _)| r));
     if let Some((r, _)) = &registry {
         assert!(!r.is_docker_hub());
         if let Some(c) = environment::get(&env, r) {

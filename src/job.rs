@@ -1,11 +1,13 @@
-//! What `pre-build` did for one CI job, recorded so that `post-build` undoes exactly that and
-//! nothing else: the per-job directory, `credHelpers` entries added to a user's files, CA
-//! files placed in `certs.d`.
+//! What `pre-build` did for one CI job, as a list of [`Action`]s, each of which `post-build`
+//! undoes, last first, and nothing else: the per-job directory, what the job shares with other
+//! jobs under a lease (`credHelpers` entries in a user's files, CA files in `certs.d`), the job
+//! robot. Each action's undo lives beside the action it undoes: `remove_per_job_dir` here,
+//! `leases` for shared things, `job_robot::retire` for the robot.
 //!
 //! The record lives in the per-job directory under `RUNNER_TEMP_PROJECT_DIR`, or, without
-//! one, in the data directory keyed by `CI_JOB_ID`. It holds paths and registry names only,
-//! never a secret, and is written atomically with mode 0600. [`shell`] finds the job's shell,
-//! whose life is the job's: the keeper of a job robot and the leases of shared things watch it.
+//! one, in the data directory keyed by `CI_JOB_ID`. It holds paths, registry names and ids
+//! only, never a secret, and is written atomically with mode 0600. The job's
+//! shell (`process::shell`), whose life is the job's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,12 +16,38 @@ use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::{self, Links};
-use crate::env::Env;
+use crate::leases::Thing;
+use crate::process::Shell;
+use crate::settings::{PER_JOB_DIR, Settings};
 
-/// The directory `pre-build` owns inside `RUNNER_TEMP_PROJECT_DIR`.
-pub const PER_JOB_DIR: &str = "docker-credential-harbor";
 const STATE_FILE: &str = "state.json";
-const FORMAT_VERSION: u32 = 1;
+/// 2: a list of actions (0.1 wrote fields per kind of thing).
+const FORMAT_VERSION: u32 = 2;
+
+/// One thing pre-build did for the job, with what post-build needs to undo it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Made the per-job directory (removed whole: [`remove_per_job_dir`]).
+    PerJobDir { path: PathBuf },
+    /// Took a lease on something shared with other jobs (undone by `leases` once no living
+    /// job holds it).
+    Shared { thing: Thing },
+    /// Minted the job's robot (deleted by `job_robot::retire`).
+    Robot { robot: JobRobot },
+}
+
+/// The job's robot, as post-build and the keeper know it (never its secret).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobRobot {
+    pub id: i64,
+    pub name: String,
+    pub expires_at: i64,
+    /// The keeper's socket.
+    pub socket: PathBuf,
+    /// The 0600 store that holds the robot's secret for the helper.
+    pub store: PathBuf,
+}
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct JobState {
@@ -27,99 +55,24 @@ pub struct JobState {
     /// `CI_JOB_ID`, when there is one.
     #[serde(default)]
     pub job_id: Option<String>,
-    /// Removed whole by post-build.
-    #[serde(default)]
-    pub per_job_dir: Option<PathBuf>,
-    /// Things shared with other jobs that this job holds a lease on (crate::leases): CA
-    /// files in certs.d, entries in the user's own config files.
-    #[serde(default)]
-    pub leases: Vec<crate::leases::Thing>,
-    /// The job's shell, which holds those leases.
+    /// The job's shell, which holds the leases.
     #[serde(default)]
     pub shell: Option<Shell>,
-    /// The job robot, when one was minted.
+    /// What pre-build did, in order.
     #[serde(default)]
-    pub robot: Option<crate::job_robot::JobRobot>,
+    pub actions: Vec<Action>,
 }
 
-/// A process, told from a later one that reuses its pid by its start time.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Shell {
-    pub pid: u32,
-    /// Field 22 of `/proc/<pid>/stat`, in clock ticks since boot.
-    pub start: u64,
-}
-
-impl Shell {
-    /// This process.
-    pub fn this_process() -> Shell {
-        let pid = std::process::id();
-        Shell {
-            pid,
-            start: stat(pid).map_or(0, |s| s.start),
-        }
-    }
-
-    /// The process still runs (and is the same one).
-    pub fn is_alive(&self) -> bool {
-        stat(self.pid).is_some_and(|s| s.start == self.start)
-    }
-}
-
-struct Stat {
-    ppid: u32,
-    start: u64,
-}
-
-fn stat(pid: u32) -> Option<Stat> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(Stat {
-        ppid: fields.get(1)?.parse().ok()?,
-        start: fields.get(19)?.parse().ok()?,
-    })
-}
-
-/// The same program with the same arguments: a subshell its shell forked (`$(…)`, `( … )`).
-fn same_program(a: u32, b: u32) -> bool {
-    let exe = |p: u32| fs::read_link(format!("/proc/{p}/exe")).ok();
-    let cmdline = |p: u32| fs::read(format!("/proc/{p}/cmdline")).ok();
-    exe(a).is_some() && exe(a) == exe(b) && cmdline(a).is_some() && cmdline(a) == cmdline(b)
-}
-
-/// The job's shell: this process's parent, or, when that parent is a subshell forked to run
-/// it (bash runs `eval "$(… pre-build 2>/dev/null)"` in one, which exits right after), the
-/// shell that forked it (issue 9, defect 7). `None` without /proc.
-pub fn shell() -> Option<Shell> {
-    let mut pid = std::os::unix::process::parent_id();
-    let mut here = stat(pid)?;
-    while here.ppid > 1 && same_program(pid, here.ppid) {
-        pid = here.ppid;
-        here = stat(pid)?;
-    }
-    Some(Shell {
-        pid,
-        start: here.start,
-    })
-}
-
-/// The per-job directory, when the runner gives one.
-pub fn per_job_dir(env: &Env) -> Option<PathBuf> {
-    env.path("RUNNER_TEMP_PROJECT_DIR")
-        .map(|d| d.join(PER_JOB_DIR))
-}
-
-/// Where this job's record lives.
-pub fn state_path(env: &Env) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = per_job_dir(env) {
+/// Where this job's record lives: the per-job directory, else the data directory by job id.
+pub fn state_path(settings: &Settings) -> Result<PathBuf, String> {
+    if let Some(dir) = &settings.per_job_dir {
         return Ok(dir.join(STATE_FILE));
     }
-    let data = env.data_dir().ok_or_else(|| {
-        anyhow!("no RUNNER_TEMP_PROJECT_DIR and no data directory (HOME is not set)")
-    })?;
-    let job = env.var("CI_JOB_ID").unwrap_or_else(|| "local".to_owned());
+    let data = settings
+        .data_dir
+        .as_ref()
+        .ok_or("no RUNNER_TEMP_PROJECT_DIR and no data directory (HOME is not set)")?;
+    let job = settings.job.id.as_deref().unwrap_or("local");
     // A job id is digits; anything else is kept to a safe file name.
     let job: String = job
         .chars()
@@ -134,13 +87,30 @@ pub fn state_path(env: &Env) -> anyhow::Result<PathBuf> {
     Ok(data.join("jobs").join(format!("{job}.json")))
 }
 
+/// Undoes [`Action::PerJobDir`]: only a directory named as pre-build names it, and never
+/// through a link.
+pub fn remove_per_job_dir(dir: &Path) -> Result<bool, String> {
+    let ours = dir.file_name().is_some_and(|n| n == PER_JOB_DIR)
+        && fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+    if !ours {
+        return Ok(false);
+    }
+    fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    Ok(true)
+}
+
 impl JobState {
-    pub fn new(env: &Env) -> JobState {
+    pub fn new(settings: &Settings, shell: Shell) -> JobState {
         JobState {
             version: FORMAT_VERSION,
-            job_id: env.var("CI_JOB_ID"),
-            ..JobState::default()
+            job_id: settings.job.id.clone(),
+            shell: Some(shell),
+            actions: Vec::new(),
         }
+    }
+
+    pub fn push(&mut self, action: Action) {
+        self.actions.push(action);
     }
 
     /// The record at `path`; `Ok(None)` when pre-build left none.
@@ -176,30 +146,5 @@ impl JobState {
         let bytes = serde_json::to_vec_pretty(self).context("cannot encode the job record")?;
         atomic_file::write_private(path, &bytes)
             .with_context(|| format!("cannot write the job record {}", path.display()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn this_process_is_alive_and_a_made_up_one_is_not() {
-        let me = Shell::this_process();
-        assert!(me.start > 0 && me.is_alive());
-        assert!(
-            !Shell {
-                start: me.start + 1,
-                ..me.clone()
-            }
-            .is_alive()
-        );
-        assert!(
-            !Shell {
-                pid: u32::MAX,
-                start: 1
-            }
-            .is_alive()
-        );
     }
 }

@@ -6,12 +6,11 @@
 //! removed only when no living job holds a lease (issue 9, defect 14). A job whose shell is
 //! gone (a failed job skips `post_build_script`) holds nothing, so what it left is an orphan:
 //! the next `pre-build` that needs it adopts it, and the next `post-build` removes it
-//! (defect 13). Each thing's undo, [`undo`], lives here beside the lease. The table is one
+//! (defect 13). [`undo`] hands each thing back to the module that made it: `certs_d` for a
+//! placed file, `client_config` for an entry. The table is one
 //! JSON file in the user's data directory, changed only under its lock; it holds paths,
 //! registry names and process ids, never a secret.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::address::Registry;
 use crate::atomic_file::{self, Links, Lock, LockError};
-use crate::client_config::ConfigFile;
-use crate::env::Env;
-use crate::job::Shell;
+use crate::process::{self, Shell};
+use crate::settings::Settings;
+use crate::{certs_d, client_config};
 
 const FILE_NAME: &str = "leases.json";
 const FORMAT_VERSION: u32 = 1;
@@ -99,8 +98,8 @@ pub struct Leases {
 
 impl Leases {
     /// Where the table lives: the user's data directory.
-    pub fn path(env: &Env) -> Option<PathBuf> {
-        env.data_dir().map(|d| d.join(FILE_NAME))
+    pub fn path(settings: &Settings) -> Option<PathBuf> {
+        settings.data_dir.as_ref().map(|d| d.join(FILE_NAME))
     }
 
     /// Opens the table at `path`, waiting for its lock, and forgets every holder whose shell
@@ -203,53 +202,95 @@ impl Leases {
 
 /// This job, as a holder of leases: the job's shell, or this process when it has none.
 pub fn me() -> Shell {
-    crate::job::shell().unwrap_or_else(Shell::this_process)
+    process::shell().unwrap_or_else(Shell::this_process)
 }
 
-/// Undoes `thing`: the file and the empty directories made for it go; the entry goes if it
-/// still names this helper, and its file too when pre-build created it and it is empty now.
-/// Returns whether something was removed.
+/// The lease table as one job uses it: opened on first need (a job with a per-job directory
+/// and no CA usually shares nothing, and its HOME may be read-only), held in the job's name,
+/// saved on [`JobLeases::close`]. Without a table (no HOME, or it cannot be opened) the job
+/// owns what it places alone, as its record says, and [`JobLeases::problem`] says why.
+pub struct JobLeases<'s> {
+    settings: &'s Settings,
+    table: Option<Option<Leases>>,
+    me: Shell,
+    problem: Option<String>,
+}
+
+impl<'s> JobLeases<'s> {
+    pub fn new(settings: &'s Settings, me: Shell) -> JobLeases<'s> {
+        JobLeases {
+            settings,
+            table: None,
+            me,
+            problem: None,
+        }
+    }
+
+    fn table(&mut self) -> Option<&mut Leases> {
+        let (settings, problem) = (self.settings, &mut self.problem);
+        self.table
+            .get_or_insert_with(|| {
+                Leases::path(settings).and_then(|p| match Leases::open(&p) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        *problem = Some(format!(
+                            "{e:#}; what this job places is not shared with concurrent jobs"
+                        ));
+                        None
+                    }
+                })
+            })
+            .as_mut()
+    }
+
+    /// A job made `thing` and nobody undid it: it is ours to hold.
+    pub fn is_ours(&mut self, thing: &Thing) -> bool {
+        self.table().is_some_and(|l| l.known(thing))
+    }
+
+    /// Holds `thing` in this job's name; returns it, for the job's record.
+    pub fn take(&mut self, thing: Thing) -> Thing {
+        let me = self.me.clone();
+        if let Some(l) = self.table() {
+            l.take(thing.clone(), &me);
+        }
+        thing
+    }
+
+    /// Why the table could not be used, once.
+    pub fn problem(&mut self) -> Option<String> {
+        self.problem.take()
+    }
+
+    /// Saves the table (and releases its lock).
+    pub fn close(self) -> Result<(), String> {
+        match self.table {
+            Some(Some(l)) => l.save().map_err(|e| format!("{e:#}")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Undoes `thing`, through the module that made it. Returns whether something was removed.
 pub fn undo(thing: &Thing) -> Result<bool, String> {
     match thing {
-        Thing::File { path, created_dirs } => {
-            let removed = match fs::remove_file(path) {
-                Ok(()) => true,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-                Err(e) => return Err(format!("cannot remove {}: {e}", path.display())),
-            };
-            for dir in created_dirs.iter().rev() {
-                // Only empty ones: something else may have been put there since.
-                let _ = fs::remove_dir(dir);
-            }
-            Ok(removed)
-        }
+        Thing::File { path, created_dirs } => certs_d::remove(path, created_dirs),
         Thing::Entry {
             file,
             registry,
             created_file,
             created_helpers,
-        } => {
-            let Ok(registry) = Registry::parse(registry) else {
-                return Ok(false);
-            };
-            let mut f = ConfigFile::load(file).map_err(|e| e.to_string())?;
-            if !f.remove_helper(&registry, *created_helpers) {
-                return Ok(false);
-            }
-            if *created_file && f.is_empty() {
-                fs::remove_file(file)
-                    .map_err(|e| format!("cannot remove {}: {e}", file.display()))?;
-            } else {
-                f.save().map_err(|e| e.to_string())?;
-            }
-            Ok(true)
-        }
+        } => match Registry::parse(registry) {
+            Ok(r) => client_config::unpoint(file, &r, *created_file, *created_helpers),
+            Err(_) => Ok(false),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn a_thing_goes_when_its_last_living_holder_lets_go() {

@@ -1,46 +1,55 @@
 //! docker-credential-harbor: a Docker credential helper that serves GitLab's Harbor
 //! integration credentials to every container tool of a CI job.
 //!
-//! The map, bottom up (an arrow is "may use"):
-//! - [`address`]: the canonical `host[:port]` key. Pure.
-//! - [`env`]: the one reader of the process environment.
-//! - [`vars`] → env, address: GitLab's `HARBOR_*` variables resolved.
-//! - [`atomic_file`]: private files replaced atomically, exclusive locks.
-//! - [`protocol`] → address: the wire protocol and the [`protocol::Helper`] trait.
-//! - [`sources`] → protocol, address, env, vars, atomic_file: environment, store and runner
-//!   config, in that order, as one `Helper`.
-//! - [`harbor`] → address, env, vars: the Harbor client (reqwest, rustls), trust, the
-//!   one-request verification. Unreachable from `protocol` and `sources`.
-//! - [`client_config`] → address, env, atomic_file: `credHelpers` in docker, containers, helm
-//!   and kaniko configs, merged, never clobbered.
-//! - [`shell`]: POSIX quoting and `export` lines. Pure. [`job`]: what pre-build did, for post-build.
-//! - [`leases`] → job, client_config, atomic_file: what concurrent jobs share, and its undo.
-//! - [`job_robot`] → harbor, job, sources: the job-scoped robot, its secret, its keeper process.
-//! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
-//!   `post-build`, `configure`).
-//! - [`cli`]: argv to a command. [`report`]: the panic hook. [`debug`]: opt-in stderr lines.
-//!   [`text`]: escaping for everything a person reads. [`hardening`]: no core dumps.
-//!   [`fuzz`]: the entry point of each fuzz target (fuzz/), one per parser of outside input.
+//! Two crates. The core (`crates/core`, `docker-credential-harbor-core`) answers the
+//! credential-helper protocol and nothing else; it has no HTTP, TLS or async dependency, so
+//! `get` cannot reach the network by construction. This crate is everything else: the
+//! commands, the Harbor client, the runner hooks, the job robots. Its map, bottom up (an
+//! arrow is "may use"; everything may use the core):
 //!
-//! Nothing on the `get` path builds an HTTP client or spawns a process.
+//! - the core, re-exported under its own names: [`text`], [`address`], [`env`] (every
+//!   variable's name), [`vars`], [`url`], [`integration`] (GitLab's variables resolved once),
+//!   [`atomic_file`], [`protocol`], [`sources`], [`debug`].
+//! - [`shell`]: POSIX quoting and `export` lines. Pure. [`process`]: the job's shell.
+//!   [`hardening`]: no core dumps.
+//! - [`client_config`]: each client's config file, pointing it at the helper and back.
+//! - [`certs_d`]: where clients read a registry's CA, for trust, placement and removal.
+//! - [`settings`] → client_config: everything else a command reads, resolved once.
+//! - [`leases`] → certs_d, client_config, process, settings: what concurrent jobs share, and
+//!   its undo.
+//! - [`job`] → leases, process, settings: what pre-build did (its actions), for post-build.
+//! - [`harbor`] → certs_d, settings: the Harbor client (reqwest, rustls), trust, the probe
+//!   of each network layer, the one-request verification, the robot API.
+//! - [`report`] → client_config, harbor: the [`report::Problem`] trait every error type
+//!   implements, and the one warning/hint format.
+//! - [`job_robot`] → harbor, job, process, report, settings: the job-scoped robot, its
+//!   secret, its keeper.
+//! - [`cli`] → client_config: argv to a command.
+//! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
+//!   `post-build`, `configure`, `robots prune`).
+//! - [`fuzz`]: the entry point of each fuzz target (fuzz/), one per parser of outside input.
+//!
+//! Nothing on the `get` path builds an HTTP client or spawns a process: `main` hands the
+//! protocol to the core.
 
-pub mod address;
-pub mod atomic_file;
+// The core crate's modules, named here as this crate's own, so that every module and test
+// names them one way.
+pub use docker_credential_harbor_core::{
+    address, atomic_file, debug, env, integration, protocol, sources, text, url, vars,
+};
+
+pub(crate) mod certs_d;
 pub mod cli;
 pub mod client_config;
 pub mod commands;
-pub mod debug;
-pub mod env;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod harbor;
 pub mod hardening;
-pub mod job;
-pub mod job_robot;
-pub mod leases;
-pub mod protocol;
+pub(crate) mod job;
+pub(crate) mod job_robot;
+pub(crate) mod leases;
+pub(crate) mod process;
 pub mod report;
+pub mod settings;
 pub mod shell;
-pub mod sources;
-pub mod text;
-pub mod vars;

@@ -1,7 +1,8 @@
 //! The `docker-credential-harbor` binary: parse argv, run one command, exit 0 or 1.
 //!
-//! Kept thin: everything it calls lives in the library. The protocol verbs are served here,
-//! straight from stdin to stdout, so `get` touches nothing but the sources.
+//! Kept thin: everything it calls lives in the libraries. The protocol (`get`, `store`,
+//! `erase`, `list`, `version`) is answered by the core crate alone, straight from stdin to
+//! stdout, so `get` touches nothing but the credential sources; subcommands go to `commands`.
 
 use std::process::ExitCode;
 
@@ -16,16 +17,13 @@ fn main() -> ExitCode {
     let env = Env::process();
     debug::set_enabled(env.debug_enabled());
     let ok = match cli::parse(&Env::args()) {
-        Command::Protocol(verb) => {
-            let chain = sources::Chain::new(&env);
-            protocol::serve(
-                verb,
-                &mut std::io::stdin().lock(),
-                &mut std::io::stdout().lock(),
-                &chain,
-            )
-        }
-        other => commands::run(other, &env),
+        Command::Protocol(call) => protocol::answer(
+            &call,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+            &sources::Chain::new(&env),
+        ),
+        Command::Sub(command) => commands::run(command, &env),
     };
     if ok {
         ExitCode::SUCCESS

@@ -1,21 +1,93 @@
-//! Reporting for subcommands: errors on stderr, and a panic hook that never prints the panic's
-//! payload.
+//! The one way a subcommand tells a person what went wrong: every error type is a
+//! [`Problem`] (what failed and why, plus an optional hint naming what to change), and the
+//! functions here own the format (`docker-credential-harbor: warning: …` with `  hint: …` on
+//! the next line). `doctor` puts the same hint under its check lines. Also the panic hook,
+//! which never prints the panic's payload.
 //!
 //! A payload is formatted by whatever code panicked and could, through a mistake, hold a
 //! secret; the location is enough to find the bug. Protocol verbs report on stdout instead
-//! (clients read it there), in `protocol`.
+//! (clients read it there), in the core's `protocol`. Output passes `text::Escaped` in
+//! `commands`, so nothing here escapes twice.
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
+use std::io::{self, Write};
 
-/// `docker-credential-harbor: <message>` on stderr.
-pub fn error(message: impl Display) {
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!(
-            "docker-credential-harbor: {}",
-            crate::text::escape(&message.to_string())
-        );
+use crate::client_config::ConfigError;
+use crate::harbor::HarborError;
+use crate::harbor::robots::CreateError;
+use crate::harbor::tls::TrustError;
+use crate::url::UrlProblem;
+
+/// Prefix of every line a subcommand writes about itself.
+pub const NAME: &str = "docker-credential-harbor";
+
+/// An error a person reads: `Display` says what failed and why; `hint` what to do next.
+pub trait Problem: Display {
+    fn hint(&self) -> Option<String> {
+        None
     }
+}
+
+impl Problem for HarborError {
+    fn hint(&self) -> Option<String> {
+        HarborError::hint(self)
+    }
+}
+
+impl Problem for UrlProblem {
+    fn hint(&self) -> Option<String> {
+        Some(UrlProblem::hint(self))
+    }
+}
+
+impl Problem for TrustError {
+    fn hint(&self) -> Option<String> {
+        Some(TrustError::hint(self))
+    }
+}
+
+impl Problem for CreateError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CreateError::Harbor(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+impl Problem for ConfigError {}
+
+/// A problem given as text, for what no error type describes.
+pub struct Said<'a>(pub &'a str, pub Option<String>);
+
+impl Display for Said<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Problem for Said<'_> {
+    fn hint(&self) -> Option<String> {
+        self.1.clone()
+    }
+}
+
+/// `problem`, and its hint on the next line, indented under it.
+pub fn with_hint(problem: &dyn Problem) -> String {
+    match problem.hint() {
+        Some(h) => format!("{problem}\n  hint: {h}"),
+        None => problem.to_string(),
+    }
+}
+
+/// `docker-credential-harbor: warning: …` (and its hint).
+pub fn warning(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
+    writeln!(out, "{NAME}: warning: {}", with_hint(problem))
+}
+
+/// `docker-credential-harbor: …` (and its hint), for a failure of the command itself.
+pub fn error(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
+    writeln!(out, "{NAME}: {}", with_hint(problem))
 }
 
 /// Replaces the default panic hook with one that prints only where the panic happened.
@@ -28,8 +100,24 @@ pub fn install_panic_hook() {
         #[allow(clippy::print_stderr)]
         {
             eprintln!(
-                "docker-credential-harbor: internal error at {place}; please report it (the message is withheld because it could contain a secret)"
+                "{NAME}: internal error at {place}; please report it (the message is withheld because it could contain a secret)"
             );
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hint_goes_on_its_own_line_under_the_problem() {
+        let mut out = Vec::new();
+        warning(&mut out, &Said("it broke", Some("mend it".into()))).unwrap();
+        error(&mut out, &Said("plain", None)).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "docker-credential-harbor: warning: it broke\n  hint: mend it\ndocker-credential-harbor: plain\n"
+        );
+    }
 }

@@ -344,7 +344,14 @@ fn issue_9_6_the_keepers_fallback_socket_is_its_users_alone() {
         &fs::read_to_string(deep.join("docker-credential-harbor/state.json")).unwrap(),
     )
     .unwrap();
-    let socket = PathBuf::from(state["robot"]["socket"].as_str().unwrap());
+    // The job's record lists what pre-build did; the robot is one of its actions.
+    let robot = state["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "robot")
+        .unwrap();
+    let socket = PathBuf::from(robot["robot"]["socket"].as_str().unwrap());
     // The helper's temp directory is the job's TMPDIR.
     assert!(socket.starts_with(t.path("tmp")), "{}", socket.display());
     assert_eq!(

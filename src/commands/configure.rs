@@ -16,43 +16,46 @@ use secrecy::zeroize::Zeroizing;
 use serde_json::{Map, Value};
 
 use crate::address::Registry;
-use crate::client_config::{self, Client, ConfigFile, Entry};
-use crate::env::Env;
+use crate::cli::ConfigureArgs;
+use crate::client_config::{self, Client, ConfigFile, Entry, Target};
+use crate::integration::Integration;
 use crate::protocol::Credentials;
+use crate::report::{self, Said};
+use crate::settings::Settings;
 use crate::sources::runner_config;
-use crate::sources::{self, store::Store};
-use crate::vars;
-
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Args {
-    pub clients: Vec<Client>,
-    pub migrate: bool,
-    pub registries: Vec<String>,
-}
+use crate::sources::store::Store;
 
 /// Runs `configure`; `Ok(false)` when something could not be done (reported on `err`).
-pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<bool> {
+pub fn run(
+    integration: &Integration,
+    settings: &Settings,
+    args: &ConfigureArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<bool> {
     let mut ok = true;
     let mut registries = Vec::new();
-    for r in &args.registries {
+    for (n, r) in args.registries.iter().enumerate() {
         match Registry::parse(r) {
             Ok(reg) => registries.push(reg),
             Err(e) => {
-                writeln!(err, "docker-credential-harbor: {r:?}: {e}")?;
+                // Never echoed: what cannot be parsed may carry user:password@.
+                let what = format!("registry argument {} is not a registry address: {e}", n + 1);
+                report::error(err, &Said(&what, None))?;
                 ok = false;
             }
         }
     }
     if args.registries.is_empty() {
-        if let Some((r, _)) = vars::registry(env) {
-            registries.push(r);
+        if let Some(r) = integration.registry() {
+            registries.push(r.clone());
         }
-        let (listed, note) = match runner_config::registries(env) {
+        let (listed, note) = match runner_config::registries_at(&settings.runner_config) {
             Ok(found) => found,
             Err(e) => (Vec::new(), Some(format!("{e:#}"))),
         };
         if let Some(note) = note {
-            writeln!(err, "docker-credential-harbor: warning: {note}")?;
+            report::warning(err, &Said(&note, None))?;
         }
         // dedup() alone keeps a HARBOR_URL registry the runner config lists again, unless adjacent.
         for r in listed {
@@ -68,7 +71,7 @@ pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> 
         )?;
         return Ok(false);
     }
-    if !client_config::helper_on_path(env) {
+    if !client_config::helper_on_path(&settings.path) {
         writeln!(
             err,
             "docker-credential-harbor: warning: docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory"
@@ -80,26 +83,25 @@ pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> 
         args.clients.clone()
     };
     for client in clients {
-        let Some(path) = client.user_file(env) else {
+        let Some(path) = settings.clients.get(client) else {
             if args.clients.contains(&client) {
-                writeln!(
-                    err,
-                    "docker-credential-harbor: {client}: no config location here (for kaniko: no /kaniko directory)"
-                )?;
+                let what =
+                    format!("{client}: no config location here (for kaniko: no /kaniko directory)");
+                report::error(err, &Said(&what, None))?;
                 ok = false;
             }
             continue;
         };
-        let mut file = match ConfigFile::load(&path) {
-            Ok(f) => f,
+        let mut pointed = match client_config::point(client, &registries, Target::InPlace(path)) {
+            Ok(p) => p,
             Err(e) => {
-                writeln!(err, "docker-credential-harbor: {e}")?;
+                report::error(err, &e)?;
                 ok = false;
                 continue;
             }
         };
-        for r in &registries {
-            let what = match file.set_helper(r, false) {
+        for (r, entry) in &pointed.entries {
+            let what = match entry {
                 Entry::Added => "added".to_owned(),
                 Entry::AlreadySet => "already set".to_owned(),
                 Entry::KeptOther(other) => {
@@ -114,10 +116,10 @@ pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> 
             )?;
         }
         if client == Client::Docker && args.migrate {
-            ok &= migrate(env, &mut file, out, err)?;
+            ok &= migrate(settings, &mut pointed.file, out, err)?;
         }
-        if let Err(e) = file.save() {
-            writeln!(err, "docker-credential-harbor: {e}")?;
+        if let Err(e) = pointed.file.save() {
+            report::error(err, &e)?;
             ok = false;
         }
     }
@@ -126,15 +128,15 @@ pub fn run(env: &Env, args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> 
 
 /// Moves every `auths` entry holding a password or token into the store.
 fn migrate(
-    env: &Env,
+    settings: &Settings,
     file: &mut ConfigFile,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<bool> {
-    let store = match sources::store_path(env) {
-        Ok(p) => Store::at(p),
+    let store = match &settings.store {
+        Ok(p) => Store::at(p.clone()),
         Err(e) => {
-            writeln!(err, "docker-credential-harbor: cannot migrate: {e:#}")?;
+            report::error(err, &Said(&format!("cannot migrate: {e}"), None))?;
             return Ok(false);
         }
     };
@@ -149,32 +151,33 @@ fn migrate(
         let Some(obj) = entry.as_object_mut() else {
             continue;
         };
+        // Named by the canonical address, never by the key, which may carry user:password@.
+        let registry = Registry::parse(key);
+        let shown = registry.as_ref().map_or_else(
+            |_| "an entry that is not a registry address".to_owned(),
+            |r| r.to_string(),
+        );
+        let left = |why: &dyn std::fmt::Display| format!("{path}: {shown}: {why}; left in place");
         let credentials = match credentials_of(obj) {
             Ok(Some(c)) => c,
             Ok(None) => continue,
             Err(why) => {
-                writeln!(
-                    err,
-                    "docker-credential-harbor: {path}: {key}: {why}; left in place"
-                )?;
+                report::error(err, &Said(&left(&why), None))?;
                 ok = false;
                 continue;
             }
         };
-        let registry = match Registry::parse(key) {
+        let registry = match registry {
             Ok(r) => r,
             Err(e) => {
-                writeln!(
-                    err,
-                    "docker-credential-harbor: {path}: {key}: {e}; left in place"
-                )?;
+                report::error(err, &Said(&left(&e), None))?;
                 ok = false;
                 continue;
             }
         };
         let user = credentials.username.clone();
         if let Err(e) = store.upsert(&registry, credentials) {
-            writeln!(err, "docker-credential-harbor: {key}: {e:#}; left in place")?;
+            report::error(err, &Said(&left(&format!("{e:#}")), None))?;
             ok = false;
             continue;
         }
@@ -184,7 +187,7 @@ fn migrate(
         moved.push(key.clone());
         writeln!(
             out,
-            "migrate    {path}: {key} (user {user}) moved to the helper's store {}",
+            "migrate    {path}: {registry} (user {user}) moved to the helper's store {}",
             store.path().display()
         )?;
     }

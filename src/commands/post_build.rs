@@ -1,102 +1,105 @@
-//! `docker-credential-harbor post-build`: the runner's `post_build_script`. Undoes what
-//! `pre-build` recorded for this job (job::JobState) and nothing else: the job robot, the
-//! per-job directory, and its leases on what it shares with concurrent jobs (the
-//! `credHelpers` entries it added to a user's files, the CA files it placed), each undone
-//! once no living job holds it; what jobs that died before their post-build left is undone
-//! too.
+//! `docker-credential-harbor post-build`: the runner's `post_build_script`. A loop over what
+//! `pre-build` recorded for this job (`job::Action`), last first, each undone by the module
+//! that did it: the job robot (`job_robot::retire`), what the job shares with concurrent jobs
+//! (`leases`: undone once no living job holds it), the per-job directory. What jobs that died
+//! before their post-build left is undone too. Nothing else is touched.
 //!
 //! It always exits 0: a cleanup problem is a warning on stderr, never a failed job.
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
 
-use crate::env::Env;
-use crate::job::{self, JobState, PER_JOB_DIR};
+use crate::job::{self, Action, JobState};
 use crate::job_robot;
 use crate::leases::{self, Leases, Thing};
+use crate::report::{self, Said};
+use crate::settings::Settings;
 
-pub fn run(env: &Env, err: &mut dyn Write) -> io::Result<()> {
-    let path = match job::state_path(env) {
-        Ok(p) => p,
-        Err(e) => {
-            return writeln!(
-                err,
-                "docker-credential-harbor: warning: {e:#}; nothing cleaned up"
-            );
-        }
-    };
-    let state = match JobState::load(&path) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Ok(()),
-        Err(e) => {
-            return writeln!(
-                err,
-                "docker-credential-harbor: warning: {e:#}; nothing cleaned up"
-            );
-        }
+pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
+    let loaded = job::state_path(settings).and_then(|path| {
+        JobState::load(&path)
+            .map(|s| (path, s))
+            .map_err(|e| format!("{e:#}"))
+    });
+    let (path, state) = match loaded {
+        Ok((path, Some(state))) => (path, state),
+        Ok((_, None)) => return Ok(()),
+        Err(e) => return report::warning(err, &Said(&format!("{e}; nothing cleaned up"), None)),
     };
     let mut warnings = Vec::new();
     let mut removed = 0usize;
-    if let Some(robot) = &state.robot {
-        match job_robot::retire(env, robot) {
-            Ok(said) => {
-                removed += 1;
-                writeln!(err, "docker-credential-harbor: {said}")?;
+    let me = state.shell.clone().unwrap_or_else(leases::me);
+    let shared: Vec<&Thing> = state
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Shared { thing } => Some(thing),
+            _ => None,
+        })
+        .collect();
+    // The robot first, and before the lease table is locked: deleting it waits on Harbor.
+    for action in &state.actions {
+        if let Action::Robot { robot } = action {
+            match job_robot::retire(settings, robot) {
+                Ok(said) => {
+                    removed += 1;
+                    writeln!(err, "{}: {said}", report::NAME)?;
+                }
+                Err(e) => warnings.push(format!(
+                    "could not delete the job robot {}: {e}; it expires at {} (unix time) regardless, \
+                     and `docker-credential-harbor robots prune` removes leftovers",
+                    robot.name, robot.expires_at
+                )),
             }
-            Err(e) => warnings.push(format!(
-                "could not delete the job robot {}: {e}; it expires at {} (unix time) regardless, \
-                 and `docker-credential-harbor robots prune` removes leftovers",
-                robot.name, robot.expires_at
-            )),
         }
     }
-    // What this job shared goes only when no other living job holds it; what dead jobs left
-    // (their post-build never ran) goes now.
-    let me = state.shell.clone().unwrap_or_else(leases::me);
-    let undo_all = |things: Vec<Thing>, removed: &mut usize, warnings: &mut Vec<String>| {
-        for thing in things {
-            match leases::undo(&thing) {
-                Ok(done) => *removed += usize::from(done),
-                Err(e) => warnings.push(e),
-            }
-        }
-    };
     // The table is opened when this job holds something, or when dead jobs may have left
     // something in it.
-    let table = Leases::path(env).filter(|p| !state.leases.is_empty() || p.exists());
-    match table.map(|p| Leases::open(&p)) {
-        Some(Ok(mut table)) => {
-            let mine: Vec<Thing> = state
-                .leases
-                .iter()
-                .filter_map(|t| table.release(t, &me))
-                .collect();
-            let orphans = table.take_unheld();
-            // Undone under the table's lock, so no pre-build takes a thing being removed.
-            undo_all(mine, &mut removed, &mut warnings);
-            undo_all(orphans, &mut removed, &mut warnings);
-            if let Err(e) = table.save() {
-                warnings.push(format!("{e:#}"));
-            }
-        }
-        // Without the table the job undoes what it made, as its record says.
+    let table = Leases::path(settings).filter(|p| !shared.is_empty() || p.exists());
+    let mut table = match table.map(|p| Leases::open(&p)) {
+        Some(Ok(t)) => Some(t),
         Some(Err(e)) => {
             warnings.push(format!("{e:#}"));
-            undo_all(state.leases.clone(), &mut removed, &mut warnings);
+            None
         }
-        None => undo_all(state.leases.clone(), &mut removed, &mut warnings),
-    }
-    if let Some(dir) = &state.per_job_dir {
-        // Remove only what can be ours: a directory named as pre-build names it.
-        if dir.file_name().is_some_and(|n| n == PER_JOB_DIR) && is_dir(dir) {
-            match fs::remove_dir_all(dir) {
-                Ok(()) => removed += 1,
-                Err(e) => warnings.push(format!("cannot remove {}: {e}", dir.display())),
-            }
+        None => None,
+    };
+    let undo = |thing: &Thing, removed: &mut usize, warnings: &mut Vec<String>| match leases::undo(
+        thing,
+    ) {
+        Ok(done) => *removed += usize::from(done),
+        Err(e) => warnings.push(e),
+    };
+    for action in state.actions.iter().rev() {
+        match action {
+            Action::Robot { .. } => {}
+            // Shared: undone now only when no other living job holds it (without the table, the
+            // job undoes what it made, as its record says).
+            Action::Shared { thing } => match &mut table {
+                Some(t) => {
+                    if let Some(last) = t.release(thing, &me) {
+                        undo(&last, &mut removed, &mut warnings);
+                    }
+                }
+                None => undo(thing, &mut removed, &mut warnings),
+            },
+            Action::PerJobDir { path } => match job::remove_per_job_dir(path) {
+                Ok(done) => removed += usize::from(done),
+                Err(e) => warnings.push(e),
+            },
         }
     }
-    if state.per_job_dir.is_none()
+    if let Some(mut t) = table {
+        // What jobs that died before their post-build left; undone under the table's lock, so
+        // no pre-build takes a thing being removed.
+        for thing in t.take_unheld() {
+            undo(&thing, &mut removed, &mut warnings);
+        }
+        if let Err(e) = t.save() {
+            warnings.push(format!("{e:#}"));
+        }
+    }
+    if settings.per_job_dir.is_none()
         && let Err(e) = fs::remove_file(&path)
         && e.kind() != io::ErrorKind::NotFound
     {
@@ -106,17 +109,14 @@ pub fn run(env: &Env, err: &mut dyn Write) -> io::Result<()> {
         ));
     }
     for w in &warnings {
-        writeln!(err, "docker-credential-harbor: warning: {w}")?;
+        report::warning(err, &Said(w, None))?;
     }
     if removed > 0 && warnings.is_empty() {
         writeln!(
             err,
-            "docker-credential-harbor: post-build removed this job's client configuration"
+            "{}: post-build removed this job's client configuration",
+            report::NAME
         )?;
     }
     Ok(())
-}
-
-fn is_dir(p: &Path) -> bool {
-    fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
 }

@@ -8,45 +8,44 @@
 
 use std::io::{self, Write};
 
-use crate::env::Env;
 use crate::harbor::robots::{self, Listed};
-use crate::harbor::url::HarborUrl;
-use crate::harbor::{Account, HarborClient, HarborError};
-use crate::vars;
+use crate::harbor::{HarborClient, HarborError};
+use crate::integration::Integration;
+use crate::report::{self, Problem, Said};
+use crate::settings::Settings;
 
 pub fn prune(
-    env: &Env,
+    integration: &Integration,
+    settings: &Settings,
     older_than_hours: u64,
     dry_run: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<bool> {
-    let fail = |err: &mut dyn Write,
-                e: &dyn std::fmt::Display,
-                hint: Option<String>|
-     -> io::Result<bool> {
-        writeln!(err, "docker-credential-harbor: robots prune: {e}")?;
-        if let Some(h) = hint {
-            writeln!(err, "  hint: {h}")?;
-        }
+    let fail = |err: &mut dyn Write, problem: &dyn Problem| -> io::Result<bool> {
+        report::error(
+            err,
+            &Said(&format!("robots prune: {problem}"), problem.hint()),
+        )?;
         Ok(false)
     };
-    let url = match HarborUrl::from_env(env) {
+    let url = match integration.harbor_url() {
         Ok(u) => u,
-        Err(p) => return fail(err, &p, Some(p.hint())),
+        Err(p) => return fail(err, &p),
     };
-    let (Some(username), Some(password), Some(project)) =
-        (vars::username(env), vars::password(env), vars::project(env))
+    let (Some(account), Some(project)) = (integration.account(), integration.project.clone())
     else {
         return fail(
             err,
-            &"HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT must be set",
-            None,
+            &Said(
+                "HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT must be set",
+                None,
+            ),
         );
     };
-    let client = match HarborClient::from_env(env, &url, Account { username, password }) {
+    let client = match HarborClient::with_settings(settings, url, account) {
         Ok(c) => c,
-        Err(e) => return fail(err, &e, e.hint()),
+        Err(e) => return fail(err, &e),
     };
     let user = client.user().to_owned();
     let listed = robots::project_id(&client, &project).and_then(|id| match id {
@@ -56,15 +55,12 @@ pub fn prune(
     let all = match listed {
         Ok(Some(all)) => all,
         Ok(None) => {
-            return fail(
-                err,
-                &format!("{user} may not read project {project} or list its robot accounts"),
-                Some(format!(
-                    "run it with a project admin of {project} (robot list and delete rights)"
-                )),
-            );
+            let what = format!("{user} may not read project {project} or list its robot accounts");
+            let hint =
+                format!("run it with a project admin of {project} (robot list and delete rights)");
+            return fail(err, &Said(&what, Some(hint)));
         }
-        Err(e) => return fail(err, &e, e.hint()),
+        Err(e) => return fail(err, &e),
     };
     let now = robots::unix_now();
     let (mut deleted, mut kept, mut ok) = (0, 0, true);
@@ -97,20 +93,17 @@ pub fn prune(
             }
             Err(HarborError::Unexpected { status: 403, .. }) => {
                 ok = false;
-                writeln!(
-                    err,
-                    "docker-credential-harbor: {user} may not delete robot accounts in {project}, so {} stays; \
+                let what = format!(
+                    "{user} may not delete robot accounts in {project}, so {} stays; \
                      run prune with a project admin of {project}",
                     robot.name
-                )?;
+                );
+                report::error(err, &Said(&what, None))?;
             }
             Err(e) => {
                 ok = false;
-                writeln!(
-                    err,
-                    "docker-credential-harbor: cannot delete {}: {e}",
-                    robot.name
-                )?;
+                let what = format!("cannot delete {}: {e}", robot.name);
+                report::error(err, &Said(&what, e.hint()))?;
             }
         }
     }

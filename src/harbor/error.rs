@@ -85,6 +85,12 @@ pub enum HarborError {
     Request {
         detail: String,
     },
+    /// The TLS handshake failed for another reason than the certificate (plain HTTP on the
+    /// port, an unusable server name).
+    Handshake {
+        host: String,
+        detail: String,
+    },
     /// An answer longer than any Harbor API answer this tool asks for; not read past the limit.
     TooLarge {
         status: u16,
@@ -178,6 +184,9 @@ impl fmt::Display for HarborError {
                 write!(f, "{}", request_id_note(request_id))
             }
             HarborError::Request { detail } => write!(f, "cannot send the request: {detail}"),
+            HarborError::Handshake { host, detail } => {
+                write!(f, "the TLS handshake with {host} failed: {detail}")
+            }
             HarborError::TooLarge {
                 status,
                 request_id,
@@ -250,6 +259,9 @@ impl HarborError {
             HarborError::NoPush { project, user } => format!(
                 "give {user} the Developer role (or higher) in project {project}, or use a robot account with push permission"
             ),
+            HarborError::Handshake { .. } => {
+                "check that HARBOR_URL's port serves HTTPS (not plain HTTP)".into()
+            }
             HarborError::TooLarge { .. } => {
                 "check that HARBOR_URL is Harbor itself and not a proxy or another service".into()
             }

@@ -2,9 +2,9 @@
 //!
 //! Trust is the union of: the system store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`, which
 //! replace it, as in OpenSSL), `DOCKER_CREDENTIAL_HARBOR_CA_FILE`, and the `certs.d`
-//! directories docker and podman users already keep for their registry
-//! (`/etc/docker/certs.d/<registry>/*.crt`, `/etc/containers/certs.d/<registry>/*.crt`,
-//! `~/.config/containers/certs.d/<registry>/*.crt`). Nothing here ever disables verification.
+//! directories docker and podman users already keep for their registry (`certs_d::read_dirs`:
+//! `/etc/{docker,containers}/certs.d/<registry>/*.crt` and the same under `~/.config`).
+//! Nothing here ever disables verification.
 
 use std::fmt;
 use std::fs;
@@ -17,10 +17,9 @@ use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use crate::address::Registry;
 use crate::atomic_file::{self, Links};
-use crate::env::Env;
-
-/// A PEM bundle of extra CAs for Harbor.
-pub const CA_FILE_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_CA_FILE";
+use crate::certs_d;
+use crate::env::{CA_FILE_VAR, Env};
+use crate::settings::Settings;
 
 /// One place CAs were loaded from.
 #[derive(Clone, Debug)]
@@ -87,26 +86,21 @@ impl TrustError {
     }
 }
 
-/// The `certs.d` files docker and podman read for `registry`, in the order they are tried.
-pub fn certs_d_dirs(env: &Env, registry: &Registry) -> Vec<PathBuf> {
-    let key = registry.as_str();
-    let mut dirs = vec![
-        PathBuf::from("/etc/docker/certs.d").join(key),
-        PathBuf::from("/etc/containers/certs.d").join(key),
-    ];
-    if let Some(home) = env.path("HOME") {
-        dirs.push(home.join(".config/containers/certs.d").join(key));
-    }
-    dirs
+/// Builds the trust for `registry` from the environment (for tests and tools; commands pass
+/// their [`Settings`]).
+pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
+    build(&Settings::from_env(env), registry)
 }
 
 /// Builds the trust for `registry`.
-pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
+pub fn build(settings: &Settings, registry: &Registry) -> Result<Trust, TrustError> {
+    let files = &settings.trust;
     let mut roots = RootCertStore::empty();
     let mut sources = Vec::new();
 
+    // rustls-native-certs reads SSL_CERT_FILE and SSL_CERT_DIR itself; say which it used.
     let native = rustls_native_certs::load_native_certs();
-    let what = match (env.var("SSL_CERT_FILE"), env.var("SSL_CERT_DIR")) {
+    let what = match (&files.ssl_cert_file, &files.ssl_cert_dir) {
         (Some(f), _) => format!("SSL_CERT_FILE={f}"),
         (None, Some(d)) => format!("SSL_CERT_DIR={d}"),
         (None, None) => "system store".to_owned(),
@@ -119,7 +113,7 @@ pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
         });
     }
 
-    if let Some(path) = env.path(CA_FILE_VAR) {
+    if let Some(path) = files.ca_file.clone() {
         let certs = read_pem_certs(&path).map_err(|detail| TrustError::CaFile {
             path: path.clone(),
             detail,
@@ -137,7 +131,7 @@ pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
         });
     }
 
-    let dirs = certs_d_dirs(env, registry);
+    let dirs = certs_d::read_dirs(settings.home.as_deref(), registry);
     for dir in &dirs {
         for file in crt_files(dir) {
             if let Ok(certs) = read_pem_certs(&file) {
@@ -218,9 +212,13 @@ fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
 /// The CA certificates of the bundle at `path`, and only them, re-encoded as PEM: what may
 /// be placed where every user can read it. A private key or anything else in the bundle is
 /// left out (issue 9, defect 3), and so is a certificate that cannot serve as a CA.
-pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), String> {
+pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), TrustError> {
     use base64::Engine;
-    let certs = read_pem_certs(path)?;
+    let ca_file = |detail: String| TrustError::CaFile {
+        path: path.to_owned(),
+        detail,
+    };
+    let certs = read_pem_certs(path).map_err(ca_file)?;
     let mut pem = Vec::new();
     let mut count = 0;
     for cert in certs {
@@ -237,7 +235,7 @@ pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), String> {
         count += 1;
     }
     if count == 0 {
-        return Err("it holds no CA certificate".into());
+        return Err(ca_file("it holds no CA certificate".into()));
     }
     Ok((pem, count))
 }
@@ -350,9 +348,11 @@ mod tests {
         let key = "-----BEGIN PRIVATE KEY-----\nTUlJRXZRSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NCS2N3Z2dTakFnRUFBb0lCQVFD\n-----END PRIVATE KEY-----\n";
         let nothing = dir.join("nothing.pem");
         std::fs::write(&nothing, key).unwrap();
-        assert_eq!(
-            ca_bundle(&nothing).unwrap_err(),
-            "it holds no PEM certificate"
+        assert!(
+            ca_bundle(&nothing)
+                .unwrap_err()
+                .to_string()
+                .ends_with("it holds no PEM certificate")
         );
         std::fs::write(&nothing, "not pem at all").unwrap();
         assert!(ca_bundle(&nothing).is_err());

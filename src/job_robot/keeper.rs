@@ -20,10 +20,11 @@ use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::env::Env;
+use super::RetireError;
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Account, HarborClient, robots};
-use crate::job::Shell;
+use crate::process::Shell;
+use crate::settings::Settings;
 use crate::vars::RegistryFrom;
 
 /// The socket's name in the per-job directory.
@@ -71,7 +72,7 @@ pub fn request_json(
 }
 
 /// Runs the keeper; the exit status does not matter to anyone (it is detached).
-pub fn run(env: &Env) -> bool {
+pub fn run(settings: &Settings) -> bool {
     // main made this process non-dumpable (hardening.rs) before it read anything; now it
     // leaves the job's session, so the job's end does not signal it.
     // SAFETY: setsid takes no arguments; failure leaves the process in the job's session.
@@ -91,7 +92,7 @@ pub fn run(env: &Env) -> bool {
     };
     drop(raw);
     let _ = std::env::set_current_dir("/");
-    let Some(client) = client(env, &req) else {
+    let Some(client) = client(settings, &req) else {
         return false;
     };
     let _ = std::fs::remove_file(&req.socket);
@@ -125,13 +126,13 @@ pub fn run(env: &Env) -> bool {
     true
 }
 
-fn client(env: &Env, req: &Request) -> Option<HarborClient> {
+fn client(settings: &Settings, req: &Request) -> Option<HarborClient> {
     let url = HarborUrl::parse(&req.url, RegistryFrom::Url).ok()?;
     let account = Account {
         username: req.username.clone(),
         password: req.password.clone(),
     };
-    HarborClient::from_env(env, &url, account).ok()
+    HarborClient::with_settings(settings, &url, account).ok()
 }
 
 fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {
@@ -204,22 +205,21 @@ fn answer(stream: UnixStream, client: &HarborClient, req: &Request) -> bool {
     true
 }
 
-/// Asks the keeper behind `socket` to delete the robot; its answer, or why there was none.
-pub fn request_delete(socket: &Path, timeout: Duration) -> Result<String, String> {
-    let stream = UnixStream::connect(socket)
-        .map_err(|e| format!("the robot's keeper is not running ({e})"))?;
+/// Asks the keeper behind `socket` to delete the robot; its answer.
+pub fn request_delete(socket: &Path, timeout: Duration) -> Result<String, RetireError> {
+    let stream = UnixStream::connect(socket).map_err(|e| RetireError::NoKeeper(e.to_string()))?;
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
     let mut w = &stream;
-    writeln!(w, "delete").map_err(|e| e.to_string())?;
+    writeln!(w, "delete").map_err(|e| RetireError::NoKeeper(e.to_string()))?;
     let mut line = String::new();
     BufReader::new(&stream)
         .read_line(&mut line)
-        .map_err(|e| format!("no answer from the robot's keeper ({e})"))?;
+        .map_err(|e| RetireError::NoKeeper(format!("no answer: {e}")))?;
     let line = line.trim().to_owned();
     match line.strip_prefix("error ") {
-        Some(e) => Err(e.to_owned()),
-        None if line.is_empty() => Err("the robot's keeper closed the connection".into()),
+        Some(e) => Err(RetireError::Harbor(e.to_owned())),
+        None if line.is_empty() => Err(RetireError::NoKeeper("it closed the connection".into())),
         None => Ok(line),
     }
 }

@@ -1,13 +1,16 @@
 //! Job-scoped robot accounts: `pre-build` mints one with the integration's credentials, the
-//! job sees only the robot, and the robot is deleted when the job ends.
+//! job's tools see only the robot, and the robot is deleted when the job ends.
 //!
 //! The robot's secret goes into a per-job 0600 store that the helper serves; the integration
 //! password stays only in the keeper process (keeper.rs), which deletes the robot on
-//! `post-build`'s request or when the job's shell is gone. Harbor's 1-day expiry is the
-//! backstop when nothing can reach Harbor, and `robots prune` removes leftovers.
+//! `post-build`'s request ([`retire`], the undo of [`mint`]) or when the job's shell is gone.
+//! Harbor's 1-day expiry is the backstop when nothing can reach Harbor, and `robots prune`
+//! removes leftovers. What this does not protect (a hostile job script) is in
+//! docs/security.md.
 
 pub mod keeper;
 
+use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -15,84 +18,92 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::env::Env;
 use crate::harbor::robots::{self, CreateError, MARK};
 use crate::harbor::url::HarborUrl;
-use crate::harbor::{self, Account, HarborClient};
-use crate::job::{self, JobState};
+use crate::harbor::{Account, HarborClient};
+use crate::job::{self, JobRobot};
+use crate::process;
 use crate::protocol::Credentials;
+use crate::report::Problem;
+use crate::settings::Settings;
 use crate::sources::store::Store;
 
-/// `1`, `true` or `yes`: pre-build swaps the integration's credentials for a job robot.
-pub const ENABLE_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT";
-
-pub fn enabled(env: &Env) -> bool {
-    matches!(
-        env.var(ENABLE_VAR)
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref(),
-        Some("1" | "true" | "yes")
-    )
+/// Why the job keeps the integration's credentials instead of a robot.
+#[derive(Debug)]
+pub enum MintError {
+    /// Harbor would not create one.
+    Create(CreateError),
+    /// A robot was made but cannot be put in service (it is deleted again).
+    Setup { what: String, detail: String },
 }
 
-/// What post-build needs to know about the job's robot.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct JobRobot {
-    pub id: i64,
-    pub name: String,
-    pub expires_at: i64,
-    pub socket: PathBuf,
-    pub store: PathBuf,
+impl fmt::Display for MintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MintError::Create(e) => write!(f, "{e}"),
+            MintError::Setup { what, detail } => write!(f, "cannot {what}: {detail}"),
+        }
+    }
 }
 
-/// A robot in service for this job.
-pub struct Minted {
-    pub name: String,
-    pub store: PathBuf,
+impl Problem for MintError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            MintError::Create(e) => e.hint(),
+            MintError::Setup { .. } => None,
+        }
+    }
+}
+
+/// Why post-build could not have the robot deleted.
+#[derive(Debug)]
+pub enum RetireError {
+    /// Nothing listens on the keeper's socket (the keeper died, or the job moved machines).
+    NoKeeper(String),
+    /// The keeper answered, but Harbor refused or did not answer.
+    Harbor(String),
+}
+
+impl fmt::Display for RetireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetireError::NoKeeper(why) => write!(f, "the robot's keeper is not reachable ({why})"),
+            RetireError::Harbor(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// Creates the job's robot, stores its secret for the helper and starts its keeper. On any
 /// failure after creation the robot is deleted again, so none is left without a keeper.
 pub fn mint(
-    env: &Env,
+    settings: &Settings,
     client: &HarborClient,
     account: &Account,
     url: &HarborUrl,
     project: &str,
-    state: &mut JobState,
-) -> Result<Minted, String> {
-    let job_id = env.var("CI_JOB_ID");
+) -> Result<JobRobot, MintError> {
+    let job = &settings.job;
     let description = format!(
         "GitLab job {} ({}) of {}; created by {MARK} pre-build, deleted when the job ends",
-        job_id.as_deref().unwrap_or("?"),
-        env.var("CI_JOB_URL")
-            .unwrap_or_else(|| "no CI_JOB_URL".into()),
-        env.var("CI_PROJECT_PATH")
-            .unwrap_or_else(|| "no CI_PROJECT_PATH".into()),
+        job.id.as_deref().unwrap_or("?"),
+        job.url.as_deref().unwrap_or("no CI_JOB_URL"),
+        job.project_path.as_deref().unwrap_or("no CI_PROJECT_PATH"),
     );
-    let mut attempt = robots::create(
-        client,
-        project,
-        &robots::job_robot_name(job_id.as_deref()),
-        &description,
-    );
+    let name = || robots::job_robot_name(job.id.as_deref());
+    let mut attempt = robots::create(client, project, &name(), &description);
     if let Err(CreateError::Duplicate) = attempt {
         // Another job drew the same random suffix: draw again, once.
-        attempt = robots::create(
-            client,
-            project,
-            &robots::job_robot_name(job_id.as_deref()),
-            &description,
-        );
+        attempt = robots::create(client, project, &name(), &description);
     }
-    let robot = attempt.map_err(|e| e.to_string())?;
-    let undo = |why: String| {
+    let robot = attempt.map_err(MintError::Create)?;
+    let undo = |what: &str, detail: String| {
         let _ = robots::delete(client, robot.id);
-        why
+        MintError::Setup {
+            what: what.to_owned(),
+            detail,
+        }
     };
-    let (store, socket) = paths(env, &robot.name).map_err(&undo)?;
+    let (store, socket) = paths(settings, &robot.name).map_err(|e| undo("prepare its files", e))?;
     Store::at(store.clone())
         .upsert(
             &url.registry,
@@ -101,40 +112,34 @@ pub fn mint(
                 secret: robot.secret.clone(),
             },
         )
-        .map_err(|e| undo(format!("cannot store the robot's secret: {e:#}")))?;
-    if let Err(e) = start_keeper(env, url, account, &robot, &socket, &store) {
+        .map_err(|e| undo("store the robot's secret", format!("{e:#}")))?;
+    if let Err(e) = start_keeper(settings, url, account, &robot, &socket, &store) {
         let _ = std::fs::remove_file(&store);
-        return Err(undo(format!("cannot start the robot's keeper: {e}")));
+        return Err(undo("start the robot's keeper", e));
     }
-    state.robot = Some(JobRobot {
+    Ok(JobRobot {
         id: robot.id,
-        name: robot.name.clone(),
+        name: robot.name,
         expires_at: robot.expires_at,
         socket,
-        store: store.clone(),
-    });
-    Ok(Minted {
-        name: robot.name,
         store,
     })
 }
 
-/// Deletes the job's robot through its keeper and removes its secret.
-pub fn retire(env: &Env, robot: &JobRobot) -> Result<String, String> {
+/// Undoes [`mint`]: asks the keeper to delete the robot and removes its secret.
+pub fn retire(settings: &Settings, robot: &JobRobot) -> Result<String, RetireError> {
     let _ = std::fs::remove_file(&robot.store);
-    let timeout = harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT) + Duration::from_secs(5);
-    keeper::request_delete(&robot.socket, timeout)
+    keeper::request_delete(&robot.socket, settings.timeout + Duration::from_secs(5))
 }
 
 /// The robot's store and the keeper's socket: in the per-job directory, else by job id in
 /// the data directory. A socket path has to fit in 107 bytes; a longer one goes into a new
 /// directory of its own under the temp directory, mode 0700 like the per-job one, so no other
 /// user can reach the socket (issue 9, defect 6).
-fn paths(env: &Env, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
-    let dir = match job::per_job_dir(env) {
-        Some(d) => d,
-        None => job::state_path(env)
-            .map_err(|e| format!("{e:#}"))?
+fn paths(settings: &Settings, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
+    let dir = match &settings.per_job_dir {
+        Some(d) => d.clone(),
+        None => job::state_path(settings)?
             .parent()
             .map(Path::to_owned)
             .ok_or("no directory for the job's files")?,
@@ -160,7 +165,7 @@ fn paths(env: &Env, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
 }
 
 fn start_keeper(
-    env: &Env,
+    settings: &Settings,
     url: &HarborUrl,
     account: &Account,
     robot: &robots::Created,
@@ -169,11 +174,11 @@ fn start_keeper(
 ) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     // The job's shell itself, not a subshell that ran pre-build (issue 9, defect 7).
-    let shell = job::shell().ok_or("cannot find the job's shell in /proc")?;
+    let shell = process::shell().ok_or("cannot find the job's shell in /proc")?;
     let mut child = Command::new(exe)
         .arg("robot-keeper")
         // The password reaches the keeper only through the pipe below.
-        .env_remove(crate::vars::HARBOR_PASSWORD)
+        .env_remove(crate::env::HARBOR_PASSWORD)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -190,8 +195,7 @@ fn start_keeper(
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = tx.send(line);
     });
-    let wait = harbor::timeout(env).unwrap_or(harbor::DEFAULT_TIMEOUT);
-    match rx.recv_timeout(wait) {
+    match rx.recv_timeout(settings.timeout) {
         Ok(line) if line.trim() == "ready" => Ok(()),
         _ => {
             let _ = child.kill();

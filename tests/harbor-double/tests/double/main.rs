@@ -5,6 +5,9 @@
 //!
 //! One test binary; the files next to this one are its modules.
 
+// Tests report what they measured on stderr, as the main crate's tests do.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
 /// Shared support: scratch directories, a started double, a client, requests and answers.
 mod util;
 

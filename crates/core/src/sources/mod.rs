@@ -54,11 +54,12 @@ impl<'a> Chain<'a> {
 
 impl Helper for Chain<'_> {
     fn get(&self, server: &Registry) -> anyhow::Result<Option<Credentials>> {
-        if let Some(found) = environment::get(self.env, server) {
+        // One rule for Docker Hub, whatever fails: Harbor's variables and the runner config
+        // name Harbors, so only the store (a `docker login` to Hub) answers for it.
+        let hub = server.is_docker_hub();
+        if !hub && let Some(found) = environment::get(self.env, server) {
             return Ok(Some(found));
         }
-        // A store that cannot be read must not hide the runner config's answer, but when
-        // nothing else answers, its error is the truth the user needs.
         let store_result = match self.store() {
             Ok(store) => store.get(server),
             Err(e) => {
@@ -66,23 +67,22 @@ impl Helper for Chain<'_> {
                 Ok(None)
             }
         };
+        if hub {
+            return store_result;
+        }
         match store_result {
-            Ok(Some(found)) => return Ok(Some(found)),
-            Ok(None) => {}
-            Err(store_error) => {
-                return match self.runner_config()?.map(|c| c.get(server, self.env)) {
-                    Some(Ok(Some(found))) => Ok(Some(found)),
-                    Some(Err(e)) => Err(e),
-                    _ => Err(store_error),
-                };
-            }
-        }
-        if server.is_docker_hub() {
-            return Ok(None);
-        }
-        match self.runner_config()? {
-            Some(config) => config.get(server, self.env),
-            None => Ok(None),
+            Ok(Some(found)) => Ok(Some(found)),
+            Ok(None) => match self.runner_config()? {
+                Some(config) => config.get(server, self.env),
+                None => Ok(None),
+            },
+            // A store that cannot be read must not hide the runner config's answer, but when
+            // nothing else answers, its error is the truth the user needs.
+            Err(store_error) => match self.runner_config()?.map(|c| c.get(server, self.env)) {
+                Some(Ok(Some(found))) => Ok(Some(found)),
+                Some(Err(e)) => Err(e),
+                _ => Err(store_error),
+            },
         }
     }
 

@@ -11,12 +11,9 @@ use secrecy::SecretString;
 use crate::address::Registry;
 use crate::env::Env;
 
-pub const HARBOR_URL: &str = "HARBOR_URL";
-pub const HARBOR_HOST: &str = "HARBOR_HOST";
-pub const HARBOR_USERNAME: &str = "HARBOR_USERNAME";
-pub const HARBOR_USER: &str = "HARBOR_USER";
-pub const HARBOR_PASSWORD: &str = "HARBOR_PASSWORD";
-pub const HARBOR_PROJECT: &str = "HARBOR_PROJECT";
+pub use crate::env::{
+    HARBOR_HOST, HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_URL, HARBOR_USER, HARBOR_USERNAME,
+};
 
 /// Where the registry key came from, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,19 +61,6 @@ pub fn url_or_host(env: &Env) -> Option<(String, RegistryFrom)> {
         Some(url) => Some((url, RegistryFrom::Url)),
         None => env.var(HARBOR_HOST).map(|h| (h, RegistryFrom::Host)),
     }
-}
-
-/// Which of `HARBOR_USERNAME` (or `HARBOR_USER`), `HARBOR_PASSWORD` and `HARBOR_PROJECT` are
-/// not set, named as a user would set them.
-pub fn missing(env: &Env) -> Vec<&'static str> {
-    [
-        (username(env).is_none(), HARBOR_USERNAME),
-        (env.var(HARBOR_PASSWORD).is_none(), HARBOR_PASSWORD),
-        (project(env).is_none(), HARBOR_PROJECT),
-    ]
-    .into_iter()
-    .filter_map(|(missing, var)| missing.then_some(var))
-    .collect()
 }
 
 /// `HARBOR_PASSWORD`, verbatim.
@@ -151,26 +135,6 @@ mod tests {
             Some("robot$proj+ci")
         );
         assert_eq!(username(&env(&[])), None);
-    }
-
-    #[test]
-    fn missing_names_the_variables_to_set() {
-        assert_eq!(
-            missing(&env(&[])),
-            [HARBOR_USERNAME, HARBOR_PASSWORD, HARBOR_PROJECT]
-        );
-        assert_eq!(
-            missing(&env(&[(HARBOR_USER, "u"), (HARBOR_PROJECT, "p")])),
-            [HARBOR_PASSWORD]
-        );
-        assert!(
-            missing(&env(&[
-                (HARBOR_USERNAME, "u"),
-                (HARBOR_PASSWORD, "x"),
-                (HARBOR_PROJECT, "p")
-            ]))
-            .is_empty()
-        );
     }
 
     #[test]

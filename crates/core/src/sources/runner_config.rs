@@ -101,7 +101,12 @@ pub fn locate(env: &Env) -> PathBuf {
 /// The registries the located runner config lists (none when there is no config), for the
 /// commands that point clients at the helper, and a warning when it ignores some entries.
 pub fn registries(env: &Env) -> anyhow::Result<(Vec<Registry>, Option<String>)> {
-    Ok(match RunnerConfig::load(&locate(env))? {
+    registries_at(&locate(env))
+}
+
+/// As [`registries`], for the config at `path`.
+pub fn registries_at(path: &Path) -> anyhow::Result<(Vec<Registry>, Option<String>)> {
+    Ok(match RunnerConfig::load(path)? {
         Some(c) => (c.list()?.into_keys().collect(), c.ignored_note()),
         None => (Vec::new(), None),
     })

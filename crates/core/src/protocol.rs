@@ -132,6 +132,39 @@ impl From<anyhow::Error> for ProtocolError {
     }
 }
 
+/// What argv asks of the protocol: a verb, or what docker-credential-helpers' `Serve` answers
+/// by itself (the version, the usage line, an unknown action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    Verb(Verb),
+    /// `version`, `--version`, `-v`: the version line, exit 0.
+    Version,
+    /// No argument, or a verb with more arguments: the usage line on stdout, exit 1.
+    Usage,
+    /// An unknown first word: `docker-credential-harbor: unknown action: X` on stdout, exit 1.
+    UnknownAction(String),
+}
+
+/// Answers one call; `true` for exit status 0. Everything goes to `output`, where clients
+/// look for it (DCH `Serve` writes errors and the usage line to stdout too).
+pub fn answer(
+    call: &Call,
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    helper: &dyn Helper,
+) -> bool {
+    let (ok, line) = match call {
+        Call::Verb(verb) => return serve(*verb, input, output, helper),
+        Call::Version => (true, version_line()),
+        Call::Usage => (false, USAGE.to_owned()),
+        Call::UnknownAction(word) => (false, unknown_action(&crate::text::inline(word))),
+    };
+    writeln!(output, "{line}")
+        .and_then(|()| output.flush())
+        .is_ok()
+        && ok
+}
+
 /// Runs one verb. Success writes the answer (if any) in one write and returns `true`; failure
 /// writes the error line to `output` and returns `false`, so the caller exits 1.
 pub fn serve(

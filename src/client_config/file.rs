@@ -1,25 +1,22 @@
-//! The configuration files container clients read, and the `credHelpers` entries that point
-//! them at this helper: docker's `config.json` (also read by crane, ko and kaniko), the
-//! containers tools' `auth.json` (podman, buildah, skopeo), helm's registry `config.json`,
-//! and kaniko's `/kaniko/.docker/config.json`.
+//! One client config file in memory: read whatever it holds, merge this helper's
+//! `credHelpers` entries in, take them out again, and write it back.
 //!
 //! Edits merge into what exists and never clobber it: unknown keys and their order are kept,
 //! the file's mode is kept, a UTF-8 BOM is dropped (Go's JSON decoder rejects it), and every
-//! write is atomic. A file that is not a JSON object is reported and left untouched. No secret
-//! of ours is ever written here: an entry only names the helper.
+//! write is atomic. A file that is not a JSON object is reported and left untouched. A copy
+//! made for a job never holds a login. No secret of ours is ever written here: an entry only
+//! names the helper.
 
 use std::fmt;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use secrecy::zeroize::Zeroizing;
+use serde_json::{Map, Value};
 
 use crate::address::Registry;
 use crate::atomic_file::{self, Links};
-use crate::env::Env;
 
 /// The `credHelpers` value: clients run `docker-credential-harbor`.
 pub const HELPER: &str = "harbor";
@@ -36,131 +33,6 @@ pub const LOGIN_FIELDS: [&str; 5] = [
     "registrytoken",
     "identityToken",
 ];
-
-/// Where kaniko keeps its docker config (kaniko's image sets `DOCKER_CONFIG=/kaniko/.docker`).
-pub const KANIKO_DIR_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KANIKO_DIR";
-const KANIKO_DIR: &str = "/kaniko";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Client {
-    Docker,
-    Containers,
-    Helm,
-    Kaniko,
-}
-
-impl Client {
-    pub const ALL: [Client; 4] = [
-        Client::Docker,
-        Client::Containers,
-        Client::Helm,
-        Client::Kaniko,
-    ];
-
-    /// Who reads the file, for reports.
-    pub fn readers(self) -> &'static str {
-        match self {
-            Client::Docker => "docker, crane",
-            Client::Containers => "podman, buildah, skopeo",
-            Client::Helm => "helm",
-            Client::Kaniko => "kaniko",
-        }
-    }
-
-    /// The variable that points the client at a config, when there is one.
-    pub fn env_var(self) -> Option<&'static str> {
-        match self {
-            Client::Docker => Some("DOCKER_CONFIG"),
-            Client::Containers => Some("REGISTRY_AUTH_FILE"),
-            Client::Helm => Some("HELM_REGISTRY_CONFIG"),
-            Client::Kaniko => None,
-        }
-    }
-
-    /// The file this client reads for a user, by its own rules (protocol.md §2–§4,
-    /// gitlab-runner.md §4.3); `None` for kaniko when there is no kaniko here.
-    pub fn user_file(self, env: &Env) -> Option<PathBuf> {
-        let home = env.path("HOME");
-        match self {
-            Client::Docker => match env.path("DOCKER_CONFIG") {
-                Some(d) => Some(d.join("config.json")),
-                None => home.map(|h| h.join(".docker/config.json")),
-            },
-            Client::Containers => {
-                if let Some(f) = env.path("REGISTRY_AUTH_FILE") {
-                    return Some(f);
-                }
-                // The runtime file is searched first; edit it when it exists, so our entry is seen.
-                if let Some(run) = env
-                    .path("XDG_RUNTIME_DIR")
-                    .map(|d| d.join("containers/auth.json"))
-                    && run.exists()
-                {
-                    return Some(run);
-                }
-                xdg_config(env).map(|c| c.join("containers/auth.json"))
-            }
-            Client::Helm => {
-                if let Some(f) = env.path("HELM_REGISTRY_CONFIG") {
-                    return Some(f);
-                }
-                match env.path("HELM_CONFIG_HOME") {
-                    Some(h) => Some(h.join("registry/config.json")),
-                    None => xdg_config(env).map(|c| c.join("helm/registry/config.json")),
-                }
-            }
-            Client::Kaniko => {
-                let dir = env
-                    .path(KANIKO_DIR_VAR)
-                    .unwrap_or_else(|| PathBuf::from(KANIKO_DIR));
-                dir.is_dir().then(|| dir.join(".docker/config.json"))
-            }
-        }
-    }
-
-    /// The file's path inside a per-job directory.
-    pub fn per_job_file(self, dir: &Path) -> PathBuf {
-        match self {
-            Client::Docker => dir.join("docker/config.json"),
-            Client::Containers => dir.join("containers/auth.json"),
-            Client::Helm => dir.join("helm/registry/config.json"),
-            Client::Kaniko => dir.join("kaniko/config.json"),
-        }
-    }
-
-    /// What the per-job variable points at: the docker config *directory*, the others' files.
-    pub fn per_job_export(self, dir: &Path) -> Option<(&'static str, PathBuf)> {
-        let file = self.per_job_file(dir);
-        match self {
-            Client::Docker => Some(("DOCKER_CONFIG", file.parent()?.to_owned())),
-            Client::Containers | Client::Helm => Some((self.env_var()?, file)),
-            Client::Kaniko => None,
-        }
-    }
-}
-
-impl fmt::Display for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Client::Docker => "docker",
-            Client::Containers => "containers",
-            Client::Helm => "helm",
-            Client::Kaniko => "kaniko",
-        })
-    }
-}
-
-/// Whether clients will find `docker-credential-harbor` on the `PATH` of `env`.
-pub fn helper_on_path(env: &Env) -> bool {
-    let path = env.var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|d| d.join("docker-credential-harbor").is_file())
-}
-
-fn xdg_config(env: &Env) -> Option<PathBuf> {
-    env.path("XDG_CONFIG_HOME")
-        .filter(|p| p.is_absolute())
-        .or_else(|| env.path("HOME").map(|h| h.join(".config")))
-}
 
 /// Why a config file cannot be edited.
 #[derive(Debug)]
@@ -223,6 +95,17 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// A new, empty file at `path` (mode 0600), to be written.
+    pub fn empty(path: &Path) -> ConfigFile {
+        ConfigFile {
+            path: path.to_owned(),
+            root: Map::new(),
+            mode: 0o600,
+            existed: false,
+            changed: true,
+        }
+    }
+
     /// Reads `path`; a missing or empty file is an empty object.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
         let (bytes, mode, existed) =
@@ -528,39 +411,5 @@ mod tests {
                 .is_none()
         );
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn user_files_follow_each_clients_rules() {
-        let env = Env::from_pairs([("HOME", "/home/u")]);
-        assert_eq!(
-            Client::Docker.user_file(&env),
-            Some(PathBuf::from("/home/u/.docker/config.json"))
-        );
-        assert_eq!(
-            Client::Containers.user_file(&env),
-            Some(PathBuf::from("/home/u/.config/containers/auth.json"))
-        );
-        assert_eq!(
-            Client::Helm.user_file(&env),
-            Some(PathBuf::from("/home/u/.config/helm/registry/config.json"))
-        );
-        let env = Env::from_pairs([
-            ("HOME", "/home/u"),
-            ("DOCKER_CONFIG", "/d"),
-            ("REGISTRY_AUTH_FILE", "/a.json"),
-            ("HELM_REGISTRY_CONFIG", "/h.json"),
-            (KANIKO_DIR_VAR, "/nonexistent-kaniko"),
-        ]);
-        assert_eq!(
-            Client::Docker.user_file(&env),
-            Some(PathBuf::from("/d/config.json"))
-        );
-        assert_eq!(
-            Client::Containers.user_file(&env),
-            Some(PathBuf::from("/a.json"))
-        );
-        assert_eq!(Client::Helm.user_file(&env), Some(PathBuf::from("/h.json")));
-        assert_eq!(Client::Kaniko.user_file(&env), None);
     }
 }

@@ -1,0 +1,29 @@
+//! The core of docker-credential-harbor: everything the credential-helper verbs (`get`,
+//! `store`, `erase`, `list`, `version`) run on, and nothing else. Like cargo's
+//! `cargo-credential`, it is a crate apart from the code that talks to Harbor: its
+//! `Cargo.toml` has no HTTP, TLS or async dependency, so no code here can reach the network,
+//! and the binary serves `get` from this crate alone.
+//!
+//! The map, bottom up (an arrow is "may use"):
+//! - [`text`]: escaping for everything a person reads. Pure.
+//! - [`address`]: the canonical `host[:port]` key. Pure.
+//! - [`env`] → text: the one reader of the process environment, and the name of every
+//!   variable the tool reads ([`env::VARIABLES`]). [`debug`]: opt-in stderr lines.
+//! - [`vars`] → env, address: GitLab's `HARBOR_*` variables resolved, cheaply, for `get`.
+//! - [`url`] → vars: Harbor's base URL, checked for what a client may talk to.
+//! - [`integration`] → url, vars: the whole integration resolved once, for the commands.
+//! - [`atomic_file`]: private files written atomically, files read safely, exclusive locks.
+//! - [`protocol`] → address, text: the wire protocol and the [`protocol::Helper`] trait.
+//! - [`sources`] → protocol, vars, atomic_file: environment, store and runner config, in that
+//!   order, as one `Helper`.
+
+pub mod address;
+pub mod atomic_file;
+pub mod debug;
+pub mod env;
+pub mod integration;
+pub mod protocol;
+pub mod sources;
+pub mod text;
+pub mod url;
+pub mod vars;

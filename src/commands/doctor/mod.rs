@@ -1,0 +1,129 @@
+//! `docker-credential-harbor doctor`: checks, one line each, everything between this job and
+//! a push to Harbor, and says exactly what to fix.
+//!
+//! The checks are steps (`steps`), run in order over one [`Checkup`] that carries what the
+//! earlier ones found; each step passes, fails (with the problem's hint on the next line, as
+//! the hooks print it), or is skipped because of what an earlier one found. The network is
+//! checked layer by layer through `harbor::probe` (DNS, TCP, TLS), so a failure is named where
+//! it happens; then one token request proves the credentials, the project, pull and push
+//! (`harbor::verify`). Exit status 0 only when no check failed. Never prints a secret: only
+//! user names, hosts, files and Harbor's request ids.
+
+mod network;
+mod steps;
+
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use crate::harbor::HarborClient;
+use crate::harbor::tls::{Trust, TrustError};
+use crate::harbor::url::HarborUrl;
+use crate::harbor::verify::SystemInfo;
+use crate::integration::Integration;
+use crate::report::Problem;
+use crate::settings::Settings;
+
+/// What one check found.
+pub(crate) enum Outcome {
+    Pass(String),
+    Warn(String),
+    Info(String),
+    Fail {
+        message: String,
+        hint: Option<String>,
+    },
+    /// Not checked, because of what an earlier check found.
+    Skip(String),
+}
+
+impl Outcome {
+    fn fail(problem: &dyn Problem) -> Outcome {
+        Outcome::Fail {
+            message: problem.to_string(),
+            hint: problem.hint(),
+        }
+    }
+
+    fn pass(text: impl Display) -> Outcome {
+        Outcome::Pass(text.to_string())
+    }
+}
+
+/// A check's name and what it found.
+type Line = (&'static str, Outcome);
+
+/// What the steps found so far, for the steps after them.
+pub(crate) struct Checkup<'a> {
+    integration: &'a Integration,
+    settings: &'a Settings,
+    url: Option<HarborUrl>,
+    /// Why the checks that need the network are skipped, once one of them failed.
+    blocked: Option<&'static str>,
+    /// The proxy variable requests go through (then DNS, TCP and TLS are not checked directly).
+    proxy: Option<&'static str>,
+    trust: Option<Result<Trust, TrustError>>,
+    addrs: Vec<SocketAddr>,
+    stream: Option<TcpStream>,
+    client: Option<HarborClient>,
+    info: Option<SystemInfo>,
+    /// Harbor accepted the credentials.
+    accepted: bool,
+    project_id: std::cell::OnceCell<Option<i64>>,
+}
+
+/// Runs every check and writes the report; `Ok(true)` when none failed.
+pub fn run(
+    integration: &Integration,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    let start = Instant::now();
+    let mut c = Checkup {
+        integration,
+        settings,
+        url: None,
+        blocked: None,
+        proxy: None,
+        trust: None,
+        addrs: Vec::new(),
+        stream: None,
+        client: None,
+        info: None,
+        accepted: false,
+        project_id: std::cell::OnceCell::new(),
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for step in steps::ALL {
+        for (check, outcome) in step(&mut c) {
+            match &outcome {
+                Outcome::Pass(_) => passed += 1,
+                Outcome::Fail { .. } => failed += 1,
+                _ => {}
+            }
+            write_line(out, check, &outcome)?;
+        }
+    }
+    writeln!(
+        out,
+        "doctor: {passed} passed, {failed} failed, in {:.2} s",
+        start.elapsed().as_secs_f64()
+    )?;
+    Ok(failed == 0)
+}
+
+fn write_line(out: &mut dyn Write, check: &str, outcome: &Outcome) -> io::Result<()> {
+    let (label, text) = match outcome {
+        Outcome::Pass(t) => ("ok  ", t),
+        Outcome::Warn(t) => ("warn", t),
+        Outcome::Info(t) => ("info", t),
+        Outcome::Fail { message, .. } => ("FAIL", message),
+        Outcome::Skip(t) => ("skip", t),
+    };
+    writeln!(out, "{label}  {check:<12} {text}")?;
+    if let Outcome::Fail { hint: Some(h), .. } = outcome {
+        writeln!(out, "      {:<12} hint: {h}", "")?;
+    }
+    Ok(())
+}

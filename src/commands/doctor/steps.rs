@@ -1,0 +1,273 @@
+//! doctor's checks, in the order they run: each takes what the earlier ones found (the
+//! [`Checkup`]) and returns its lines, passed, failed or skipped because of an earlier
+//! finding. The layers come from `harbor::probe`, the verification from `harbor::verify`.
+
+use super::{Checkup, Line, Outcome, network};
+use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME, TIMEOUT_VAR};
+use crate::harbor::url::Scheme;
+use crate::harbor::verify;
+use crate::harbor::{HarborError, probe, robots};
+use crate::report::Said;
+
+/// A step: one or more checks.
+type Step = fn(&mut Checkup) -> Vec<Line>;
+
+pub(super) const ALL: &[Step] = &[
+    url,
+    variables,
+    timeout,
+    network::trust,
+    network::dns,
+    network::tcp,
+    network::handshake,
+    network::harbor,
+    access,
+    robot,
+    job_robots,
+];
+
+const ACCESS: [&str; 4] = ["credentials", "project", "pull", "push"];
+
+pub(super) fn skip(checks: &[&'static str], why: &str) -> Vec<Line> {
+    checks
+        .iter()
+        .map(|c| (*c, Outcome::Skip(why.to_owned())))
+        .collect()
+}
+
+fn url(c: &mut Checkup) -> Vec<Line> {
+    let url = match c.integration.harbor_url() {
+        Ok(u) => u.clone(),
+        Err(p) => {
+            c.blocked = Some("no Harbor URL");
+            return vec![("url", Outcome::fail(&p))];
+        }
+    };
+    let from = url.from.var();
+    let line = if url.scheme == Scheme::Http {
+        Outcome::Warn(format!(
+            "{} from {from}: plain HTTP, accepted only because the host is loopback",
+            url.base()
+        ))
+    } else {
+        Outcome::pass(format!(
+            "{} from {from}; registry {}",
+            url.base(),
+            url.registry
+        ))
+    };
+    c.proxy = probe::proxy_for(&c.settings.proxies, &url);
+    c.url = Some(url);
+    vec![("url", line)]
+}
+
+fn variables(c: &mut Checkup) -> Vec<Line> {
+    let missing = c.integration.missing();
+    let line = if missing.is_empty() {
+        Outcome::pass(format!(
+            "{HARBOR_USERNAME}, {HARBOR_PASSWORD} and {HARBOR_PROJECT} are set"
+        ))
+    } else {
+        Outcome::fail(&Said(
+            &format!("{} not set", missing.join(", ")),
+            Some("GitLab's Harbor integration sets them for every job; check the integration's settings, or set them as CI/CD variables".into()),
+        ))
+    };
+    vec![("variables", line)]
+}
+
+fn timeout(c: &mut Checkup) -> Vec<Line> {
+    match c.settings.note(TIMEOUT_VAR) {
+        Some(note) => vec![("timeout", Outcome::Warn(note.to_owned()))],
+        None => Vec::new(),
+    }
+}
+
+fn is_oidc(c: &Checkup) -> bool {
+    c.info.as_ref().and_then(|i| i.auth_mode.as_deref()) == Some("oidc_auth")
+}
+
+/// Credentials, project, pull, push: one token request on the happy path.
+fn access(c: &mut Checkup) -> Vec<Line> {
+    if let Some(why) = c.blocked {
+        return skip(&ACCESS, why);
+    }
+    let Some(client) = &c.client else {
+        return Vec::new();
+    };
+    let Some(user) = c.integration.account().map(|a| a.username) else {
+        return skip(&ACCESS, "no credentials in the variables");
+    };
+    let Some(project) = c.integration.project.clone() else {
+        let line = match verify::token(client, None) {
+            Ok((200, _)) => Outcome::pass(format!("accepted for {user}")),
+            Ok(_) => Outcome::fail(&HarborError::Unauthorized {
+                user,
+                oidc: is_oidc(c),
+            }),
+            Err(e) => Outcome::fail(&e),
+        };
+        let mut lines = vec![("credentials", line)];
+        lines.extend(skip(
+            &["project", "pull", "push"],
+            "HARBOR_PROJECT is not set",
+        ));
+        return lines;
+    };
+    let accepted = || ("credentials", Outcome::pass(format!("accepted for {user}")));
+    let exists = || ("project", Outcome::pass(format!("{project} exists")));
+    let lines = match verify::verify_push(client, &project) {
+        Ok(v) => vec![
+            (
+                "credentials",
+                Outcome::pass(format!("accepted as {}", v.subject)),
+            ),
+            (
+                "project",
+                Outcome::pass(format!(
+                    "{project} exists and {} has a role in it",
+                    v.subject
+                )),
+            ),
+            (
+                "pull",
+                Outcome::pass(format!("{} may pull from {project}", v.subject)),
+            ),
+            (
+                "push",
+                Outcome::pass(format!("{} may push to {project}", v.subject)),
+            ),
+        ],
+        Err(e @ HarborError::Unauthorized { .. }) => {
+            let mut lines = vec![("credentials", Outcome::fail(&e))];
+            lines.extend(skip(
+                &["project", "pull", "push"],
+                "credentials not accepted",
+            ));
+            return lines;
+        }
+        Err(e @ HarborError::ProjectMissing { .. }) => {
+            let mut lines = vec![accepted(), ("project", Outcome::fail(&e))];
+            lines.extend(skip(&["pull", "push"], "no such project"));
+            lines
+        }
+        Err(e @ HarborError::NotMember { .. }) => vec![
+            accepted(),
+            exists(),
+            ("pull", Outcome::fail(&e)),
+            (
+                "push",
+                Outcome::fail(&Said(&format!("{user} may not push to {project}"), None)),
+            ),
+        ],
+        Err(e @ HarborError::NoPush { .. }) => vec![
+            accepted(),
+            exists(),
+            (
+                "pull",
+                Outcome::pass(format!("{user} may pull from {project}")),
+            ),
+            ("push", Outcome::fail(&e)),
+        ],
+        Err(e) => {
+            let mut lines = vec![("credentials", Outcome::fail(&e))];
+            lines.extend(skip(
+                &["project", "pull", "push"],
+                "the check did not complete",
+            ));
+            return lines;
+        }
+    };
+    c.accepted = true;
+    lines
+}
+
+/// The project's id, asked once for the checks that need it.
+fn project_id(c: &Checkup) -> Option<i64> {
+    *c.project_id.get_or_init(|| {
+        let (client, project) = (c.client.as_ref()?, c.integration.project.as_ref()?);
+        robots::project_id(client, project).ok().flatten()
+    })
+}
+
+/// A robot's expiry, when Harbor lets the robot read it (robots usually lack project read and
+/// robot list, harbor-api.md §5); informational unless it is about to expire.
+fn robot(c: &mut Checkup) -> Vec<Line> {
+    let (Some(client), Some(user), Some(project)) =
+        (&c.client, c.integration.user(), &c.integration.project)
+    else {
+        return Vec::new();
+    };
+    if !c.accepted || !user.contains('$') {
+        return Vec::new();
+    }
+    let unreadable = format!(
+        "{user}'s expiry is not readable with its own permissions; Harbor shows it under Projects > {project} > Robot Accounts"
+    );
+    let listed = project_id(c).and_then(|id| robots::list(client, id).ok().flatten());
+    let Some(robot) = listed.and_then(|all| all.into_iter().find(|x| x.name == user)) else {
+        return vec![("robot", Outcome::Info(unreadable))];
+    };
+    let now = robots::unix_now();
+    let days = (robot.expires_at - now) / 86_400;
+    let line = if robot.expires_at < 0 {
+        Outcome::Warn(format!(
+            "{user} never expires; a rotation policy needs an expiry"
+        ))
+    } else if robot.expires_at <= now {
+        Outcome::fail(&Said(
+            &format!("{user} has expired"),
+            Some(format!(
+                "refresh it under Projects > {project} > Robot Accounts and update HARBOR_PASSWORD"
+            )),
+        ))
+    } else if days < 7 {
+        Outcome::Warn(format!(
+            "{user} expires in {days} days; refresh it and update HARBOR_PASSWORD"
+        ))
+    } else {
+        Outcome::pass(format!("{user} expires in {days} days"))
+    };
+    vec![("robot", line)]
+}
+
+/// Whether the account may mint job robots (`pre-build --job-robot`): `robot:create` on the
+/// project, which OIDC CLI secrets can never use. A warning only when job robots are enabled.
+fn job_robots(c: &mut Checkup) -> Vec<Line> {
+    let (Some(client), Some(user), Some(project)) =
+        (&c.client, c.integration.user(), &c.integration.project)
+    else {
+        return Vec::new();
+    };
+    if !c.accepted {
+        return Vec::new();
+    }
+    let fallback = "pre-build --job-robot would keep the integration's credentials";
+    let cannot = |text: String| {
+        if c.settings.job_robot {
+            Outcome::Warn(text)
+        } else {
+            Outcome::Info(text)
+        }
+    };
+    if is_oidc(c) {
+        return vec![(
+            "job robots",
+            cannot(format!(
+                "OIDC CLI secrets cannot call Harbor's robot API; {fallback}"
+            )),
+        )];
+    }
+    let line = match project_id(c).map(|id| robots::may_create(client, id)) {
+        Some(Ok(Some(true))) => Outcome::pass(format!(
+            "{user} may create robot accounts in {project}, so pre-build --job-robot can give each job its own"
+        )),
+        Some(Ok(Some(false))) => cannot(format!(
+            "{user} may not create robot accounts in {project} (by default only project admins may); {fallback}"
+        )),
+        _ => cannot(format!(
+            "cannot tell whether {user} may create robot accounts in {project} (it may not read the project); {fallback}"
+        )),
+    };
+    vec![("job robots", line)]
+}

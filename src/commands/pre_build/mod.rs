@@ -1,0 +1,238 @@
+//! `docker-credential-harbor pre-build`: the runner's `pre_build_script`, run as
+//! `eval "$(docker-credential-harbor pre-build)"` in the job's own shell. This is the driver:
+//! it decides the order and records each action with its undo; the work is done by the
+//! modules that own it.
+//!
+//! It exports the `HARBOR_*` variables as every GitLab version should have set them (POSIX
+//! `export` lines on stdout, nothing else), points every client at the helper for Harbor's
+//! registry (`client_config`: per-job copies under `RUNNER_TEMP_PROJECT_DIR`, or the user's
+//! files under a lease), places the CA where clients look (`certs_d`), verifies the
+//! credentials and the push right with one request (`harbor::verify`), optionally swaps them
+//! for a job robot (`job_robot`), writes the job's record (`job`), and summarises on stderr
+//! (`summary`). It never prints the password: the job already has it, and `set -x` would show
+//! an export. Without Harbor variables it writes nothing and exits 0; only
+//! `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` can fail the job, by ending its output with `false`.
+
+mod clients;
+mod summary;
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use summary::Outcome;
+
+use crate::client_config;
+use crate::env::{
+    HARBOR_HOST, HARBOR_OCI, HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_REGISTRY, HARBOR_URL,
+    HARBOR_USER, HARBOR_USERNAME, PATH, STORE_VAR,
+};
+use crate::harbor::url::HarborUrl;
+use crate::harbor::{HarborClient, verify};
+use crate::integration::Integration;
+use crate::job::{self, Action, JobState};
+use crate::leases::{self, JobLeases};
+use crate::report::{self, Said};
+use crate::settings::{Settings, VerifyMode};
+use crate::sources::runner_config;
+use crate::{job_robot, shell};
+
+/// Runs the hook: exports on `out`, the summary and warnings on `err`. Returns whether the
+/// job may go on (false only in strict mode).
+pub fn run(
+    integration: &Integration,
+    settings: &Settings,
+    job_robot: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<bool> {
+    if !integration.present() {
+        writeln!(
+            err,
+            "{}: no HARBOR_URL or HARBOR_HOST in this job (no Harbor integration); nothing to do",
+            report::NAME
+        )?;
+        return Ok(true);
+    }
+    let strict = settings.verify == VerifyMode::Strict;
+    let mut o = Outcome::default();
+    for (_, note) in &settings.notes {
+        o.note(note.clone());
+    }
+    match integration.harbor_url() {
+        Ok(url) => configure_job(
+            integration,
+            settings,
+            url,
+            job_robot || settings.job_robot,
+            &mut o,
+        ),
+        Err(p) => {
+            o.warn(&p);
+            o.failed = strict;
+        }
+    }
+    summary::write(integration, settings, &o, err)?;
+    let mut text = Vec::new();
+    for line in &o.exports {
+        text.extend_from_slice(line);
+        text.push(b'\n');
+    }
+    if o.failed {
+        // `eval "$(…)"` ignores the hook's exit status: the evaluated `false` fails the job
+        // under errexit and the runner's per-command check alike.
+        text.extend_from_slice(b"false\n");
+    }
+    out.write_all(&text)?;
+    out.flush()?;
+    Ok(!o.failed)
+}
+
+fn configure_job(
+    integration: &Integration,
+    settings: &Settings,
+    url: &HarborUrl,
+    job_robot: bool,
+    o: &mut Outcome,
+) {
+    let registry = &url.registry;
+    o.exports.push(shell::export(HARBOR_URL, url.base()));
+    o.exports.push(shell::export(HARBOR_HOST, registry.host()));
+    o.exports
+        .push(shell::export(HARBOR_REGISTRY, registry.as_str()));
+    o.exports
+        .push(shell::export(HARBOR_OCI, format!("oci://{registry}")));
+    if let Some(p) = &integration.project {
+        o.exports.push(shell::export(HARBOR_PROJECT, p));
+    }
+    if let Some(path) = helper_missing_from_path(settings) {
+        o.exports.push(shell::export(PATH, path));
+    }
+
+    let mut registries = vec![registry.clone()];
+    match runner_config::registries_at(&settings.runner_config) {
+        Ok((list, note)) => {
+            registries.extend(list.into_iter().filter(|r| r != registry));
+            if let Some(note) = note {
+                o.note(note);
+            }
+        }
+        Err(e) => o.note(format!("{e:#}")),
+    }
+
+    let me = leases::me();
+    let mut state = JobState::new(settings, me.clone());
+    let mut shared = JobLeases::new(settings, me);
+    clients::point_clients(settings, &registries, &mut shared, &mut state, o);
+    if let Some(ca) = &settings.trust.ca_file {
+        clients::place_ca(settings, registry, ca, &mut shared, &mut state, o);
+    }
+    if let Some(problem) = shared.problem() {
+        o.note(problem);
+    }
+    if let Err(e) = shared.close() {
+        o.note(e);
+    }
+    let robot = access(integration, settings, url, job_robot, &mut state, o);
+    if let Some(u) = robot.as_deref().or(integration.user()) {
+        o.exports.push(shell::export(HARBOR_USERNAME, u));
+        o.exports.push(shell::export(HARBOR_USER, u));
+    }
+    let saved =
+        job::state_path(settings).and_then(|path| state.save(&path).map_err(|e| format!("{e:#}")));
+    if let Err(e) = saved {
+        o.note(format!("{e}; post-build will not be able to clean up"));
+    }
+}
+
+/// Verifies the integration's credentials and, when asked, swaps them for a job robot.
+/// Returns the robot's name when the job is to use one.
+fn access(
+    integration: &Integration,
+    settings: &Settings,
+    url: &HarborUrl,
+    job_robot: bool,
+    state: &mut JobState,
+    o: &mut Outcome,
+) -> Option<String> {
+    let mode = settings.verify;
+    if mode == VerifyMode::Off && !job_robot {
+        return None;
+    }
+    let strict = mode == VerifyMode::Strict;
+    let (Some(account), Some(project)) = (integration.account(), &integration.project) else {
+        o.note(format!(
+            "cannot verify: {} not set; the helper answers only when {HARBOR_USERNAME} and {HARBOR_PASSWORD} are set",
+            integration.missing().join(", ")
+        ));
+        o.failed = strict;
+        return None;
+    };
+    let client = match HarborClient::with_settings(settings, url, account.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            o.warn(&e);
+            o.failed = strict;
+            return None;
+        }
+    };
+    if mode != VerifyMode::Off {
+        let start = Instant::now();
+        match verify::verify_push(&client, project) {
+            Ok(v) => {
+                o.verified = Some(format!(
+                    "{} may pull from and push to {project} ({} ms)",
+                    v.subject,
+                    start.elapsed().as_millis()
+                ))
+            }
+            Err(e) => {
+                o.warn(&e);
+                o.failed = strict;
+                // A robot minted from credentials that cannot push would not help.
+                return None;
+            }
+        }
+    }
+    if !job_robot {
+        return None;
+    }
+    match job_robot::mint(settings, &client, &account, url, project) {
+        Ok(robot) => {
+            o.exports.push(shell::unset(HARBOR_PASSWORD));
+            o.exports.push(shell::export(STORE_VAR, &robot.store));
+            o.configured.push(format!(
+                "job robot {} (pull and push on {project}; deleted when the job ends, expires within a day regardless)",
+                robot.name
+            ));
+            let name = robot.name.clone();
+            state.push(Action::Robot { robot });
+            Some(name)
+        }
+        Err(e) => {
+            o.warn(&Said(
+                &format!("{e}; the job keeps the integration's credentials"),
+                report::Problem::hint(&e),
+            ));
+            o.failed = strict;
+            None
+        }
+    }
+}
+
+/// When clients cannot find `docker-credential-harbor` on PATH (the runner calls the hook by
+/// an absolute path), the PATH that adds this binary's directory.
+fn helper_missing_from_path(settings: &Settings) -> Option<std::ffi::OsString> {
+    if client_config::helper_on_path(&settings.path) {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    if exe.file_name()? != "docker-credential-harbor" {
+        return None;
+    }
+    let mut path = exe.parent()?.as_os_str().to_owned();
+    if !settings.path.is_empty() {
+        path.push(":");
+        path.push(&settings.path);
+    }
+    Some(path)
+}

@@ -1,0 +1,119 @@
+//! What pre-build tells the job log (stderr): a short summary, folded into a collapsible
+//! section when `CI` is set, then the warnings, each with its hint. Every value in it may
+//! come from a variable or from Harbor, so the text is escaped; only the section markers
+//! written here carry control characters.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::env::VERIFY_VAR;
+use crate::integration::Integration;
+use crate::report::{self, Problem};
+use crate::settings::{Settings, VerifyMode};
+use crate::text;
+
+/// Everything the run decided, for the summary and the exit status.
+#[derive(Default)]
+pub struct Outcome {
+    /// `export` lines for the job's shell (machine output, never escaped).
+    pub exports: Vec<Vec<u8>>,
+    pub warnings: Vec<String>,
+    pub configured: Vec<String>,
+    pub verified: Option<String>,
+    /// Strict mode and something went wrong: the job fails before the build.
+    pub failed: bool,
+}
+
+impl Outcome {
+    pub fn warn(&mut self, problem: &dyn Problem) {
+        self.warnings.push(report::with_hint(problem));
+    }
+
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.warnings.push(text.into());
+    }
+}
+
+pub fn write(
+    integration: &Integration,
+    settings: &Settings,
+    o: &Outcome,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let url = integration.harbor_url().ok();
+    let mode = settings.verify;
+    let headline = match (url, &o.verified, o.warnings.is_empty()) {
+        (Some(u), Some(_), true) => format!("Harbor {}: credentials verified", u.registry),
+        (Some(u), None, true) if mode == VerifyMode::Off => {
+            format!("Harbor {}: clients configured (not verified)", u.registry)
+        }
+        (Some(u), _, _) => format!("Harbor {}: see the warnings below", u.registry),
+        (None, _, _) => "Harbor: the variables cannot be used".to_owned(),
+    };
+    let mut body = String::new();
+    let _ = writeln!(body, "{}: {headline}", report::NAME);
+    if let Some(u) = url {
+        let _ = writeln!(
+            body,
+            "  registry   {} (HARBOR_REGISTRY; image names start {}/…)",
+            u.registry, u.registry
+        );
+    }
+    if let Some(p) = &integration.project {
+        let _ = writeln!(body, "  project    {p}");
+    }
+    if let Some(user) = integration.user() {
+        let _ = writeln!(body, "  user       {user}");
+    }
+    let verification = match (&o.verified, mode) {
+        (Some(v), _) => v.clone(),
+        (None, VerifyMode::Off) => format!("off ({VERIFY_VAR}=off)"),
+        (None, _) => "failed (see below)".to_owned(),
+    };
+    let _ = writeln!(body, "  verified   {verification}");
+    for c in &o.configured {
+        let _ = writeln!(body, "  configured {c}");
+    }
+    if let Some(u) = url
+        && settings.trust.ca_file.is_some()
+    {
+        let _ = writeln!(
+            body,
+            "  docker:dind: the daemon verifies Harbor itself; mount the CA into the service with \
+             volumes = [\"<ca.crt>:/etc/docker/certs.d/{}/ca.crt:ro\"] in config.toml",
+            u.registry
+        );
+    }
+    let mut tail = String::new();
+    let level = if o.failed { "error" } else { "warning" };
+    for w in &o.warnings {
+        let _ = writeln!(tail, "{}: {level}: {w}", report::NAME);
+    }
+    if o.failed {
+        let _ = writeln!(
+            tail,
+            "{}: {VERIFY_VAR}=strict: failing the job before the build",
+            report::NAME
+        );
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut all = String::new();
+    if settings.job.ci {
+        let _ = write!(
+            all,
+            "\x1b[0Ksection_start:{stamp}:docker_credential_harbor[collapsed=true]\r\x1b[0K"
+        );
+    }
+    all.push_str(&text::escape(&body));
+    if settings.job.ci {
+        let _ = write!(
+            all,
+            "\x1b[0Ksection_end:{stamp}:docker_credential_harbor\r\x1b[0K\n"
+        );
+    }
+    all.push_str(&text::escape(&tail));
+    err.write_all(all.as_bytes())
+}

@@ -1,0 +1,210 @@
+//! What the commands read from the environment besides GitLab's integration, resolved once at
+//! the start of a command into [`Settings`] and passed down: nothing below a command driver
+//! reads a variable.
+//!
+//! A value that cannot be used (a verify mode that is not `warn`, `strict` or `off`, a timeout
+//! that is not a number of seconds) falls back to the default and leaves a note saying so;
+//! settings never fail. Reading them touches no file beyond what the client-config rules test
+//! for existence (kaniko's directory, the containers runtime auth file). `get` never builds
+//! them: the core's sources read what they need, lazily.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client_config::ClientFiles;
+use crate::env::{
+    CA_FILE_VAR, CI, CI_JOB_ID, CI_JOB_URL, CI_PROJECT_PATH, Env, HOME, HTTP_PROXY, HTTPS_PROXY,
+    JOB_ROBOT_VAR, NO_PROXY, PATH, RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE,
+    TIMEOUT_VAR, VERIFY_VAR,
+};
+use crate::sources::{self, runner_config};
+
+/// The directory `pre-build` owns inside `RUNNER_TEMP_PROJECT_DIR`.
+pub const PER_JOB_DIR: &str = "docker-credential-harbor";
+
+/// How long to wait for Harbor when `DOCKER_CREDENTIAL_HARBOR_TIMEOUT` says nothing usable.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// pre-build's verification (`DOCKER_CREDENTIAL_HARBOR_VERIFY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// A warning, and the job goes on (the default).
+    Warn,
+    /// The job fails before the build.
+    Strict,
+    /// No request at all.
+    Off,
+}
+
+/// The job the runner is running, for names, descriptions and records.
+#[derive(Clone, Debug, Default)]
+pub struct Job {
+    pub ci: bool,
+    pub id: Option<String>,
+    pub url: Option<String>,
+    pub project_path: Option<String>,
+}
+
+/// Where the Harbor client finds CAs (harbor::tls), beside the certs.d directories.
+#[derive(Clone, Debug, Default)]
+pub struct TrustFiles {
+    pub ssl_cert_file: Option<String>,
+    pub ssl_cert_dir: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Proxy variables, for `doctor` (reqwest reads the same ones itself).
+#[derive(Clone, Debug, Default)]
+pub struct Proxies {
+    /// The first of `HTTPS_PROXY`, `https_proxy`, `ALL_PROXY`, `all_proxy` that is set.
+    pub https: Option<&'static str>,
+    /// The first of `HTTP_PROXY`, `http_proxy`, `ALL_PROXY`, `all_proxy` that is set.
+    pub http: Option<&'static str>,
+    pub no_proxy: String,
+}
+
+/// Everything a command reads besides the integration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub verify: VerifyMode,
+    pub timeout: Duration,
+    pub job_robot: bool,
+    pub trust: TrustFiles,
+    pub proxies: Proxies,
+    pub job: Job,
+    /// `$RUNNER_TEMP_PROJECT_DIR/docker-credential-harbor`, pre-build's own directory.
+    pub per_job_dir: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    /// The user's data directory for this tool (the store, job records, leases).
+    pub data_dir: Option<PathBuf>,
+    /// The helper's store, or why there is none.
+    pub store: Result<PathBuf, String>,
+    /// The runner config to read.
+    pub runner_config: PathBuf,
+    /// The file each client reads for this user.
+    pub clients: ClientFiles,
+    pub path: OsString,
+    /// What could not be used, and what was used instead, by variable.
+    pub notes: Vec<(&'static str, String)>,
+}
+
+impl Settings {
+    /// The note about `var`'s value, if it could not be used.
+    pub fn note(&self, var: &str) -> Option<&str> {
+        self.notes
+            .iter()
+            .find(|(v, _)| *v == var)
+            .map(|(_, n)| n.as_str())
+    }
+
+    pub fn from_env(env: &Env) -> Settings {
+        let mut notes = Vec::new();
+        let verify = match env
+            .var(VERIFY_VAR)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("warn") => VerifyMode::Warn,
+            Some("strict") => VerifyMode::Strict,
+            Some("off") => VerifyMode::Off,
+            Some(other) => {
+                notes.push((
+                    VERIFY_VAR,
+                    format!("{VERIFY_VAR}={other:?} is not warn, strict or off; using warn"),
+                ));
+                VerifyMode::Warn
+            }
+        };
+        let timeout = match env.var(TIMEOUT_VAR).map(|v| parse_timeout(&v).ok_or(v)) {
+            None => DEFAULT_TIMEOUT,
+            Some(Ok(t)) => t,
+            Some(Err(bad)) => {
+                notes.push((
+                    TIMEOUT_VAR,
+                    format!(
+                        "{TIMEOUT_VAR}={bad:?} is not a number of seconds; using {} s",
+                        DEFAULT_TIMEOUT.as_secs()
+                    ),
+                ));
+                DEFAULT_TIMEOUT
+            }
+        };
+        let first = |names: &[&'static str]| names.iter().copied().find(|v| env.var(v).is_some());
+        Settings {
+            verify,
+            timeout,
+            job_robot: matches!(
+                env.var(JOB_ROBOT_VAR)
+                    .map(|v| v.to_ascii_lowercase())
+                    .as_deref(),
+                Some("1" | "true" | "yes")
+            ),
+            trust: TrustFiles {
+                ssl_cert_file: env.var(SSL_CERT_FILE),
+                ssl_cert_dir: env.var(SSL_CERT_DIR),
+                ca_file: env.path(CA_FILE_VAR),
+            },
+            proxies: Proxies {
+                https: first(HTTPS_PROXY),
+                http: first(HTTP_PROXY),
+                no_proxy: NO_PROXY.iter().find_map(|v| env.var(v)).unwrap_or_default(),
+            },
+            job: Job {
+                ci: env.var(CI).is_some(),
+                id: env.var(CI_JOB_ID),
+                url: env.var(CI_JOB_URL),
+                project_path: env.var(CI_PROJECT_PATH),
+            },
+            per_job_dir: env
+                .path(RUNNER_TEMP_PROJECT_DIR)
+                .map(|d| d.join(PER_JOB_DIR)),
+            home: env.path(HOME),
+            data_dir: env.data_dir(),
+            store: sources::store_path(env).map_err(|e| format!("{e:#}")),
+            runner_config: runner_config::locate(env),
+            clients: ClientFiles::from_env(env),
+            path: env.var_os(PATH).unwrap_or_default(),
+            notes,
+        }
+    }
+}
+
+/// Seconds, from 0 (excluded) to an hour, as a duration.
+fn parse_timeout(v: &str) -> Option<Duration> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s <= 3600.0 => Some(Duration::from_secs_f64(s)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_variable() {
+        let timeout = |v: &str| Settings::from_env(&Env::from_pairs([(TIMEOUT_VAR, v)]));
+        assert_eq!(timeout("2.5").timeout, Duration::from_millis(2500));
+        assert_eq!(Settings::from_env(&Env::empty()).timeout, DEFAULT_TIMEOUT);
+        for bad in ["0", "soon"] {
+            let s = timeout(bad);
+            assert_eq!(s.timeout, DEFAULT_TIMEOUT);
+            let note = s.note(TIMEOUT_VAR).unwrap();
+            assert!(note.contains(&format!("{bad:?} is not a number")), "{note}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_verify_mode_is_warn_and_says_so() {
+        let s = Settings::from_env(&Env::from_pairs([(VERIFY_VAR, "Loud")]));
+        assert_eq!(s.verify, VerifyMode::Warn);
+        assert!(
+            s.note(VERIFY_VAR)
+                .unwrap()
+                .contains("\"loud\" is not warn, strict or off")
+        );
+        let s = Settings::from_env(&Env::from_pairs([(VERIFY_VAR, "STRICT")]));
+        assert_eq!(s.verify, VerifyMode::Strict);
+    }
+}
