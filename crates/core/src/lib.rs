@@ -14,8 +14,8 @@
 //! - [`integration`] → url, vars: the whole integration resolved once, for the commands.
 //! - [`atomic_file`]: private files written atomically, files read safely, exclusive locks.
 //! - [`protocol`] → address, text: the wire protocol and the [`protocol::Helper`] trait.
-//! - [`sources`] → protocol, vars, atomic_file: environment, store and runner config, in that
-//!   order, as one `Helper`.
+//! - [`sources`] → address, atomic_file, debug, env, protocol, vars: environment, store and
+//!   runner config, in that order, as one `Helper`.
 
 pub mod address;
 pub mod atomic_file;
