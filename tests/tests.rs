@@ -11,6 +11,8 @@ mod clients;
 mod configure;
 /// `doctor` and the one-request verification against the Harbor double.
 mod doctor;
+/// Field clients: docker-py (credHelpers, credsStore, dockerd) and rootless podman as a runner user.
+mod field_clients;
 /// The fuzz targets' seed corpus, replayed without libFuzzer.
 mod fuzz_corpus;
 /// Issue 9: hostile input, files, addresses and Harbor answers; state shared between jobs.

@@ -2,15 +2,18 @@
 # Installs the Debian packages the tests and the demo use, only when something is missing.
 # Real clients and a real registry, never mocks: skopeo, podman, buildah, the docker CLI and
 # dockerd, Debian's distribution registry, htpasswd, openssl, curl, strace; busybox and dash
-# for the shells job images have.
+# for the shells job images have; the docker SDK for Python (python3-docker) and newuidmap
+# (uidmap) for rootless podman as an unprivileged runner user.
 # Usage: scripts/lib/deps.sh [extra-package ...]
 set -eu
 need=""
-have() { command -v "$1" >/dev/null 2>&1; }
+# A path is checked for existence: dash's `command -v` accepts any file, bash's only executables.
+have() { case $1 in /*) [ -e "$1" ] ;; *) command -v "$1" >/dev/null 2>&1 ;; esac; }
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
             htpasswd:apache2-utils openssl:openssl curl:curl strace:strace setpriv:util-linux \
             unshare:util-linux busybox:busybox dash:dash docker:docker.io dockerd:docker.io \
-            pgrep:procps readelf:binutils /usr/bin/python3:python3-minimal; do
+            pgrep:procps readelf:binutils /usr/bin/python3:python3-minimal \
+            /usr/lib/python3/dist-packages/docker/__init__.py:python3-docker newuidmap:uidmap; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   have "$cmd" || need="$need $pkg"
 done

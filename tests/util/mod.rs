@@ -172,29 +172,37 @@ impl TestEnv {
     /// Hands the test directory and `subdirs` to uid/gid 65534 (nobody), for jobs run as a
     /// user without privileges.
     pub fn give_to_nobody(&self, subdirs: &[&str]) {
+        self.give_to(65534, 65534, subdirs);
+    }
+
+    /// Hands the test directory and `subdirs` to `uid`/`gid`.
+    pub fn give_to(&self, uid: u32, gid: u32, subdirs: &[&str]) {
         for d in subdirs {
             run(self
                 .command("chown")
-                .args(["-R", "65534:65534"])
+                .args(["-R", &format!("{uid}:{gid}")])
                 .arg(self.path(d)))
             .success();
         }
-        std::os::unix::fs::chown(&self.dir, Some(65534), Some(65534)).unwrap();
+        std::os::unix::fs::chown(&self.dir, Some(uid), Some(gid)).unwrap();
     }
 
     /// Runs `script` with dash as uid/gid 65534 (nobody) in this test's environment, and fails
     /// the test if its output shows a registered secret.
     pub fn run_as_nobody(&self, script: &str) -> Out {
-        let file = self.path("tmp/nobody.sh");
+        self.run_as(65534, 65534, script)
+    }
+
+    /// Runs `script` with dash as `uid`/`gid` (no supplementary groups) in this test's
+    /// environment, and fails the test if its output shows a registered secret.
+    pub fn run_as(&self, uid: u32, gid: u32, script: &str) -> Out {
+        let file = self.path(&format!("tmp/job-{uid}.sh"));
         fs::write(&file, script).unwrap();
         let mut cmd = self.command("setpriv");
-        cmd.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "/usr/bin/dash",
-        ])
-        .arg(&file);
+        cmd.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .args(["--clear-groups", "/usr/bin/dash"])
+            .arg(&file);
         let out = run(&mut cmd);
         self.assert_clean(&out);
         out
