@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use harbor_double::{AuthMode, Config, Fault, Harbor, HarborVersion, TlsMode};
+use harbor_double::{AuthMode, Config, Fault, Harbor, HarborVersion, Role, TlsMode};
 
 use crate::util::{Out, TestEnv, write_mode};
 
@@ -551,4 +551,161 @@ fn doctor_checks_a_robot_and_says_where_its_expiry_is() {
         "FAIL",
         &["expired or disabled robot"],
     );
+}
+
+/// The prefixes the robot tests run under: Harbor's default and one without a `$`.
+const PREFIXES: [&str; 2] = ["robot$", "svc-"];
+
+fn with_prefix(prefix: &str) -> Config {
+    Config {
+        robot_prefix: prefix.into(),
+        ..Config::default()
+    }
+}
+
+/// GitLab's variables for a robot login, `robot$` escaped as GitLab escapes it.
+fn robot_job(t: &mut TestEnv, h: &Harbor, name: &str, secret: &str) {
+    t.harbor_env(&h.url(), &name.replacen("robot$", "robot$$", 1), secret);
+    t.set("HARBOR_PROJECT", "proj")
+        .set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
+}
+
+/// The statuses `GET /api/v2.0/users/current` answered, in order.
+fn whoami_answers(h: &Harbor) -> Vec<u16> {
+    h.requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2.0/users/current")
+        .map(|r| r.status)
+        .collect()
+}
+
+fn has_line(out: &Out, check: &str) -> bool {
+    out.stdout.lines().any(|l| {
+        l.get(6..)
+            .is_some_and(|rest| rest.starts_with(&format!("{check} ")))
+    })
+}
+
+/// A robot that may also read its project and list its robots, so its expiry is readable.
+fn reading_robot(h: &Harbor) -> (String, String) {
+    use secrecy::ExposeSecret;
+    let pam = crate::robots::client(h, "pam", &h.password("pam"));
+    let body = serde_json::json!({
+        "name": "reader",
+        "description": "",
+        "level": "project",
+        "duration": 30,
+        "permissions": [{"kind": "project", "namespace": "proj", "access": [
+            {"resource": "repository", "action": "pull"},
+            {"resource": "repository", "action": "push"},
+            {"resource": "project", "action": "read"},
+            {"resource": "robot", "action": "list"},
+        ]}],
+    });
+    let reply = pam.post_json("/api/v2.0/robots", &body).unwrap();
+    assert_eq!(reply.status, 201);
+    let created = docker_credential_harbor::harbor::robots::parse_created(&reply.body).unwrap();
+    (created.name, created.secret.expose_secret().to_owned())
+}
+
+#[test]
+fn doctor_knows_a_robot_by_harbors_answer_under_any_prefix() {
+    for prefix in PREFIXES {
+        let mut t = TestEnv::new(&format!("doctor-robot-prefix-{}", prefix.len()));
+        let h = start(&t, with_prefix(prefix));
+        let robot = h.add_robot("proj", "ci", &["pull", "push"], 30);
+        assert!(robot.name.starts_with(prefix), "{}", robot.name);
+        robot_job(&mut t, &h, &robot.name, &robot.secret);
+        let out = doctor(&t).success();
+        assert_line(
+            &out,
+            "robot",
+            "info",
+            &[&format!("{}'s expiry is not readable", robot.name)],
+        );
+        assert!(!out.stdout.contains("heuristic"), "{}", out.stdout);
+        assert_eq!(whoami_answers(&h), [412], "asked once, and Harbor said");
+
+        // Readable: the expiry, and job-robot advice for a robot rather than a user.
+        let (name, secret) = reading_robot(&h);
+        t.secret(&secret);
+        robot_job(&mut t, &h, &name, &secret);
+        h.clear_requests();
+        let out = doctor(&t).success();
+        // 30 days at creation; a second later it is 29 whole days.
+        let days = ["29", "30"].map(|d| format!("{name} expires in {d} days"));
+        assert_line(&out, "robot", "ok", &[]);
+        assert!(
+            days.iter()
+                .any(|d| line(&out, "robot").contains(d.as_str())),
+            "{}",
+            out.stdout
+        );
+        assert_line(
+            &out,
+            "job robots",
+            "info",
+            &[&format!(
+                "{name} may not create robot accounts in proj: a robot may create robots from Harbor 2.12 on"
+            )],
+        );
+        assert!(!out.stdout.contains("project admins"), "{}", out.stdout);
+        assert_eq!(whoami_answers(&h), [412]);
+    }
+}
+
+#[test]
+fn doctor_takes_a_user_with_a_dollar_in_the_name_for_a_user() {
+    for prefix in PREFIXES {
+        let mut t = TestEnv::new(&format!("doctor-dollar-user-{}", prefix.len()));
+        let h = start(&t, with_prefix(prefix));
+        // Harbor refuses `$` in database user names, not in names from LDAP or OIDC.
+        h.add_user(
+            "ops$team",
+            "Ops-Secret-1",
+            Some(("proj", Role::Developer)),
+            false,
+        );
+        t.harbor_env(&h.url(), "ops$team", "Ops-Secret-1");
+        t.set("HARBOR_PROJECT", "proj")
+            .set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
+        let out = doctor(&t).success();
+        assert_line(&out, "credentials", "ok", &["accepted as ops$team"]);
+        assert!(!has_line(&out, "robot"), "no robot line:\n{}", out.stdout);
+        assert_line(
+            &out,
+            "job robots",
+            "info",
+            &[
+                "ops$team may not create robot accounts in proj (by default only project admins may)",
+            ],
+        );
+        assert_eq!(whoami_answers(&h), [200]);
+    }
+}
+
+#[test]
+fn doctor_before_harbor_2_3_knows_a_robot_by_its_name_and_says_it_is_a_guess() {
+    // Harbor 2.0–2.2 answer a robot's users/current with 500; 2.2 already had the prefix.
+    let mut t = TestEnv::new("doctor-robot-old-harbor");
+    let h = start(
+        &t,
+        Config {
+            version: HarborVersion::V2_0,
+            ..with_prefix("svc-")
+        },
+    );
+    let robot = h.add_robot("proj", "ci", &["pull", "push"], 30);
+    robot_job(&mut t, &h, &robot.name, &robot.secret);
+    let out = doctor(&t);
+    assert_line(
+        &out,
+        "robot",
+        "info",
+        &[
+            &format!("{}'s expiry is not readable", robot.name),
+            "a robot by its name, a heuristic: Harbor before 2.3 does not say",
+        ],
+    );
+    assert_eq!(whoami_answers(&h), [500]);
 }

@@ -10,7 +10,7 @@ use docker_credential_harbor::env::Env;
 use docker_credential_harbor::harbor::robots::{self, CreateError};
 use docker_credential_harbor::harbor::url::HarborUrl;
 use docker_credential_harbor::harbor::{Account, HarborClient, tls, verify};
-use harbor_double::{Fault, Harbor, RobotInfo};
+use harbor_double::{Config, Fault, Harbor, RobotInfo};
 
 use crate::hooks::{dump, gitlab, job, job_with_private_etc, start, use_ca_file};
 use crate::util::{TestEnv, is_root};
@@ -35,8 +35,29 @@ pub(crate) fn client(h: &Harbor, user: &str, password: &str) -> HarborClient {
 
 /// pam (project admin) as the integration's account, job robots on.
 pub(crate) fn pam_job(name: &str, registry: bool) -> (TestEnv, Harbor) {
-    let mut t = TestEnv::new(name);
+    let t = TestEnv::new(name);
     let h = start(&t, registry);
+    pam_job_on(t, h)
+}
+
+/// The prefixes the prefix tests run under: Harbor's default and one without a `$`.
+const PREFIXES: [&str; 2] = ["robot$", "svc-"];
+
+/// [`pam_job`] on a double whose `robot_name_prefix` is `prefix`.
+fn pam_job_under(name: &str, prefix: &str) -> (TestEnv, Harbor) {
+    let t = TestEnv::new(name);
+    let h = Harbor::start(&t.path("harbor"), under(prefix));
+    pam_job_on(t, h)
+}
+
+fn under(prefix: &str) -> Config {
+    Config {
+        robot_prefix: prefix.into(),
+        ..Config::default()
+    }
+}
+
+fn pam_job_on(mut t: TestEnv, h: Harbor) -> (TestEnv, Harbor) {
     gitlab(&mut t, &h, "pam", &h.password("pam"), "proj");
     t.set("DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT", "1")
         .set(
@@ -428,4 +449,136 @@ fn the_keeper_holding_the_integration_password_is_unreadable_to_the_job() {
     assert!(!out.stdout.contains("readable"), "{}", out.stdout);
     out.stdout_has("docker-credential-harbor robot-keeper");
     assert!(wait_until_gone(&h));
+}
+
+/// The statuses `GET /api/v2.0/users/current` answered, in order.
+fn whoami_answers(h: &Harbor) -> Vec<u16> {
+    h.requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2.0/users/current")
+        .map(|r| r.status)
+        .collect()
+}
+
+#[test]
+fn job_robots_are_minted_used_and_deleted_under_any_prefix() {
+    for prefix in PREFIXES {
+        let (mut t, h) = pam_job_under(&format!("robots-prefix-{}", prefix.len()), prefix);
+        let stem = format!("{prefix}proj+ci-job-4242-");
+        // pre-build from the test: the keeper watches this process, so the robot lives until
+        // post-build, and the test can use it as the job would.
+        let out = t.helper(&["pre-build"], b"").success();
+        out.stderr_has(&format!("job robot {stem}"));
+        let live = job_robots(&h);
+        assert_eq!(live.len(), 1, "{live:?}");
+        let name = live[0].name.clone();
+        assert!(name.starts_with(&stem), "{name}");
+        out.stdout_has(&format!("export HARBOR_USERNAME='{name}'"));
+        let store = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("export DOCKER_CREDENTIAL_HARBOR_STORE="))
+            .expect("the robot's store is exported")
+            .trim_matches('\'')
+            .to_owned();
+        // The job's environment after `eval`: the robot, its store, no integration password.
+        t.unset("HARBOR_PASSWORD")
+            .set("HARBOR_USERNAME", &name)
+            .set("DOCKER_CREDENTIAL_HARBOR_STORE", &store);
+        let got = t.helper(&["get"], h.addr().as_bytes()).success();
+        let got: serde_json::Value = serde_json::from_str(&got.stdout).unwrap();
+        assert_eq!(got["Username"], name.as_str());
+        let secret = got["Secret"].as_str().unwrap().to_owned();
+        t.secret(&secret);
+        assert_ne!(secret, h.password("pam"));
+        let robot = client(&h, &name, &secret);
+        assert_eq!(verify::verify_push(&robot, "proj").unwrap().subject, name);
+        // Minting asks nothing about the account: creation succeeded.
+        assert_eq!(whoami_answers(&h), Vec::<u16>::new());
+
+        let out = t.helper(&["post-build"], b"").success();
+        t.assert_clean(&out);
+        out.stderr_has(&format!("deleted {name}"));
+        assert!(job_robots(&h).is_empty());
+        assert!(verify::verify_push(&robot, "proj").is_err(), "deleted");
+        t.scan_files(&[]);
+    }
+}
+
+#[test]
+fn a_robot_integration_account_without_robot_create_is_told_what_a_robot_needs() {
+    for prefix in PREFIXES {
+        let mut t = TestEnv::new(&format!("robots-robot-account-{}", prefix.len()));
+        let h = Harbor::start(&t.path("harbor"), under(prefix));
+        let robot = h.add_robot("proj", "ci", &["pull", "push"], 1);
+        gitlab(&mut t, &h, &robot.name, &robot.secret, "proj");
+        // Without job robots, pre-build asks nothing about the account.
+        t.helper(&["pre-build"], b"").success();
+        t.helper(&["post-build"], b"").success();
+        assert_eq!(whoami_answers(&h), Vec::<u16>::new());
+
+        t.set("DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT", "1");
+        let out = t.helper(&["pre-build"], b"").success();
+        t.assert_clean(&out);
+        out.stderr_has(&format!(
+            "{} may not create robot accounts in project proj (a robot may create robots from Harbor 2.12 on, with robot:create in its own permissions); the job keeps the integration's credentials",
+            robot.name
+        ));
+        assert!(!out.stderr.contains("project admins"), "{}", out.stderr);
+        assert_eq!(whoami_answers(&h), [412], "asked once, after the refusal");
+        assert!(job_robots(&h).is_empty());
+        t.helper(&["post-build"], b"").success();
+    }
+}
+
+#[test]
+fn prune_works_under_any_prefix_and_tells_a_robot_what_it_lacks() {
+    for prefix in PREFIXES {
+        let mut t = TestEnv::new(&format!("robots-prune-prefix-{}", prefix.len()));
+        let h = Harbor::start(&t.path("harbor"), under(prefix));
+        let pam = client(&h, "pam", &h.password("pam"));
+        let old = robots::create(
+            &pam,
+            "proj",
+            "ci-job-100-0000aaaa",
+            "GitLab job 100; docker-credential-harbor",
+        )
+        .unwrap();
+        assert!(
+            old.name.starts_with(&format!("{prefix}proj+")),
+            "{}",
+            old.name
+        );
+        let fresh = robots::create(
+            &pam,
+            "proj",
+            "ci-job-101-0000bbbb",
+            "GitLab job 101; docker-credential-harbor",
+        )
+        .unwrap();
+        h.expire_robot(old.id);
+        gitlab(&mut t, &h, "pam", &h.password("pam"), "proj");
+        let out = t.helper(&["robots", "prune"], b"").success();
+        t.assert_clean(&out);
+        out.stdout_has(&format!("deleted  {} (job 100, expired)", old.name))
+            .stdout_has(&format!("kept     {} (job 101,", fresh.name))
+            .stdout_has("robots prune: 1 deleted, 1 kept, in project proj");
+        assert!(h.robot(old.id).is_none() && h.robot(fresh.id).is_some());
+        assert_eq!(whoami_answers(&h), Vec::<u16>::new(), "nothing refused");
+
+        // A robot that may not read the project: told what a robot needs, not to be an admin.
+        let bot = h.add_robot("proj", "cleaner", &["pull"], 1);
+        gitlab(&mut t, &h, &bot.name, &bot.secret, "proj");
+        let out = t.helper(&["robots", "prune"], b"").failure();
+        t.assert_clean(&out);
+        out.stderr_has(&format!(
+            "{} may not read project proj or list its robot accounts",
+            bot.name
+        ))
+        .stderr_has(&format!(
+            "{} is a robot: it needs project read and robot list and delete on proj in its own permissions",
+            bot.name
+        ));
+        assert_eq!(whoami_answers(&h), [412]);
+    }
 }

@@ -2,12 +2,15 @@
 //! --job-robot` left in the project (a job killed with its container, a Harbor that was down
 //! at the end of a job), for a scheduled cleanup pipeline.
 //!
-//! Only robots that carry both marks of a job robot (the `ci-job-` name and this tool's name
-//! in the description) are considered, and only once expired or older than the given age.
-//! Reports one line per robot on stdout; never prints a secret.
+//! Only robots that carry both marks of a job robot (the `ci-job-` name after the last `+`,
+//! under any robot prefix, and this tool's name in the description) are considered, and only
+//! once expired or older than the given age. When Harbor refuses, whether the account is a
+//! robot (asked at most once, `harbor::account`) decides the advice. Reports one line per
+//! robot on stdout; never prints a secret.
 
 use std::io::{self, Write};
 
+use crate::harbor::account::{self, Kind};
 use crate::harbor::robots::{self, Listed};
 use crate::harbor::{HarborClient, HarborError};
 use crate::integration::Integration;
@@ -48,6 +51,16 @@ pub fn prune(
         Err(e) => return fail(err, &e),
     };
     let user = client.user().to_owned();
+    // Asked only once Harbor refused something, and then once.
+    let asked = std::cell::OnceCell::new();
+    let kind = || {
+        *asked.get_or_init(|| {
+            account::kind(&client).unwrap_or(Kind::Guessed {
+                robot: account::looks_like_robot(&user),
+                status: 0,
+            })
+        })
+    };
     let listed = robots::project_id(&client, &project).and_then(|id| match id {
         Some(id) => robots::list(&client, id),
         None => Ok(None),
@@ -56,8 +69,15 @@ pub fn prune(
         Ok(Some(all)) => all,
         Ok(None) => {
             let what = format!("{user} may not read project {project} or list its robot accounts");
-            let hint =
-                format!("run it with a project admin of {project} (robot list and delete rights)");
+            let k = kind();
+            let hint = if k.is_robot() {
+                format!(
+                    "{user} is a robot{}: it needs project read and robot list and delete on {project} in its own permissions; or run it with a project admin of {project}",
+                    k.guess_note()
+                )
+            } else {
+                format!("run it with a project admin of {project} (robot list and delete rights)")
+            };
             return fail(err, &Said(&what, Some(hint)));
         }
         Err(e) => return fail(err, &e),
@@ -93,9 +113,18 @@ pub fn prune(
             }
             Err(HarborError::Unexpected { status: 403, .. }) => {
                 ok = false;
+                let k = kind();
+                let grant = if k.is_robot() {
+                    format!(
+                        "give {user} robot delete on {project} in its own permissions{}, or ",
+                        k.guess_note()
+                    )
+                } else {
+                    String::new()
+                };
                 let what = format!(
                     "{user} may not delete robot accounts in {project}, so {} stays; \
-                     run prune with a project admin of {project}",
+                     {grant}run prune with a project admin of {project}",
                     robot.name
                 );
                 report::error(err, &Said(&what, None))?;

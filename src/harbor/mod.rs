@@ -6,10 +6,11 @@
 //! cookies, follows no redirect, bounds every call and every answer, retries only idempotent
 //! calls, never sends a loopback request through a proxy, and resolves names without any
 //! public resolver ([`dns`]). [`probe`] holds `doctor`'s layer-by-layer checks, [`verify`]
-//! the one-request verification, [`robots`] the robot API, [`token`] the JWT reading,
-//! [`tls`] the trust. Values put into a URL go through [`encode`], and a project name must be
+//! the one-request verification, [`robots`] the robot API, [`account`] whether the account is
+//! a robot (under any prefix), [`token`] the JWT reading, [`tls`] the trust. Values put into a URL go through [`encode`], and a project name must be
 //! one Harbor allows ([`is_project_name`]).
 
+pub mod account;
 mod client;
 pub(crate) mod dns;
 pub mod error;

@@ -3,14 +3,17 @@
 //!
 //! A job robot gets pull and push on the project's repositories and nothing else, the
 //! shortest lifetime Harbor allows (1 day) as a backstop, and a name and description that
-//! trace it to the job. The name Harbor returns is used as is (the prefix is configurable in
-//! Harbor). The secret Harbor returns goes straight into a `SecretString`.
+//! trace it to the job. The name Harbor returns is used as is: it carries Harbor's current
+//! `robot_name_prefix` (default `robot$`, configurable since 2.2), so nothing here assumes one;
+//! a job robot is recognised by the part after the last `+`, which no prefix, project or
+//! robot name can hold. The secret Harbor returns goes straight into a `SecretString`.
 
 use std::fmt;
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::harbor::account::{self, Kind};
 use crate::harbor::verify::check_project;
 use crate::harbor::{HarborClient, HarborError, encode};
 
@@ -45,11 +48,13 @@ pub struct Listed {
 #[derive(Debug)]
 pub enum CreateError {
     /// The account lacks `robot:create` on the project (only project admins have it by
-    /// default; OIDC CLI secrets cannot call this API at all).
+    /// default; OIDC CLI secrets cannot call this API at all). `kind` is what Harbor says the
+    /// account is, asked after a 403 because the advice differs for a robot.
     NotAllowed {
         user: String,
         project: String,
         oidc_hint: bool,
+        kind: Option<Kind>,
     },
     /// Harbor refused the request as malformed (its message quoted).
     Rejected {
@@ -68,15 +73,22 @@ impl fmt::Display for CreateError {
                 user,
                 project,
                 oidc_hint,
+                kind,
             } => {
                 write!(
                     f,
                     "{user} may not create robot accounts in project {project}"
                 )?;
-                if *oidc_hint {
-                    write!(f, " (an OIDC CLI secret cannot call Harbor's robot API)")
-                } else {
-                    write!(f, " (by default only project admins may)")
+                match kind {
+                    _ if *oidc_hint => {
+                        write!(f, " (an OIDC CLI secret cannot call Harbor's robot API)")
+                    }
+                    Some(k) if k.is_robot() => write!(
+                        f,
+                        " (a robot may create robots from Harbor 2.12 on, with robot:create in its own permissions){}",
+                        k.guess_note()
+                    ),
+                    _ => write!(f, " (by default only project admins may)"),
                 }
             }
             CreateError::Rejected { status, message } => {
@@ -131,6 +143,14 @@ pub fn create(
             user: client.user().to_owned(),
             project: project.to_owned(),
             oidc_hint: reply.status == 401,
+            // One more request, on this failure only: whether to advise a project admin or a
+            // robot's own permissions. A failed request leaves the name to decide.
+            kind: (reply.status == 403).then(|| {
+                account::kind(client).unwrap_or(Kind::Guessed {
+                    robot: account::looks_like_robot(client.user()),
+                    status: 0,
+                })
+            }),
         }),
         409 => Err(CreateError::Duplicate),
         400 | 404 | 422 => Err(CreateError::Rejected {
@@ -249,16 +269,22 @@ pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>
     Ok(Some(all))
 }
 
+/// The robot's own name: what follows the last `+` of `<prefix><project>+<name>`, whatever
+/// the prefix. `None` for a system robot (no `+`), which pre-build never makes: without the
+/// `+`, a prefix such as `ci-` could make another robot's login start with the stem.
+fn short_name(robot: &Listed) -> Option<&str> {
+    robot.name.rsplit_once('+').map(|(_, short)| short)
+}
+
 /// Whether a listed robot is one `pre-build` made: the name stem and our mark.
 pub fn is_job_robot(robot: &Listed) -> bool {
-    let short = robot.name.rsplit('+').next().unwrap_or(&robot.name);
-    short.starts_with(JOB_ROBOT_STEM) && robot.description.contains(MARK)
+    short_name(robot).is_some_and(|s| s.starts_with(JOB_ROBOT_STEM))
+        && robot.description.contains(MARK)
 }
 
 /// The job id in a job robot's name (`…+ci-job-<id>-<suffix>`).
 pub fn job_id_of(robot: &Listed) -> Option<&str> {
-    let short = robot.name.rsplit('+').next()?;
-    let rest = short.strip_prefix(JOB_ROBOT_STEM)?;
+    let rest = short_name(robot)?.strip_prefix(JOB_ROBOT_STEM)?;
     rest.rsplit_once('-').map(|(id, _)| id)
 }
 
@@ -336,5 +362,24 @@ mod tests {
             ..listed.clone()
         };
         assert!(!is_job_robot(&human));
+        // Any prefix, `$` or not, and a prefix that holds a `+` itself.
+        for name in [
+            "svc-proj+ci-job-4242-0a1b2c3d",
+            "ci+proj+ci-job-4242-0a1b2c3d",
+        ] {
+            let other = Listed {
+                name: name.into(),
+                ..listed.clone()
+            };
+            assert!(is_job_robot(&other), "{name}");
+            assert_eq!(job_id_of(&other), Some("4242"), "{name}");
+        }
+        for name in ["svc-ci-job-proj+deployer", "ci-job-4242-0a1b2c3d"] {
+            let not_ours = Listed {
+                name: name.into(),
+                ..listed.clone()
+            };
+            assert!(!is_job_robot(&not_ours), "{name}");
+        }
     }
 }

@@ -18,6 +18,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use crate::harbor::HarborClient;
+use crate::harbor::account::Kind;
 use crate::harbor::tls::{Trust, TrustError};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::verify::SystemInfo;
@@ -71,6 +72,8 @@ pub(crate) struct Checkup<'a> {
     /// Harbor accepted the credentials.
     accepted: bool,
     project_id: std::cell::OnceCell<Option<i64>>,
+    /// What Harbor says the account is (`harbor::account`), asked at most once.
+    kind: std::cell::OnceCell<Kind>,
 }
 
 /// Runs every check and writes the report; `Ok(true)` when none failed.
@@ -93,6 +96,7 @@ pub fn run(
         info: None,
         accepted: false,
         project_id: std::cell::OnceCell::new(),
+        kind: std::cell::OnceCell::new(),
     };
     let (mut passed, mut failed) = (0, 0);
     for step in steps::ALL {

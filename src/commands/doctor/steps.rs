@@ -4,6 +4,7 @@
 
 use super::{Checkup, Line, Outcome, network};
 use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME, TIMEOUT_VAR};
+use crate::harbor::account::{self, Kind};
 use crate::harbor::url::Scheme;
 use crate::harbor::verify;
 use crate::harbor::{HarborError, probe, robots};
@@ -190,19 +191,41 @@ fn project_id(c: &Checkup) -> Option<i64> {
     })
 }
 
+/// What the account is, by Harbor's word (`harbor::account`), asked once. A name that cannot
+/// be a project robot's under any prefix is taken for a user without asking, so a user's
+/// doctor run costs no extra request; when the request fails, the name decides.
+fn kind(c: &Checkup) -> Kind {
+    *c.kind
+        .get_or_init(|| match (&c.client, c.integration.user()) {
+            (Some(client), Some(user)) if c.accepted && account::may_be_robot(user) => {
+                account::kind(client).unwrap_or(Kind::Guessed {
+                    robot: account::looks_like_robot(user),
+                    status: 0,
+                })
+            }
+            _ => Kind::User,
+        })
+}
+
 /// A robot's expiry, when Harbor lets the robot read it (robots usually lack project read and
-/// robot list, harbor-api.md §5); informational unless it is about to expire.
+/// robot list, harbor-api.md §5); informational unless it is about to expire. Only for a
+/// robot as Harbor says (whatever its prefix); when the name decided, the line says so.
 fn robot(c: &mut Checkup) -> Vec<Line> {
     let (Some(client), Some(user), Some(project)) =
         (&c.client, c.integration.user(), &c.integration.project)
     else {
         return Vec::new();
     };
-    if !c.accepted || !user.contains('$') {
+    if !c.accepted {
         return Vec::new();
     }
+    let kind = kind(c);
+    if !kind.is_robot() {
+        return Vec::new();
+    }
+    let note = kind.guess_note();
     let unreadable = format!(
-        "{user}'s expiry is not readable with its own permissions; Harbor shows it under Projects > {project} > Robot Accounts"
+        "{user}'s expiry is not readable with its own permissions; Harbor shows it under Projects > {project} > Robot Accounts{note}"
     );
     let listed = project_id(c).and_then(|id| robots::list(client, id).ok().flatten());
     let Some(robot) = listed.and_then(|all| all.into_iter().find(|x| x.name == user)) else {
@@ -261,6 +284,10 @@ fn job_robots(c: &mut Checkup) -> Vec<Line> {
     let line = match project_id(c).map(|id| robots::may_create(client, id)) {
         Some(Ok(Some(true))) => Outcome::pass(format!(
             "{user} may create robot accounts in {project}, so pre-build --job-robot can give each job its own"
+        )),
+        Some(Ok(Some(false))) if kind(c).is_robot() => cannot(format!(
+            "{user} may not create robot accounts in {project}{}: a robot may create robots from Harbor 2.12 on, with robot:create in its own permissions and no wider access than its own; {fallback}",
+            kind(c).guess_note()
         )),
         Some(Ok(Some(false))) => cannot(format!(
             "{user} may not create robot accounts in {project} (by default only project admins may); {fallback}"

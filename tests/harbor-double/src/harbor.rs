@@ -216,6 +216,13 @@ impl Harbor {
         }
     }
 
+    /// Changes `robot_name_prefix` as a sysadmin would (field-2026.md §3): the prefix is not
+    /// stored with the robots, so every robot's login and shown name change at once, and the
+    /// old logins stop being robots (they fall through to user authentication).
+    pub fn set_robot_prefix(&self, prefix: &str) {
+        self.shared.model().config.robot_prefix = prefix.to_owned();
+    }
+
     /// Applies to every request on the HTTPS listener until changed. `Fault::None` clears every
     /// fault, including those set with [`Harbor::set_fault_on`].
     pub fn set_fault(&self, fault: Fault) {

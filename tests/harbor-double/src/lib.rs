@@ -112,7 +112,8 @@ pub struct Config {
     pub version: HarborVersion,
     /// Harbor 2.1.4–2.8: add `"*"` to token actions when pull, push and delete are all granted.
     pub star_action: bool,
-    /// `robot_name_prefix`; Harbor's default is `robot$`.
+    /// `robot_name_prefix`; Harbor's default is `robot$`. Authentication strips it and every
+    /// robot name shown carries it; [`Harbor::set_robot_prefix`] changes it while running.
     pub robot_prefix: String,
     /// Start a real `docker-registry` behind `/v2/…`.
     pub registry: bool,

@@ -332,3 +332,64 @@ fn a_robot_can_be_disabled_and_its_secret_refreshed_through_the_api() {
     );
     assert_eq!(fresh.json()["secret"].as_str().unwrap().len(), 32);
 }
+
+#[test]
+fn the_robot_prefix_is_stripped_at_login_and_shown_in_every_name_and_can_change() {
+    // field-2026.md §3: Harbor stores `<project>+<name>` and adds the *current* prefix.
+    let f = start(Config {
+        robot_prefix: "svc-".into(),
+        ..Config::default()
+    });
+    let h = &f.h;
+    let pam = user(h, "pam");
+    let created = send(
+        h,
+        "POST",
+        "/api/v2.0/robots",
+        as_creds(&pam),
+        Some(robot_body("ci-7", "proj", &[("repository", "push")], 1)),
+    );
+    assert_eq!(created.status, 201);
+    let body = created.json();
+    assert_eq!(body["name"], "svc-proj+ci-7");
+    let (id, secret) = (
+        body["id"].as_i64().unwrap(),
+        body["secret"].as_str().unwrap(),
+    );
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&pam)).json();
+    assert_eq!(read["name"], "svc-proj+ci-7");
+    let listed = get(
+        h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=100",
+        as_creds(&pam),
+    )
+    .json();
+    assert_eq!(listed[0]["name"], "svc-proj+ci-7");
+
+    let svc = Some(("svc-proj+ci-7", secret));
+    let (_, claims) = token(h, svc, "&scope=repository:proj/app:pull");
+    assert_eq!(claims.unwrap()["sub"], "svc-proj+ci-7");
+    assert_eq!(get(h, "/api/v2.0/users/current", svc).status, 412);
+    // The default prefix is not special: under `svc-` it names no robot.
+    let old = Some(("robot$proj+ci-7", secret));
+    assert_eq!(get(h, "/api/v2.0/users/current", old).status, 401);
+    // A login that starts with another prefix is a user's (LDAP names are not checked for `$`).
+    h.add_user("robot$ops", "Ops-Secret-1", None, false);
+    let me = get(
+        h,
+        "/api/v2.0/users/current",
+        Some(("robot$ops", "Ops-Secret-1")),
+    );
+    assert_eq!(
+        (me.status, me.json()["username"].clone()),
+        (200, json!("robot$ops"))
+    );
+
+    // A sysadmin changes the prefix: every robot is renamed at once.
+    h.set_robot_prefix("robot$");
+    assert_eq!(get(h, "/api/v2.0/users/current", svc).status, 401);
+    assert_eq!(get(h, "/api/v2.0/users/current", old).status, 412);
+    assert_eq!(h.robot(id).unwrap().name, "robot$proj+ci-7");
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&pam)).json();
+    assert_eq!(read["name"], "robot$proj+ci-7");
+}
