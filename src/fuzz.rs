@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 
 use crate::address::Registry;
 use crate::client_config::{ConfigFile, Entry, LOGIN_FIELDS};
+use crate::docker_auth_config::DockerAuthConfig;
 use crate::env::Env;
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Reply, robots, token};
@@ -40,6 +41,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("token", token),
     ("robot_answers", robot_answers),
     ("job_record", job_record),
+    ("docker_auth_config", docker_auth_config),
 ];
 
 fn serve(verb: Verb, input: &[u8], helper: &Memory) -> (bool, Vec<u8>) {
@@ -350,4 +352,53 @@ pub fn job_record(data: &[u8]) {
         let bytes = serde_json::to_vec(&state).expect("encodes");
         JobState::from_bytes(path, &bytes).expect("its own encoding parses");
     }
+}
+
+/// `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads it: a store only when serde_json reads the same
+/// bytes as JSON; each entry's range is a whole `"key":{…}` member of the value; the members
+/// reassembled the way pre-build rebuilds the value (`shell::rebuild`) are again a valid store
+/// with the same keys in the same order; a Harbor entry is never among the kept ones.
+pub fn docker_auth_config(data: &[u8]) {
+    let DockerAuthConfig::Valid {
+        len,
+        ascii,
+        entries,
+    } = DockerAuthConfig::parse(Some(data))
+    else {
+        return;
+    };
+    assert_eq!(len, data.len());
+    assert_eq!(ascii, data.is_ascii());
+    let text = std::str::from_utf8(data).expect("a store is UTF-8");
+    if !text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+        let _: serde_json::Value = serde_json::from_str(text).expect("a store is JSON");
+    }
+    let harbor = Registry::parse("harbor.fuzz.example").expect("a valid address");
+    let members: Vec<&str> = entries
+        .iter()
+        .filter(|e| !e.is_for(&harbor))
+        .map(|e| {
+            let m = text
+                .get(e.member.clone())
+                .expect("a member on character boundaries");
+            assert!(
+                m.starts_with('"') && m.ends_with('}'),
+                "not a member: {m:?}"
+            );
+            m
+        })
+        .collect();
+    let rebuilt = format!("{{\"auths\":{{{}}}}}", members.join(","));
+    let DockerAuthConfig::Valid { entries: again, .. } =
+        DockerAuthConfig::parse(Some(rebuilt.as_bytes()))
+    else {
+        panic!("the rebuilt value is not a store: {rebuilt:?}");
+    };
+    let kept: Vec<&String> = entries
+        .iter()
+        .filter(|e| !e.is_for(&harbor))
+        .map(|e| &e.key)
+        .collect();
+    let again: Vec<&String> = again.iter().map(|e| &e.key).collect();
+    assert_eq!(kept, again);
 }

@@ -9,7 +9,8 @@
 //!
 //! - the core, re-exported under its own names: [`text`], [`address`], [`env`] (every
 //!   variable's name), [`vars`], [`url`], [`integration`] (GitLab's variables resolved once),
-//!   [`atomic_file`], [`protocol`], [`sources`], [`debug`].
+//!   [`atomic_file`], [`protocol`], [`sources`], [`debug`], [`docker_auth_config`] (the
+//!   `DOCKER_AUTH_CONFIG` docker ≥ 28.3 reads).
 //! - [`shell`]: POSIX quoting and `export` lines. Pure. [`process`]: the job's shell.
 //!   [`hardening`]: no core dumps.
 //! - [`client_config`]: each client's config file, pointing it at the helper and back.
@@ -35,7 +36,8 @@
 // The core crate's modules, named here as this crate's own, so that every module and test
 // names them one way.
 pub use docker_credential_harbor_core::{
-    address, atomic_file, debug, env, integration, protocol, sources, text, url, vars,
+    address, atomic_file, debug, docker_auth_config, env, integration, protocol, sources, text,
+    url, vars,
 };
 
 pub(crate) mod certs_d;

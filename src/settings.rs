@@ -9,14 +9,16 @@
 //! them: the core's sources read what they need, lazily.
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client_config::ClientFiles;
+use crate::docker_auth_config::DockerAuthConfig;
 use crate::env::{
-    CA_FILE_VAR, CI, CI_JOB_ID, CI_JOB_URL, CI_PROJECT_PATH, Env, HOME, HTTP_PROXY, HTTPS_PROXY,
-    JOB_ROBOT_VAR, NO_PROXY, PATH, RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE,
-    TIMEOUT_VAR, VERIFY_VAR,
+    CA_FILE_VAR, CI, CI_JOB_ID, CI_JOB_URL, CI_PROJECT_PATH, DOCKER_AUTH_CONFIG, Env, HOME,
+    HTTP_PROXY, HTTPS_PROXY, JOB_ROBOT_VAR, KEEP_AUTH_CONFIG_VAR, NO_PROXY, PATH,
+    RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE, TIMEOUT_VAR, VERIFY_VAR,
 };
 use crate::sources::{self, runner_config};
 
@@ -85,6 +87,10 @@ pub struct Settings {
     /// The file each client reads for this user.
     pub clients: ClientFiles,
     pub path: OsString,
+    /// The job's `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads it (keys and offsets, no secret).
+    pub docker_auth_config: DockerAuthConfig,
+    /// `DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG=1`: pre-build leaves it as it is.
+    pub keep_docker_auth_config: bool,
     /// What could not be used, and what was used instead, by variable.
     pub notes: Vec<(&'static str, String)>,
 }
@@ -130,16 +136,17 @@ impl Settings {
                 DEFAULT_TIMEOUT
             }
         };
+        let yes = |var: &str| {
+            matches!(
+                env.var(var).map(|v| v.to_ascii_lowercase()).as_deref(),
+                Some("1" | "true" | "yes")
+            )
+        };
         let first = |names: &[&'static str]| names.iter().copied().find(|v| env.var(v).is_some());
         Settings {
             verify,
             timeout,
-            job_robot: matches!(
-                env.var(JOB_ROBOT_VAR)
-                    .map(|v| v.to_ascii_lowercase())
-                    .as_deref(),
-                Some("1" | "true" | "yes")
-            ),
+            job_robot: yes(JOB_ROBOT_VAR),
             trust: TrustFiles {
                 ssl_cert_file: env.var(SSL_CERT_FILE),
                 ssl_cert_dir: env.var(SSL_CERT_DIR),
@@ -165,6 +172,12 @@ impl Settings {
             runner_config: runner_config::locate(env),
             clients: ClientFiles::from_env(env),
             path: env.var_os(PATH).unwrap_or_default(),
+            docker_auth_config: DockerAuthConfig::parse(
+                env.var_os(DOCKER_AUTH_CONFIG)
+                    .as_deref()
+                    .map(OsStrExt::as_bytes),
+            ),
+            keep_docker_auth_config: yes(KEEP_AUTH_CONFIG_VAR),
             notes,
         }
     }

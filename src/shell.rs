@@ -5,9 +5,11 @@
 //! fine inside single quotes. Values are bytes, not text: a path that is not UTF-8 comes back
 //! exactly as it was (issue 9, defect 12). Pure: no I/O. Never called with a secret: the
 //! password is never exported (it is already in the job's environment, and `set -x` would
-//! echo it).
+//! echo it), and a variable that holds secrets is rebuilt from its own value by offsets
+//! ([`rebuild`]), never written out.
 
 use std::ffi::OsStr;
+use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 
 /// `value` as one single-quoted shell word. A NUL byte cannot be in a shell variable (nor in
@@ -51,6 +53,59 @@ pub fn unset(name: &str) -> Vec<u8> {
         return b"false".to_vec();
     }
     format!("unset {name}").into_bytes()
+}
+
+/// A piece of a value rebuilt by [`rebuild`].
+pub enum Piece<'a> {
+    /// Literal text, written into the script.
+    Text(&'a [u8]),
+    /// A byte range of the variable's current value, never written into the script.
+    Kept(Range<usize>),
+}
+
+/// Lines that set and export `name` to `pieces`, taking each [`Piece::Kept`] range from the
+/// variable's current value with `${v#??…}` and `${v%??…}`, so the script holds offsets, never
+/// the value: neither the script nor a `set -x` trace shows what the variable holds (tracing
+/// is off while the lines run). If the value is no longer `len` long, the variable is unset
+/// instead, since the ranges would be wrong. Only for an ASCII value: `?` matches a
+/// character, which is a byte only in ASCII whatever the locale.
+pub fn rebuild(name: &str, len: usize, pieces: &[Piece]) -> Vec<u8> {
+    if !is_name(name) {
+        return b"false".to_vec();
+    }
+    let any = |n: usize| "?".repeat(n);
+    let mut s = format!(
+        "{{ __dch_x=$-; set +x; }} 2>/dev/null\ncase ${{#{name}}} in\n{len}) __dch_v=${name}; __dch_n=''\n"
+    )
+    .into_bytes();
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => {
+                s.extend_from_slice(b"  __dch_n=$__dch_n");
+                s.extend(quote(t));
+            }
+            Piece::Kept(r) => {
+                let (start, end) = (r.start.min(len), r.end.min(len).max(r.start.min(len)));
+                s.extend_from_slice(b"  __dch_s=$__dch_v");
+                if start > 0 {
+                    s.extend(format!("; __dch_s=${{__dch_s#{}}}", any(start)).into_bytes());
+                }
+                if end < len {
+                    s.extend(format!("; __dch_s=${{__dch_s%{}}}", any(len - end)).into_bytes());
+                }
+                s.extend_from_slice(b"; __dch_n=$__dch_n$__dch_s");
+            }
+        }
+        s.push(b'\n');
+    }
+    s.extend(
+        format!(
+            "  {name}=$__dch_n; export {name} ;;\n*) unset {name} ;;\nesac\n\
+             unset __dch_v __dch_s __dch_n\ncase $__dch_x in *x*) set -x ;; esac; unset __dch_x"
+        )
+        .into_bytes(),
+    );
+    s
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use harbor_double::{Config, Fault, Harbor};
 use crate::util::dockerd::Dockerd;
 use crate::util::{Out, TestEnv, in_private_mounts, is_root, require, run, write_mode};
 
-const SHELLS: [&str; 3] = ["dash", "bash", "busybox sh"];
+pub(crate) const SHELLS: [&str; 3] = ["dash", "bash", "busybox sh"];
 
 /// Writes the runner-style script and runs it under `shell` with stdin closed.
 pub(crate) fn job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str]) -> Out {

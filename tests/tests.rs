@@ -5,6 +5,8 @@
 
 mod util;
 
+/// Issue 11: the job's DOCKER_AUTH_CONFIG after pre-build, as docker >= 28.3 would read it.
+mod auth_env;
 /// Real docker CLI, skopeo, podman and buildah against a real registry, through the helper.
 mod clients;
 /// `configure` and `--migrate` outside CI.

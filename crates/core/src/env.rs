@@ -39,6 +39,8 @@ pub const TIMEOUT_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_TIMEOUT";
 pub const VERIFY_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_VERIFY";
 /// `1`, `true` or `yes`: pre-build swaps the integration's credentials for a job robot.
 pub const JOB_ROBOT_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT";
+/// `1`: pre-build leaves the job's `DOCKER_AUTH_CONFIG` as it is.
+pub const KEEP_AUTH_CONFIG_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG";
 /// Where kaniko keeps its docker config (kaniko's image sets `DOCKER_CONFIG=/kaniko/.docker`).
 pub const KANIKO_DIR_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KANIKO_DIR";
 
@@ -106,6 +108,10 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: JOB_ROBOT_VAR,
         meaning: "1: pre-build gives the job its own robot account",
+    },
+    Variable {
+        name: KEEP_AUTH_CONFIG_VAR,
+        meaning: "1: pre-build leaves DOCKER_AUTH_CONFIG as it is (docker >= 28.3 then uses its Harbor entry, not the helper)",
     },
     Variable {
         name: KANIKO_DIR_VAR,

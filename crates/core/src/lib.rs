@@ -12,6 +12,8 @@
 //! - [`vars`] → env, address: GitLab's `HARBOR_*` variables resolved, cheaply, for `get`.
 //! - [`url`] → vars: Harbor's base URL, checked for what a client may talk to.
 //! - [`integration`] → url, vars: the whole integration resolved once, for the commands.
+//! - [`docker_auth_config`] → address, text: `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads
+//!   it, as keys and offsets. Pure. Not on the `get` path (docker never passes it on).
 //! - [`atomic_file`]: private files written atomically, files read safely, exclusive locks.
 //! - [`protocol`] → address, text: the wire protocol and the [`protocol::Helper`] trait.
 //! - [`sources`] → address, atomic_file, debug, env, protocol, vars: environment, store and
@@ -20,6 +22,7 @@
 pub mod address;
 pub mod atomic_file;
 pub mod debug;
+pub mod docker_auth_config;
 pub mod env;
 pub mod integration;
 pub mod protocol;

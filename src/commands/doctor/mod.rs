@@ -9,6 +9,7 @@
 //! (`harbor::verify`). Exit status 0 only when no check failed. Never prints a secret: only
 //! user names, hosts, files and Harbor's request ids.
 
+mod docker_env;
 mod network;
 mod steps;
 

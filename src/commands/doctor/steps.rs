@@ -2,7 +2,7 @@
 //! [`Checkup`]) and returns its lines, passed, failed or skipped because of an earlier
 //! finding. The layers come from `harbor::probe`, the verification from `harbor::verify`.
 
-use super::{Checkup, Line, Outcome, network};
+use super::{Checkup, Line, Outcome, docker_env, network};
 use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME, TIMEOUT_VAR};
 use crate::harbor::account::{self, Kind};
 use crate::harbor::url::Scheme;
@@ -17,6 +17,7 @@ pub(super) const ALL: &[Step] = &[
     url,
     variables,
     timeout,
+    docker_env::docker_auth,
     network::trust,
     network::dns,
     network::tcp,

@@ -6,13 +6,15 @@
 //! It exports the `HARBOR_*` variables as every GitLab version should have set them (POSIX
 //! `export` lines on stdout, nothing else), points every client at the helper for Harbor's
 //! registry (`client_config`: per-job copies under `RUNNER_TEMP_PROJECT_DIR`, or the user's
-//! files under a lease), places the CA where clients look (`certs_d`), verifies the
+//! files under a lease), takes what would shadow the helper out of the job's
+//! `DOCKER_AUTH_CONFIG` (`auth_env`), places the CA where clients look (`certs_d`), verifies the
 //! credentials and the push right with one request (`harbor::verify`), optionally swaps them
 //! for a job robot (`job_robot`), writes the job's record (`job`), and summarises on stderr
 //! (`summary`). It never prints the password: the job already has it, and `set -x` would show
 //! an export. Without Harbor variables it writes nothing and exits 0; only
 //! `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` can fail the job, by ending its output with `false`.
 
+mod auth_env;
 mod clients;
 mod summary;
 
@@ -118,6 +120,8 @@ fn configure_job(
         }
         Err(e) => o.note(format!("{e:#}")),
     }
+
+    auth_env::neutralise(settings, &registries, o);
 
     let me = leases::me();
     let mut state = JobState::new(settings, me.clone());

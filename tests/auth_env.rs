@@ -1,0 +1,218 @@
+//! Issue 11, part 1: the job's `DOCKER_AUTH_CONFIG` after pre-build, under dash, bash and
+//! busybox sh with xtrace, asserted against the docker CLI's semantics in field-2026.md §1
+//! (docker ≥ 28.3 answers a host listed there from the variable, keyed exactly as written, and
+//! rejects any value with another key). The docker CLI on this machine is 28.2, older than
+//! that change, so these tests assert the environment the job's docker would read; they never
+//! fake a newer CLI. No test may find an entry's secret in any output (`hooks::job` checks).
+
+use std::fs;
+
+use docker_credential_harbor::address::Registry;
+use docker_credential_harbor::docker_auth_config::DockerAuthConfig;
+use harbor_double::Harbor;
+use proptest::prelude::*;
+
+use crate::hooks::{SHELLS, dump, gitlab, job, start};
+use crate::util::{Out, TestEnv, base64};
+
+/// A job of alice on `proj` whose `DOCKER_AUTH_CONFIG` is `value`; returns what the job's
+/// shell holds after pre-build (`unset` when it was unset).
+fn job_with(t: &mut TestEnv, h: &Harbor, shell: &str, value: &str) -> (Out, String) {
+    gitlab(t, h, "alice", &h.password("alice"), "proj");
+    t.set("DOCKER_AUTH_CONFIG", value);
+    // The test's own read-back must not be traced: xtrace would show the value it prints.
+    let read_back = format!(
+        "{{ set +x; }} 2>/dev/null; {}",
+        dump(&["DOCKER_AUTH_CONFIG"])
+    );
+    let out = job(t, shell, true, &[&read_back]).success();
+    let seen = fs::read_to_string(t.path("tmp/vars.out")).unwrap();
+    (out, seen.strip_suffix('|').unwrap().to_owned())
+}
+
+/// `"key":{"auth":"<base64 user:secret>"}`, with the secret registered with the test.
+fn member(t: &mut TestEnv, key: &str, secret: &str) -> String {
+    let auth = base64(format!("robot$pull:{secret}").as_bytes());
+    t.secret(&auth).secret(secret);
+    format!("\"{key}\":{{\"auth\":\"{auth}\"}}")
+}
+
+fn auths(members: &[&str]) -> String {
+    format!("{{\"auths\":{{{}}}}}", members.join(","))
+}
+
+#[test]
+fn harbors_entries_go_under_every_spelling_and_other_registries_stay_byte_for_byte() {
+    for shell in SHELLS {
+        let mut t = TestEnv::new(&format!("auth-env-filter-{}", shell.replace(' ', "-")));
+        let h = start(&t, false);
+        let addr = h.addr();
+        let exact = member(&mut t, &addr.to_string(), "PULLONLY1");
+        let url = member(&mut t, &format!("https://{addr}/"), "PULLONLY2");
+        let v2 = member(&mut t, &format!("{addr}/v2/"), "PULLONLY3");
+        let ghcr = member(&mut t, "ghcr.io", "GHCRSECRET");
+        let other_port = member(&mut t, "127.0.0.1:1", "OTHERPORT");
+        let value = auths(&[&exact, &ghcr, &url, &other_port, &v2]);
+        let (out, seen) = job_with(&mut t, &h, shell, &value);
+        assert_eq!(seen, auths(&[&ghcr, &other_port]), "{shell}");
+        // What docker ≥ 28.3 then reads: a valid store without any Harbor key.
+        let harbor = Registry::parse(&addr.to_string()).unwrap();
+        let parsed = DockerAuthConfig::parse(Some(seen.as_bytes()));
+        assert!(
+            matches!(parsed, DockerAuthConfig::Valid { .. }),
+            "{parsed:?}"
+        );
+        assert_eq!(parsed.shadowing(std::slice::from_ref(&harbor)).count(), 0);
+        out.stderr_has("DOCKER_AUTH_CONFIG without its Harbor entry for this job")
+            .stderr_has("2 other entries kept");
+    }
+}
+
+#[test]
+fn only_harbor_in_it_unsets_it_and_without_harbor_it_is_untouched() {
+    let mut t = TestEnv::new("auth-env-only-harbor");
+    let h = start(&t, false);
+    let harbor = member(&mut t, &h.addr().to_string(), "PULLONLY");
+    let (out, seen) = job_with(&mut t, &h, "dash", &auths(&[&harbor]));
+    assert_eq!(seen, "unset");
+    out.stderr_has("DOCKER_AUTH_CONFIG unset for this job");
+
+    let mut t = TestEnv::new("auth-env-no-harbor");
+    let h = start(&t, false);
+    // Whitespace and escapes as a person writes them: kept exactly, not re-serialised.
+    let value = format!(
+        "{{ \"auths\": {{\n  \"ghcr.io\": {{ \"auth\": \"{}\" }} }} }}\n",
+        base64(b"me:GHCRSECRET")
+    );
+    t.secret("GHCRSECRET");
+    let (out, seen) = job_with(&mut t, &h, "bash", &value);
+    assert_eq!(seen, value);
+    assert!(!out.stderr.contains("DOCKER_AUTH_CONFIG"), "{}", out.stderr);
+}
+
+#[test]
+fn a_value_docker_rejects_is_unset_with_a_warning_that_names_the_fix() {
+    for value in [
+        // What docs/gitlab-runner.md recommended before: valid for the runner, not for docker.
+        "{\"credHelpers\":{\"harbor.example.net\":\"harbor\"}}".to_owned(),
+        "{\"credsStore\":\"harbor\"}".to_owned(),
+        format!(
+            "{{\"auths\":{{\"ghcr.io\":{{\"username\":\"u\",\"auth\":\"{}\"}}}}}}",
+            base64(b"u:p")
+        ),
+        "{\"auths\":{\"ghcr.io\":{\"auth\":\"%%%\"}}}".to_owned(),
+        "{\"auths\":{}} {}".to_owned(),
+    ] {
+        let mut t = TestEnv::new("auth-env-invalid");
+        let h = start(&t, false);
+        let (out, seen) = job_with(&mut t, &h, "busybox sh", &value);
+        assert_eq!(seen, "unset", "{value}");
+        out.stderr_has("docker-credential-harbor: warning: DOCKER_AUTH_CONFIG unset for this job: docker ≥ 28.3 rejects it")
+            .stderr_has("~/.docker/config.json");
+    }
+}
+
+#[test]
+fn keep_leaves_it_as_it_is_and_says_what_that_means() {
+    let mut t = TestEnv::new("auth-env-keep");
+    let h = start(&t, false);
+    let value = auths(&[&member(&mut t, &h.addr().to_string(), "PULLONLY")]);
+    t.set("DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG", "1");
+    let (out, seen) = job_with(&mut t, &h, "dash", &value);
+    assert_eq!(seen, value);
+    out.stderr_has("kept because DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG is set");
+}
+
+#[test]
+fn a_value_that_cannot_be_cut_by_offsets_is_unset_rather_than_kept_with_harbor() {
+    let mut t = TestEnv::new("auth-env-non-ascii");
+    let h = start(&t, false);
+    let harbor = member(&mut t, &h.addr().to_string(), "PULLONLY");
+    let other = member(&mut t, "régistry.example", "OTHER");
+    let (out, seen) = job_with(&mut t, &h, "bash", &auths(&[&harbor, &other]));
+    assert_eq!(seen, "unset");
+    out.stderr_has("its other entries cannot be kept, because the value is not ASCII");
+}
+
+#[test]
+fn doctor_names_a_harbor_entry_and_a_rejected_value() {
+    let mut t = TestEnv::new("auth-env-doctor");
+    let h = start(&t, false);
+    gitlab(&mut t, &h, "alice", &h.password("alice"), "proj");
+    let value = auths(&[&member(&mut t, &h.addr().to_string(), "PULLONLY")]);
+    t.set("DOCKER_AUTH_CONFIG", &value);
+    let out = t.helper(&["doctor"], b"");
+    t.assert_clean(&out);
+    out.stdout_has(&format!(
+        "warn  docker auth  DOCKER_AUTH_CONFIG has an entry for {}: docker ≥ 28.3 answers from it",
+        h.addr()
+    ))
+    .stdout_has("~/.docker/config.json");
+    t.set("DOCKER_AUTH_CONFIG", "{\"credHelpers\":{\"x\":\"harbor\"}}");
+    let out = t.helper(&["doctor"], b"");
+    out.stdout_has("warn  docker auth  DOCKER_AUTH_CONFIG is rejected by docker ≥ 28.3 (it holds \"credHelpers\"");
+    let ghcr = auths(&[&member(&mut t, "ghcr.io", "GHCRSECRET")]);
+    t.set("DOCKER_AUTH_CONFIG", ghcr);
+    let out = t.helper(&["doctor"], b"");
+    assert!(!out.stdout.contains("docker auth"), "{}", out.stdout);
+}
+
+/// Keys as docker would see them: Harbor's under several spellings, others, one with a JSON
+/// escape; members joined with the whitespace people and generators write.
+fn configs() -> impl Strategy<Value = Vec<(usize, String, String)>> {
+    let key = 0usize..6;
+    let ws = prop::sample::select(vec!["", " ", "\n  ", "\t"]);
+    prop::collection::vec(
+        (key, ws, "[A-Za-z0-9!#%&()*+,./:;<=>?@^_`{|}~ -]{0,24}"),
+        0..6,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            .map(|(k, w, secret)| (k, w.to_owned(), secret))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The differential test of `shell::rebuild`: whatever the entries, their order, spacing
+    /// and secrets, every shell ends with exactly the other registries' members, cut from the
+    /// value byte for byte, or with the variable unset when none is left.
+    #[test]
+    fn every_shell_keeps_exactly_the_other_registries(entries in configs()) {
+        let mut t = TestEnv::new("auth-env-prop");
+        let h = start(&t, false);
+        t.set("DOCKER_CREDENTIAL_HARBOR_VERIFY", "off");
+        let addr = h.addr().to_string();
+        let keys = [
+            addr.clone(),
+            format!("https://{addr}"),
+            format!("{addr}/v2/"),
+            "ghcr.io".to_owned(),
+            "registry.example.com:5000".to_owned(),
+            "r\\u0065gistry.example.org".to_owned(),
+        ];
+        let (mut members, mut kept) = (Vec::new(), Vec::new());
+        for (k, ws, secret) in &entries {
+            let auth = base64(format!("u:{secret}").as_bytes());
+            let m = format!("{ws}\"{}\"{ws}:{ws}{{{ws}\"auth\":\"{auth}\"}}", keys[*k]);
+            if *k >= 3 {
+                kept.push(m.trim_start().to_owned());
+            }
+            members.push(m);
+        }
+        let value = format!("{{\"auths\":{{{}}}}}", members.join(","));
+        let want = if kept.len() == members.len() {
+            value.clone()
+        } else if kept.is_empty() {
+            "unset".to_owned()
+        } else {
+            auths(&kept.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        for shell in SHELLS {
+            let (_, seen) = job_with(&mut t, &h, shell, &value);
+            prop_assert_eq!(&seen, &want, "{} {}", shell, value);
+        }
+    }
+}
