@@ -4,6 +4,7 @@
 //! argv is `[program, VERB]`). Subcommands sit beside them. No secret is ever taken from argv.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use crate::client_config::Client;
 use crate::env::VARIABLES;
@@ -32,6 +33,11 @@ pub enum Subcommand {
     Help,
     /// `doctor`: check the variables and Harbor, one line per check.
     Doctor,
+    /// `doctor --runner-config FILE [--registry HOST[:PORT]]`: check a runner's config.toml.
+    DoctorRunner {
+        config: PathBuf,
+        registry: Option<String>,
+    },
     /// `pre-build`: the runner's pre_build_script.
     PreBuild { job_robot: bool },
     /// `robots prune [--older-than HOURS] [--dry-run]`.
@@ -63,7 +69,7 @@ pub fn parse(args: &[OsString]) -> Command {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let sub = match word.as_ref() {
-        "doctor" => no_arguments("doctor", &rest, DOCTOR_HELP, Subcommand::Doctor),
+        "doctor" => parse_doctor(&rest),
         "pre-build" => match rest
             .iter()
             .map(String::as_str)
@@ -107,6 +113,38 @@ fn no_arguments(
         Some(other) => Subcommand::BadArguments(format!(
             "{name} takes no arguments (got {other:?}); see {name} --help"
         )),
+    }
+}
+
+fn parse_doctor(rest: &[String]) -> Subcommand {
+    let (mut config, mut registry) = (None, None);
+    let mut words = rest.iter().map(String::as_str);
+    while let Some(w) = words.next() {
+        let slot = match w {
+            "--help" | "-h" => return Subcommand::SubcommandHelp(DOCTOR_HELP),
+            "--runner-config" => &mut config,
+            "--registry" => &mut registry,
+            other => {
+                return Subcommand::BadArguments(format!(
+                    "doctor: unknown argument {:?}; see doctor --help",
+                    crate::text::inline(other)
+                ));
+            }
+        };
+        match words.next() {
+            Some(v) => *slot = Some(v.to_owned()),
+            None => return Subcommand::BadArguments(format!("doctor: {w} needs a value")),
+        }
+    }
+    match (config, registry) {
+        (None, None) => Subcommand::Doctor,
+        (Some(c), registry) => Subcommand::DoctorRunner {
+            config: PathBuf::from(c),
+            registry,
+        },
+        (None, Some(_)) => Subcommand::BadArguments(
+            "doctor: --registry goes with --runner-config FILE; see doctor --help".into(),
+        ),
     }
 }
 
@@ -221,6 +259,7 @@ docker's config.json into the helper's store, reporting each one.
 ";
 
 const DOCTOR_HELP: &str = "Usage: docker-credential-harbor doctor
+       docker-credential-harbor doctor --runner-config FILE [--registry HOST[:PORT]]
 
 Checks, one line each, what a push to Harbor needs: HARBOR_URL well formed, DNS, TCP,
 TLS chain and name, Harbor answering and its version, the credentials, the project
@@ -230,7 +269,13 @@ Every failure says what to change. Exits 0 only when no check failed. Never prin
 Environment: HARBOR_URL (or HARBOR_HOST), HARBOR_USERNAME (or HARBOR_USER), HARBOR_PASSWORD,
 HARBOR_PROJECT; DOCKER_CREDENTIAL_HARBOR_CA_FILE (extra CA bundle), SSL_CERT_FILE, SSL_CERT_DIR,
 /etc/docker/certs.d/<registry>/*.crt, /etc/containers/certs.d/<registry>/*.crt;
-DOCKER_CREDENTIAL_HARBOR_TIMEOUT (seconds, default 10); HTTPS_PROXY and NO_PROXY.
+DOCKER_CREDENTIAL_HARBOR_TIMEOUT (seconds, default 10); HTTPS_PROXY and NO_PROXY;
+DOCKER_AUTH_CONFIG (an entry docker >= 28.3 would answer Harbor from, or a value it rejects).
+
+With --runner-config, on a runner host: checks the GitLab runner's config.toml instead, for
+each [[runners]] table: the hooks, the environment's DOCKER_AUTH_CONFIG, and whether
+allowed_docker_credential_helpers (runners >= 19.4, 19.3.2, 19.2.4, 19.1.3) lets a job's
+DOCKER_AUTH_CONFIG run this helper for the registry (--registry, or HARBOR_URL's).
 ";
 
 /// The `--help` text.

@@ -18,6 +18,7 @@
 //! - [`settings`] → client_config: everything else a command reads, resolved once.
 //! - [`leases`] → certs_d, client_config, process, settings: what concurrent jobs share, and
 //!   its undo.
+//! - [`runner_toml`]: the GitLab runner's config.toml, read for doctor (hooks, allowlist).
 //! - [`job`] → leases, process, settings: what pre-build did (its actions), for post-build.
 //! - [`harbor`] → certs_d, settings: the Harbor client (reqwest, rustls), trust, the probe
 //!   of each network layer, the one-request verification, the robot API.
@@ -53,5 +54,6 @@ pub(crate) mod job_robot;
 pub(crate) mod leases;
 pub(crate) mod process;
 pub mod report;
+pub(crate) mod runner_toml;
 pub mod settings;
 pub mod shell;

@@ -37,6 +37,10 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             false
         }
         Subcommand::Doctor => doctor::run(&integration(), &settings(), &mut out).unwrap_or(false),
+        Subcommand::DoctorRunner { config, registry } => {
+            doctor::runner::run(&config, registry.as_deref(), &integration(), &mut out)
+                .unwrap_or(false)
+        }
         Subcommand::PreBuild { job_robot } => pre_build::run(
             &integration(),
             &settings(),

@@ -11,6 +11,7 @@
 
 mod docker_env;
 mod network;
+pub(crate) mod runner;
 mod steps;
 
 use std::fmt::Display;

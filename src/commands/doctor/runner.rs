@@ -1,0 +1,152 @@
+//! `doctor --runner-config FILE`: what a runner admin checks on the runner host, per
+//! `[[runners]]` table of the GitLab runner's config.toml (read by `runner_toml`): the hooks,
+//! the `DOCKER_AUTH_CONFIG` its `environment` gives every job, and the credential-helper
+//! allowlist of runners ≥ 19.4. No network, no secret: the file holds the runner's token,
+//! and nothing of it but table names and keys is printed.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use super::{Line, Outcome, write_line};
+use crate::address::Registry;
+use crate::docker_auth_config::DockerAuthConfig;
+use crate::integration::Integration;
+use crate::report::Said;
+use crate::runner_toml::{self, ALLOWLIST_KEY, Allowlist, HELPER, Runner};
+
+pub fn run(
+    config: &Path,
+    registry: Option<&str>,
+    integration: &Integration,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    let lines = match checks(config, registry, integration) {
+        Ok(lines) => lines,
+        Err(line) => vec![line],
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for (check, outcome) in &lines {
+        match outcome {
+            Outcome::Pass(_) => passed += 1,
+            Outcome::Fail { .. } => failed += 1,
+            _ => {}
+        }
+        write_line(out, check, outcome)?;
+    }
+    writeln!(out, "doctor: {passed} passed, {failed} failed")?;
+    Ok(failed == 0)
+}
+
+fn checks(
+    config: &Path,
+    registry: Option<&str>,
+    integration: &Integration,
+) -> Result<Vec<Line>, Line> {
+    let registry = match registry {
+        Some(r) => Registry::parse(r).map_err(|e| {
+            (
+                "registry",
+                Outcome::fail(&Said(&format!("--registry: {e}"), None)),
+            )
+        })?,
+        None => match integration.harbor_url() {
+            Ok(u) => u.registry.clone(),
+            Err(_) => {
+                return Err((
+                    "registry",
+                    Outcome::fail(&Said(
+                        "no registry to check for",
+                        Some(
+                            "give --registry HOST[:PORT], Harbor's registry as in image names"
+                                .into(),
+                        ),
+                    )),
+                ));
+            }
+        },
+    };
+    let runners = runner_toml::read(config, &registry)
+        .map_err(|e| ("config", Outcome::fail(&Said(&e.0, None))))?;
+    if runners.is_empty() {
+        return Err((
+            "config",
+            Outcome::fail(&Said(
+                &format!("{} has no [[runners]] table", config.display()),
+                Some("register a runner first (gitlab-runner register)".into()),
+            )),
+        ));
+    }
+    let mut lines = Vec::new();
+    for r in &runners {
+        lines.push(("hooks", hooks(r, config)));
+        lines.push(("allowlist", allowlist(r, &registry, config)));
+        if let Some(line) = environment(r, &registry) {
+            lines.push(("environment", line));
+        }
+    }
+    Ok(lines)
+}
+
+fn hooks(r: &Runner, config: &Path) -> Outcome {
+    let name = &r.name;
+    match (r.pre_build_hook, r.post_build_hook) {
+        (true, true) => Outcome::pass(format!(
+            "runner {name}: pre_build_script and post_build_script call docker-credential-harbor"
+        )),
+        (pre, _) => Outcome::Warn(format!(
+            "runner {name}: no {} calling docker-credential-harbor; scripts/install --runner-config {} adds it",
+            if pre {
+                "post_build_script"
+            } else {
+                "pre_build_script"
+            },
+            config.display()
+        )),
+    }
+}
+
+fn allowlist(r: &Runner, registry: &Registry, config: &Path) -> Outcome {
+    let name = &r.name;
+    let refused = "runners >= 19.4 (and 19.3.2, 19.2.4, 19.1.3) refuse a job's DOCKER_AUTH_CONFIG \
+                   whose credHelpers or credsStore name the helper; this matters only if jobs or \
+                   CI/CD variables use that route (the hooks and the runner user's \
+                   ~/.docker/config.json do not)";
+    if let Some(e @ ("shell" | "ssh")) = r.executor.as_deref() {
+        return Outcome::Info(format!(
+            "runner {name}: the {e} executor pulls no images, so {ALLOWLIST_KEY} does not apply"
+        ));
+    }
+    match &r.allowlist {
+        Allowlist::Allows(at) => Outcome::pass(format!(
+            "runner {name}: {at} lets docker-credential-{HELPER} run for {registry}"
+        )),
+        Allowlist::Lacks(at) => Outcome::Warn(format!(
+            "runner {name}: {at} does not list \"{registry}\" = \"{HELPER}\": {refused}; add it there"
+        )),
+        Allowlist::Absent => Outcome::Warn(format!(
+            "runner {name}: no {ALLOWLIST_KEY}: {refused}; scripts/install --runner-config {} --registry {registry} adds it",
+            config.display()
+        )),
+    }
+}
+
+fn environment(r: &Runner, registry: &Registry) -> Option<Outcome> {
+    let name = &r.name;
+    let fix =
+        "put credHelpers in the runner user's ~/.docker/config.json instead, which no job sees";
+    match r.environment_auth.as_ref()? {
+        DockerAuthConfig::Invalid(why) => Some(Outcome::Warn(format!(
+            "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG that docker >= 28.3 rejects ({why}); {fix}"
+        ))),
+        DockerAuthConfig::Unfilterable(why) => Some(Outcome::Warn(format!(
+            "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG that cannot be read with certainty ({why}); {fix}"
+        ))),
+        c @ DockerAuthConfig::Valid { .. } => {
+            c.shadowing(std::slice::from_ref(registry)).next()?;
+            Some(Outcome::Warn(format!(
+                "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG entry for {registry}, which docker >= 28.3 answers from instead of the helper; {fix}"
+            )))
+        }
+        DockerAuthConfig::Unset => None,
+    }
+}
