@@ -571,7 +571,7 @@ fn robot_job(t: &mut TestEnv, h: &Harbor, name: &str, secret: &str) {
 }
 
 /// The statuses `GET /api/v2.0/users/current` answered, in order.
-fn whoami_answers(h: &Harbor) -> Vec<u16> {
+pub(crate) fn whoami_answers(h: &Harbor) -> Vec<u16> {
     h.requests()
         .iter()
         .filter(|r| r.path == "/api/v2.0/users/current")

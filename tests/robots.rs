@@ -12,6 +12,7 @@ use docker_credential_harbor::harbor::url::HarborUrl;
 use docker_credential_harbor::harbor::{Account, HarborClient, tls, verify};
 use harbor_double::{Config, Fault, Harbor, RobotInfo};
 
+use crate::doctor::whoami_answers;
 use crate::hooks::{dump, gitlab, job, job_with_private_etc, start, use_ca_file};
 use crate::util::{TestEnv, is_root};
 
@@ -354,20 +355,8 @@ fn prune_deletes_only_leftover_job_robots() {
     let mut t = TestEnv::new("robots-prune");
     let h = start(&t, false);
     let pam = client(&h, "pam", &h.password("pam"));
-    let old = robots::create(
-        &pam,
-        "proj",
-        "ci-job-100-0000aaaa",
-        "GitLab job 100; docker-credential-harbor",
-    )
-    .unwrap();
-    let fresh = robots::create(
-        &pam,
-        "proj",
-        "ci-job-101-0000bbbb",
-        "GitLab job 101; docker-credential-harbor",
-    )
-    .unwrap();
+    let old = leftover(&pam, "100-0000aaaa");
+    let fresh = leftover(&pam, "101-0000bbbb");
     let human = robots::create(&pam, "proj", "ci-job-102-0000cccc", "made by hand").unwrap();
     let deploy = robots::create(
         &pam,
@@ -451,13 +440,17 @@ fn the_keeper_holding_the_integration_password_is_unreadable_to_the_job() {
     assert!(wait_until_gone(&h));
 }
 
-/// The statuses `GET /api/v2.0/users/current` answered, in order.
-fn whoami_answers(h: &Harbor) -> Vec<u16> {
-    h.requests()
-        .iter()
-        .filter(|r| r.path == "/api/v2.0/users/current")
-        .map(|r| r.status)
-        .collect()
+/// A robot as a job's pre-build leaves it when post-build never runs: `ci-job-<id>-<suffix>`,
+/// with this tool's mark in its description.
+fn leftover(pam: &HarborClient, id_suffix: &str) -> robots::Created {
+    let job = id_suffix.split('-').next().unwrap_or(id_suffix);
+    robots::create(
+        pam,
+        "proj",
+        &format!("ci-job-{id_suffix}"),
+        &format!("GitLab job {job}; docker-credential-harbor"),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -537,25 +530,13 @@ fn prune_works_under_any_prefix_and_tells_a_robot_what_it_lacks() {
         let mut t = TestEnv::new(&format!("robots-prune-prefix-{}", prefix.len()));
         let h = Harbor::start(&t.path("harbor"), under(prefix));
         let pam = client(&h, "pam", &h.password("pam"));
-        let old = robots::create(
-            &pam,
-            "proj",
-            "ci-job-100-0000aaaa",
-            "GitLab job 100; docker-credential-harbor",
-        )
-        .unwrap();
+        let old = leftover(&pam, "100-0000aaaa");
         assert!(
             old.name.starts_with(&format!("{prefix}proj+")),
             "{}",
             old.name
         );
-        let fresh = robots::create(
-            &pam,
-            "proj",
-            "ci-job-101-0000bbbb",
-            "GitLab job 101; docker-credential-harbor",
-        )
-        .unwrap();
+        let fresh = leftover(&pam, "101-0000bbbb");
         h.expire_robot(old.id);
         gitlab(&mut t, &h, "pam", &h.password("pam"), "proj");
         let out = t.helper(&["robots", "prune"], b"").success();
