@@ -27,6 +27,8 @@ mod install;
 mod load;
 /// protocol.md §8.1 and §8.2, row by row, against every credential source.
 mod protocol;
+/// Issue 12: the release's job image (COPY --from our OCI image) and the tarball's install.
+mod release;
 /// Job-scoped robot accounts: minted, used, deleted, pruned.
 mod robots;
 /// Shell quoting, differentially: exports evaluated by dash, bash and busybox sh (proptest).

@@ -3,7 +3,8 @@
 # Real clients and a real registry, never mocks: skopeo, podman, buildah, the docker CLI and
 # dockerd, Debian's distribution registry, htpasswd, openssl, curl, strace; busybox and dash
 # for the shells job images have; the docker SDK for Python (python3-docker) and newuidmap
-# (uidmap) for rootless podman as an unprivileged runner user.
+# (uidmap) for rootless podman as an unprivileged runner user; dpkg-deb, buildah and skopeo
+# also build and check the release (scripts/release).
 # Usage: scripts/lib/deps.sh [extra-package ...]
 set -eu
 need=""
@@ -17,7 +18,9 @@ for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:
   cmd=${pair%%:*}; pkg=${pair#*:}
   have "$cmd" || need="$need $pkg"
 done
-for pkg in "$@"; do
+# busybox-static replaces busybox: the same `busybox sh`, and a base for the release's job-image
+# test that needs no library.
+for pkg in busybox-static "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 need=$(printf '%s\n' $need | sort -u | tr '\n' ' ')

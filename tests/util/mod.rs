@@ -75,6 +75,11 @@ impl TestEnv {
         self
     }
 
+    /// The value this test set for `key`, as text.
+    pub fn var(&self, key: &str) -> Option<String> {
+        self.vars.get(key).map(|v| v.to_string_lossy().into_owned())
+    }
+
     pub fn unset(&mut self, key: &str) -> &mut Self {
         self.vars.remove(key);
         self
