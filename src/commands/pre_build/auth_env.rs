@@ -96,6 +96,7 @@ fn pieces<'a>(kept: &[&Entry]) -> Vec<Piece<'a>> {
 
 fn listed(entries: &[&Entry]) -> String {
     let mut names: Vec<String> = entries.iter().map(|e| e.shown()).collect();
+    names.sort();
     names.dedup();
     names.join(", ")
 }
