@@ -1,7 +1,8 @@
 //! Issue 12: the release artefacts used the way users use them. The job image of
 //! examples/Containerfile, built with buildah from our OCI archive (`COPY --from`) on a base
 //! that has only a static busybox, runs a job against the Harbor double: `pre-build`, then
-//! `get` answers the job's credentials. The tarball's `install` puts its own binary in place.
+//! `get` answers the job's credentials. The tarball's `install` puts its own binary in place,
+//! and the OCI archive is published to a real registry with the docs' one `skopeo copy`.
 //!
 //! The artefacts come from `scripts/release`, which scripts/test runs first and names in
 //! DOCKER_CREDENTIAL_HARBOR_RELEASE_DIR; without it these tests say they were skipped, and
@@ -13,6 +14,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use crate::hooks::{gitlab, start};
+use crate::util::registry::TestRegistry;
 use crate::util::{Out, TestEnv, get_answer, is_root, require, run};
 
 fn release_dir() -> Option<PathBuf> {
@@ -218,4 +220,55 @@ fn the_tarballs_install_puts_its_own_binary_in_place() {
     run(t.command(dir.join("install")).arg("--prefix").arg(&prefix))
         .success()
         .stdout_has("is up to date");
+}
+
+/// The docs' one publishing step, `skopeo copy oci-archive:… docker://…`, against a real
+/// registry, with the credentials from our own helper (GitLab's variables, credHelpers); the
+/// image then reads back with its version label.
+#[test]
+fn the_oci_archive_is_published_with_one_skopeo_copy_through_the_helper() {
+    let Some(dist) = release_dir() else { return };
+    let mut t = TestEnv::new("release-publish");
+    const USER: &str = "robot$tools+release";
+    const PASSWORD: &str = "publish-Pa55";
+    t.secret(PASSWORD);
+    let reg = TestRegistry::start(&t, &[(USER, PASSWORD)]);
+    t.harbor_env(
+        &format!("https://{}", reg.addr),
+        "robot$$tools+release",
+        PASSWORD,
+    );
+    let auth = t.path("auth.json");
+    fs::write(
+        &auth,
+        format!("{{\"credHelpers\":{{\"{}\":\"harbor\"}}}}", reg.addr),
+    )
+    .unwrap();
+    let oci = artefact(&dist, "-oci.tar");
+    let image = format!(
+        "docker://{}/tools/docker-credential-harbor:release",
+        reg.addr
+    );
+    let mut copy = t.command(require("skopeo"));
+    copy.args(["copy", "--dest-authfile"])
+        .arg(&auth)
+        .arg("--dest-cert-dir")
+        .arg(&reg.cert_dir)
+        .arg(format!("oci-archive:{}", oci.display()))
+        .arg(&image);
+    let out = run(&mut copy).success();
+    t.assert_clean(&out);
+    let mut inspect = t.command(require("skopeo"));
+    inspect
+        .args(["inspect", "--config", "--authfile"])
+        .arg(&auth)
+        .arg("--cert-dir")
+        .arg(&reg.cert_dir)
+        .arg(&image);
+    let out = run(&mut inspect).success();
+    let version = env!("CARGO_PKG_VERSION");
+    out.stdout_has(&format!(
+        "\"org.opencontainers.image.version\": \"{version}\""
+    ))
+    .stdout_has("\"/docker-credential-harbor\"");
 }
