@@ -7,7 +7,7 @@ use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME, TIMEOUT_VAR};
 use crate::harbor::account::{self, Kind};
 use crate::harbor::url::Scheme;
 use crate::harbor::verify;
-use crate::harbor::{HarborError, probe, robots};
+use crate::harbor::{HarborClient, HarborError, probe, robots};
 use crate::report::Said;
 
 /// A step: one or more checks.
@@ -208,18 +208,22 @@ fn kind(c: &Checkup) -> Kind {
         })
 }
 
+/// The client, user and project, once Harbor accepted the credentials: what the checks about
+/// the account itself need.
+fn accepted<'c>(c: &'c Checkup) -> Option<(&'c HarborClient, &'c str, &'c str)> {
+    match (&c.client, c.integration.user(), &c.integration.project) {
+        (Some(client), Some(user), Some(project)) if c.accepted => Some((client, user, project)),
+        _ => None,
+    }
+}
+
 /// A robot's expiry, when Harbor lets the robot read it (robots usually lack project read and
 /// robot list, harbor-api.md §5); informational unless it is about to expire. Only for a
 /// robot as Harbor says (whatever its prefix); when the name decided, the line says so.
 fn robot(c: &mut Checkup) -> Vec<Line> {
-    let (Some(client), Some(user), Some(project)) =
-        (&c.client, c.integration.user(), &c.integration.project)
-    else {
+    let Some((client, user, project)) = accepted(c) else {
         return Vec::new();
     };
-    if !c.accepted {
-        return Vec::new();
-    }
     let kind = kind(c);
     if !kind.is_robot() {
         return Vec::new();
@@ -258,14 +262,9 @@ fn robot(c: &mut Checkup) -> Vec<Line> {
 /// Whether the account may mint job robots (`pre-build --job-robot`): `robot:create` on the
 /// project, which OIDC CLI secrets can never use. A warning only when job robots are enabled.
 fn job_robots(c: &mut Checkup) -> Vec<Line> {
-    let (Some(client), Some(user), Some(project)) =
-        (&c.client, c.integration.user(), &c.integration.project)
-    else {
+    let Some((client, user, project)) = accepted(c) else {
         return Vec::new();
     };
-    if !c.accepted {
-        return Vec::new();
-    }
     let fallback = "pre-build --job-robot would keep the integration's credentials";
     let cannot = |text: String| {
         if c.settings.job_robot {
