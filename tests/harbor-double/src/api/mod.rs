@@ -18,7 +18,7 @@ mod users;
 
 use hyper::HeaderMap;
 use hyper::header::HeaderValue;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::model::Principal;
 use crate::respond::{self, JSON, Resp};
@@ -148,13 +148,7 @@ pub(crate) fn paging(query: &[(String, String)]) -> Result<(usize, usize), Resp>
 }
 
 /// Harbor's `X-Total-Count` and `Link` headers (`BaseAPI.Links`).
-pub(crate) fn paged(
-    mut resp: Resp,
-    r: &ApiRequest<'_>,
-    total: usize,
-    page: usize,
-    page_size: usize,
-) -> Resp {
+fn paged(mut resp: Resp, r: &ApiRequest<'_>, total: usize, page: usize, page_size: usize) -> Resp {
     if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
         resp.headers_mut().insert("x-total-count", v);
     }
@@ -191,7 +185,29 @@ pub(crate) fn paged(
     resp
 }
 
-pub(crate) fn page_of<T>(items: Vec<T>, page: usize, page_size: usize) -> Vec<T> {
+/// One page of a listing as Harbor answers it: the page's items as JSON, with the total and
+/// the links of the whole list in the headers.
+pub(crate) fn listing<T>(
+    r: &ApiRequest<'_>,
+    items: Vec<T>,
+    (page, page_size): (usize, usize),
+    to_json: impl FnMut(T) -> Value,
+) -> Resp {
+    let total = items.len();
+    let body: Vec<Value> = page_of(items, page, page_size)
+        .into_iter()
+        .map(to_json)
+        .collect();
+    paged(
+        respond::json(200, &Value::Array(body)),
+        r,
+        total,
+        page,
+        page_size,
+    )
+}
+
+fn page_of<T>(items: Vec<T>, page: usize, page_size: usize) -> Vec<T> {
     if page_size == 0 {
         return items;
     }

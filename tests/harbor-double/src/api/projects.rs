@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{ApiRequest, page_of, paged, paging, parse_bool, unprocessable};
+use super::{ApiRequest, listing, paging, parse_bool, unprocessable};
 use crate::model::{Model, Principal, Project};
 use crate::respond::{self, Resp};
 use crate::server::Shared;
@@ -109,16 +109,7 @@ pub(crate) fn list_projects(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         .filter(|p| owner.is_none_or(|o| model.user(p.owner_id).is_some_and(|u| u.name == o)))
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
-    let total = found.len();
-    let body: Vec<Value> = page_of(found, page, page_size)
-        .into_iter()
-        .map(|p| project_json(&model, p, r.who))
-        .collect();
-    paged(
-        respond::json(200, &Value::Array(body)),
-        r,
-        total,
-        page,
-        page_size,
-    )
+    listing(r, found, (page, page_size), |p| {
+        project_json(&model, p, r.who)
+    })
 }

@@ -102,49 +102,14 @@ fn robots_are_created_used_read_listed_and_deleted_like_harbor() {
 
     // §8 item 15
     let alice = user(h, "alice");
-    assert_eq!(
-        send(
-            h,
-            "DELETE",
-            &format!("/api/v2.0/robots/{id}"),
-            as_creds(&alice),
-            None
-        )
-        .status,
-        403
-    );
-    assert_eq!(
-        send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), None, None).status,
-        401
-    );
-    let deleted = send(
-        h,
-        "DELETE",
-        &format!("/api/v2.0/robots/{id}"),
-        as_creds(&pam),
-        None,
-    );
+    let delete = |creds| send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), creds, None);
+    assert_eq!(delete(as_creds(&alice)).status, 403);
+    assert_eq!(delete(None).status, 401);
+    let deleted = delete(as_creds(&pam));
     assert_eq!((deleted.status, deleted.body.as_str()), (200, ""));
+    assert_eq!(delete(as_creds(&pam)).status, 404);
     assert_eq!(
-        send(
-            h,
-            "DELETE",
-            &format!("/api/v2.0/robots/{id}"),
-            as_creds(&pam),
-            None
-        )
-        .status,
-        404
-    );
-    assert_eq!(
-        send(
-            h,
-            "DELETE",
-            &format!("/api/v2.0/robots/{id}"),
-            as_creds(&alice),
-            None
-        )
-        .status,
+        delete(as_creds(&alice)).status,
         404,
         "lookup before permission"
     );

@@ -9,7 +9,7 @@ mod spec;
 use hyper::header::HeaderValue;
 use serde_json::{Value, json};
 
-use super::{ApiRequest, page_of, paged, paging};
+use super::{ApiRequest, listing, paging};
 use crate::model::{self, Model, Principal, RobotRec};
 use crate::respond::{self, Resp};
 use crate::server::Shared;
@@ -288,16 +288,5 @@ pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
             None => true,
         })
         .collect();
-    let total = found.len();
-    let body: Vec<Value> = page_of(found, page, page_size)
-        .into_iter()
-        .map(|rec| robot_json(&model, rec))
-        .collect();
-    paged(
-        respond::json(200, &Value::Array(body)),
-        r,
-        total,
-        page,
-        page_size,
-    )
+    listing(r, found, (page, page_size), |rec| robot_json(&model, rec))
 }
