@@ -12,7 +12,7 @@ need=""
 have() { case $1 in /*) [ -e "$1" ] ;; *) command -v "$1" >/dev/null 2>&1 ;; esac; }
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman buildah:buildah \
             htpasswd:apache2-utils openssl:openssl curl:curl strace:strace setpriv:util-linux \
-            unshare:util-linux busybox:busybox dash:dash docker:docker.io dockerd:docker.io \
+            unshare:util-linux busybox:busybox-static dash:dash docker:docker.io dockerd:docker.io \
             pgrep:procps readelf:binutils /usr/bin/python3:python3-minimal \
             /usr/lib/python3/dist-packages/docker/__init__.py:python3-docker newuidmap:uidmap; do
   cmd=${pair%%:*}; pkg=${pair#*:}
