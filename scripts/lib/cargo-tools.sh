@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the cargo tools later steps of scripts/test use, only when missing: cargo-cyclonedx
-# (scripts/release's SBOM) and, when a nightly toolchain exists, cargo-fuzz (scripts/fuzz).
+# (scripts/release's SBOM) and cargo-fuzz (scripts/fuzz, on nightly or on stable).
 # scripts/test runs it in the background from the start, so the builds overlap apt's downloads
 # and the tests' waits; scripts/release and scripts/fuzz still install on their own when run alone.
 set -eu
@@ -8,7 +8,7 @@ if ! cargo cyclonedx --version >/dev/null 2>&1; then
   echo "cargo-tools: installing cargo-cyclonedx from crates.io"
   cargo install --locked -q cargo-cyclonedx
 fi
-if cargo +nightly --version >/dev/null 2>&1 && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-tools: installing cargo-fuzz from crates.io"
   cargo install --locked -q cargo-fuzz
 fi
