@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             &call,
             &mut std::io::stdin().lock(),
             &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
             &sources::Chain::new(&env),
         ),
         Command::Sub(command) => commands::run(command, &env),

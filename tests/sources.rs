@@ -100,22 +100,35 @@ fn runner_config_is_found_in_xdg_config_home() {
     );
 }
 
+/// The GitLab runner drops every credential of a docker config when one helper call fails
+/// with anything but the not-found answer: a runner config that cannot answer is a miss on
+/// stdout, and the reason, with the file or variable to fix, goes to stderr.
 #[test]
-fn runner_config_problems_are_errors_only_for_its_own_hosts() {
+fn runner_config_problems_are_a_miss_explained_on_stderr() {
     let mut t = TestEnv::new("runner-errors");
     t.secret("inline-pw");
     write_mode(
         &t.path("runner-config.json"),
-        r#"{"registries":{"harbor.example.net":{"username":"u","password":"inline-pw"}}}"#,
+        r#"{"registries":{"harbor.example.net":{"username":"u","password":"inline-pw"},
+            "pull.example":{"username":"puller","password_file":"pull.secret"}}}"#,
         0o644,
     );
+    write_mode(&t.path("pull.secret"), "pull-pw\n", 0o600);
     let out = t.helper(&["get"], b"harbor.example.net");
-    assert_eq!(out.code, Some(1));
-    assert!(out.stdout.contains("chmod 600"), "{}", out.stdout);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(1), NOT_FOUND));
+    out.stderr_has("chmod 600")
+        .stderr_has("harbor.example.net is answered as not found");
     t.assert_clean(&out);
-    // Unknown hosts stay a plain miss: the runner would drop the whole source on an error.
-    assert_eq!(t.helper(&["get"], b"docker.io").stdout, NOT_FOUND);
-    assert_eq!(t.helper(&["get"], b"other.example").stdout, NOT_FOUND);
+    // The broken entry takes nothing else down.
+    assert_eq!(
+        t.helper(&["get"], b"pull.example").success().stdout,
+        get_answer("pull.example", "puller", "pull-pw")
+    );
+    // Unknown hosts stay a plain miss, with nothing to say.
+    for host in [&b"docker.io"[..], b"other.example"] {
+        let out = t.helper(&["get"], host);
+        assert_eq!((out.stdout.as_str(), out.stderr.as_str()), (NOT_FOUND, ""));
+    }
     // A missing password file names the file and the config that points to it.
     write_mode(
         &t.path("runner-config.json"),
@@ -123,15 +136,41 @@ fn runner_config_problems_are_errors_only_for_its_own_hosts() {
         0o600,
     );
     let out = t.helper(&["get"], b"harbor.example.net");
-    assert!(
-        out.stdout.contains("/nonexistent/pull.secret")
-            && out.stdout.contains("runner-config.json"),
-        "{}",
-        out.stdout
-    );
+    assert_eq!(out.stdout, NOT_FOUND);
+    out.stderr_has("/nonexistent/pull.secret")
+        .stderr_has("runner-config.json");
     // A config named by the variable but absent (the variable leaked into a job) is a miss.
     t.set("DOCKER_CREDENTIAL_HARBOR_CONFIG", t.path("absent.json"));
-    assert_eq!(t.helper(&["get"], b"harbor.example.net").stdout, NOT_FOUND);
+    let out = t.helper(&["get"], b"harbor.example.net");
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), (NOT_FOUND, ""));
+}
+
+/// `credsStore` clients (the runner among them) call `list`, then `get` per key: a broken runner
+/// config, or one entry of it, must not fail `list`, or the store's logins are dropped too.
+#[test]
+fn a_broken_runner_config_leaves_the_store_and_its_other_entries_listed() {
+    let t = TestEnv::new("runner-list");
+    t.store("stored.example", "alice", "pw").success();
+    write_mode(
+        &t.path("runner-config.json"),
+        r#"{"registries":{"nouser.example":{"password":"x"},
+            "pull.example":{"username":"puller","password":"y"}}}"#,
+        0o600,
+    );
+    let out = t.helper(&["list"], b"").success();
+    assert_eq!(
+        out.stdout,
+        "{\"pull.example\":\"puller\",\"stored.example\":\"alice\"}\n"
+    );
+    out.stderr_has("no \"username\" for nouser.example")
+        .stderr_has("nouser.example is left out of the list");
+    write_mode(&t.path("runner-config.json"), "{not json", 0o600);
+    let out = t.helper(&["list"], b"").success();
+    assert_eq!(out.stdout, "{\"stored.example\":\"alice\"}\n");
+    out.stderr_has("is not valid")
+        .stderr_has("its registries are left out of the list");
+    let out = t.helper(&["get"], b"stored.example").success();
+    assert_eq!(out.stderr, "", "the store answered: nothing to say");
 }
 
 #[test]

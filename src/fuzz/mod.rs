@@ -47,7 +47,13 @@ pub const TARGETS: &[(&str, Target)] = &[
 
 fn serve(verb: Verb, input: &[u8], helper: &Memory) -> (bool, Vec<u8>) {
     let mut out = Vec::new();
-    let ok = protocol::serve(verb, &mut &input[..], &mut out, helper);
+    let ok = protocol::serve(
+        verb,
+        &mut &input[..],
+        &mut out,
+        &mut std::io::sink(),
+        helper,
+    );
     (ok, out)
 }
 

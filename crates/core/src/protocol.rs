@@ -1,9 +1,10 @@
 //! The Docker credential-helper wire protocol (protocol.md §1), apart from any credential source.
 //!
-//! [`serve`] takes the verb, stdin and stdout as arguments and answers through the [`Helper`]
-//! trait, so the whole protocol is tested in-process on an in-memory helper. Contract strings
-//! are constants because clients compare them byte for byte. This module must never build an
-//! HTTP client, print to stderr, or put a secret anywhere but the single `get` answer.
+//! [`serve`] takes the verb, stdin, stdout and stderr as arguments and answers through the
+//! [`Helper`] trait, so the whole protocol is tested in-process on an in-memory helper. Contract
+//! strings are constants because clients compare them byte for byte. This module must never
+//! build an HTTP client, write anywhere but the streams it is given, or put a secret anywhere
+//! but the single `get` answer.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,6 +53,11 @@ pub trait Helper {
     fn erase(&self, server: &Registry) -> anyhow::Result<()>;
     /// Every `host[:port]` that `get` answers, with its user name.
     fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>>;
+    /// What a person should hear on stderr about the last call: a source that could not answer
+    /// and was passed over (its client still gets a plain answer). Never a secret.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The protocol verbs that read stdin and answer on stdout.
@@ -145,16 +151,18 @@ pub enum Call {
     UnknownAction(String),
 }
 
-/// Answers one call; `true` for exit status 0. Everything goes to `output`, where clients
-/// look for it (DCH `Serve` writes errors and the usage line to stdout too).
+/// Answers one call; `true` for exit status 0. The answer and its errors go to `output`, where
+/// clients look for them (DCH `Serve` writes errors and the usage line to stdout too); the
+/// helper's notes go to `notes` (stderr), which clients pass on to people or logs.
 pub fn answer(
     call: &Call,
     input: &mut dyn Read,
     output: &mut dyn Write,
+    notes: &mut dyn Write,
     helper: &dyn Helper,
 ) -> bool {
     let (ok, line) = match call {
-        Call::Verb(verb) => return serve(*verb, input, output, helper),
+        Call::Verb(verb) => return serve(*verb, input, output, notes, helper),
         Call::Version => (true, version_line()),
         Call::Usage => (false, USAGE.to_owned()),
         Call::UnknownAction(word) => (false, unknown_action(&crate::text::inline(word))),
@@ -166,11 +174,13 @@ pub fn answer(
 }
 
 /// Runs one verb. Success writes the answer (if any) in one write and returns `true`; failure
-/// writes the error line to `output` and returns `false`, so the caller exits 1.
+/// writes the error line to `output` and returns `false`, so the caller exits 1. Either way,
+/// the helper's notes are written to `notes`, one line each.
 pub fn serve(
     verb: Verb,
     input: &mut dyn Read,
     output: &mut dyn Write,
+    notes: &mut dyn Write,
     helper: &dyn Helper,
 ) -> bool {
     let result = match verb {
@@ -180,6 +190,10 @@ pub fn serve(
         // DCH clients send the literal `unused`; it is not read, so a terminal never blocks `list`.
         Verb::List => list(helper),
     };
+    for note in helper.notes() {
+        // Best effort, like the error line: the answer on stdout is what clients act on.
+        let _ = writeln!(notes, "{NAME}: {}", crate::text::inline(&note));
+    }
     match result {
         Ok(answer) => output
             .write_all(&answer)
@@ -359,8 +373,9 @@ mod tests {
     use super::*;
 
     fn run(verb: Verb, input: &str, helper: &dyn Helper) -> (bool, String) {
-        let mut out = Vec::new();
-        let ok = serve(verb, &mut input.as_bytes(), &mut out, helper);
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        let ok = serve(verb, &mut input.as_bytes(), &mut out, &mut notes, helper);
+        assert!(notes.is_empty(), "the in-memory helper has no notes");
         (ok, String::from_utf8(out).unwrap())
     }
 
@@ -457,15 +472,16 @@ mod tests {
     #[test]
     fn oversized_and_non_utf8_input_fail_cleanly() {
         let m = Memory::default();
-        let big = vec![b'a'; (MAX_INPUT + 10) as usize];
-        let mut out = Vec::new();
-        assert!(!serve(Verb::Get, &mut big.as_slice(), &mut out, &m));
-        assert!(String::from_utf8(out).unwrap().contains("larger than"));
-        let mut out = Vec::new();
+        let big = "a".repeat((MAX_INPUT + 10) as usize);
+        let (ok, out) = run(Verb::Get, &big, &m);
+        assert!(!ok && out.contains("larger than"), "{out}");
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        let bad = [0xffu8, 0xfe];
         assert!(!serve(
             Verb::Get,
-            &mut [0xffu8, 0xfe].as_slice(),
+            &mut bad.as_slice(),
             &mut out,
+            &mut notes,
             &m
         ));
         assert!(String::from_utf8(out).unwrap().contains("not valid UTF-8"));

@@ -4,12 +4,18 @@
 //! 2. the helper's own store: read only when the environment does not match;
 //! 3. the runner-side config: read only when neither matched.
 //!
+//! The runner-side config is passed over, with a note on stderr, when it cannot answer (a
+//! broken file, an unreadable password): the GitLab runner drops every credential of a docker
+//! config whose helper fails, so one broken entry must not take other registries down
+//! (docs/gitlab-runner.md#job-images-from-harbor-image-and-services).
+//!
 //! Nothing here may reach the network: `get` must stay an offline, spawn-free lookup.
 
 pub mod environment;
 pub mod runner_config;
 pub mod store;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -36,11 +42,16 @@ pub fn store_path(env: &Env) -> anyhow::Result<PathBuf> {
 /// The three sources in their order.
 pub struct Chain<'a> {
     env: &'a Env,
+    /// Why the runner config was passed over, for stderr.
+    notes: RefCell<Vec<String>>,
 }
 
 impl<'a> Chain<'a> {
     pub fn new(env: &'a Env) -> Chain<'a> {
-        Chain { env }
+        Chain {
+            env,
+            notes: RefCell::new(Vec::new()),
+        }
     }
 
     fn store(&self) -> anyhow::Result<Store> {
@@ -49,6 +60,26 @@ impl<'a> Chain<'a> {
 
     fn runner_config(&self) -> anyhow::Result<Option<RunnerConfig>> {
         RunnerConfig::load(&runner_config::locate(self.env))
+    }
+
+    /// The runner config's answer for `server`; one it cannot give is noted and is a miss.
+    fn runner_config_get(&self, server: &Registry) -> Option<Credentials> {
+        let outcome = || format!("{server} is answered as not found");
+        let config = self.pass_over(self.runner_config(), outcome)??;
+        self.pass_over(config.get(server, self.env), outcome)?
+    }
+
+    /// `result`'s value; an error is noted with what was done instead (`outcome`), and is `None`.
+    fn pass_over<T>(&self, result: anyhow::Result<T>, outcome: impl Fn() -> String) -> Option<T> {
+        result
+            .map_err(|e| {
+                self.notes.borrow_mut().push(format!(
+                    "{e:#}; {}, so that a client asking for several registries (the GitLab \
+                     runner) keeps the others' credentials",
+                    outcome()
+                ))
+            })
+            .ok()
     }
 }
 
@@ -72,17 +103,10 @@ impl Helper for Chain<'_> {
         }
         match store_result {
             Ok(Some(found)) => Ok(Some(found)),
-            Ok(None) => match self.runner_config()? {
-                Some(config) => config.get(server, self.env),
-                None => Ok(None),
-            },
+            Ok(None) => Ok(self.runner_config_get(server)),
             // A store that cannot be read must not hide the runner config's answer, but when
             // nothing else answers, its error is the truth the user needs.
-            Err(store_error) => match self.runner_config()?.map(|c| c.get(server, self.env)) {
-                Some(Ok(Some(found))) => Ok(Some(found)),
-                Some(Err(e)) => Err(e),
-                _ => Err(store_error),
-            },
+            Err(store_error) => self.runner_config_get(server).map(Some).ok_or(store_error),
         }
     }
 
@@ -96,10 +120,21 @@ impl Helper for Chain<'_> {
 
     fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
         // Later sources first, so earlier ones overwrite: the listed user is the one `get` serves.
-        let mut all = match self.runner_config()? {
-            Some(config) => config.list()?,
-            None => BTreeMap::new(),
-        };
+        let mut all = BTreeMap::new();
+        let config = self.pass_over(self.runner_config(), || {
+            "its registries are left out of the list".to_owned()
+        });
+        for (registry, username) in config
+            .iter()
+            .flatten()
+            .flat_map(RunnerConfig::each_username)
+        {
+            if let Some(username) =
+                self.pass_over(username, || format!("{registry} is left out of the list"))
+            {
+                all.insert(registry.clone(), username);
+            }
+        }
         all.retain(|r, _| !r.is_docker_hub());
         if let Ok(store) = self.store() {
             all.extend(store.list()?);
@@ -108,5 +143,9 @@ impl Helper for Chain<'_> {
             all.insert(registry, username);
         }
         Ok(all)
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.take()
     }
 }

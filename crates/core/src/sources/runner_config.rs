@@ -177,10 +177,16 @@ impl RunnerConfig {
 
     /// Every configured registry with its user name (the password is not read).
     pub fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
+        self.each_username()
+            .map(|(r, username)| Ok((r.clone(), username?)))
+            .collect()
+    }
+
+    /// Each configured registry with its user name, or why it has none.
+    pub fn each_username(&self) -> impl Iterator<Item = (&Registry, anyhow::Result<String>)> {
         self.registries
             .iter()
-            .map(|(r, (key, e))| Ok((r.clone(), self.username(key, e)?)))
-            .collect()
+            .map(|(r, (key, e))| (r, self.username(key, e)))
     }
 
     /// The credentials for `server`; `Ok(None)` when it is not configured. A configured host
