@@ -430,27 +430,13 @@ fn issue_9_8_a_store_another_user_could_have_written_is_not_served() {
     t.assert_clean(&out);
 }
 
-/// Runs the helper with a watchdog: a command that hangs is killed and reported.
-fn bounded(t: &TestEnv, args: &[&str], stdin: &[u8]) -> Out {
-    let mut child = t.spawn_helper(args, stdin);
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("docker-credential-harbor {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap().into()
-}
-
 #[test]
 fn issue_9_9_no_read_is_unbounded() {
     let mut t = TestEnv::new("hard-9-bounded");
     let store = t.store_path();
     fs::create_dir_all(store.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &store).unwrap();
-    let out = bounded(&t, &["get"], b"h.example");
+    let out = t.bounded(&["get"], b"h.example");
     assert_eq!(out.code, Some(1));
     out.stdout_has("symbolic link");
     fs::remove_file(&store).unwrap();
@@ -458,7 +444,7 @@ fn issue_9_9_no_read_is_unbounded() {
     let c = std::ffi::CString::new(store.as_os_str().as_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    bounded(&t, &["get"], b"h.example")
+    t.bounded(&["get"], b"h.example")
         .failure()
         .stdout_has("not a regular file");
     fs::remove_file(&store).unwrap();
@@ -468,7 +454,7 @@ fn issue_9_9_no_read_is_unbounded() {
         .set("HARBOR_PROJECT", "proj")
         .set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
     h.set_fault_on("/api/v2.0/systeminfo", Fault::Huge(64 << 20));
-    let out = bounded(&t, &["doctor"], b"");
+    let out = t.bounded(&["doctor"], b"");
     out.stdout_has("larger than 1024 KiB");
     t.assert_clean(&out);
 }
