@@ -1,6 +1,7 @@
-//! Issue 9, defect by defect: each test reproduces what a hostile review found on the 0.1
-//! binary (malformed input, hostile files, addresses and Harbor answers, shared state between
-//! jobs) and asserts the behaviour that replaced it. No test may find a secret in any output.
+//! Issue 9, defect by defect (and issue 16's second review where it met the same ground):
+//! each test reproduces what a hostile review found on the 0.1 binary (malformed input,
+//! hostile files, addresses and Harbor answers, shared state between jobs) and asserts the
+//! behaviour that replaced it. No test may find a secret in any output.
 
 use std::fs;
 use std::io::Read;
@@ -590,6 +591,21 @@ fn issue_9_13_a_ca_left_by_a_failed_job_is_owned_by_the_next_and_removed() {
 /// Starts a job in the background that runs pre-build, says so, waits for `go`, saves the
 /// user's docker config as it sees it, and ends with post-build.
 fn waiting_job(t: &TestEnv, name: &str, job_id: &str) -> std::process::Child {
+    let child = spawn_job(t, name, job_id);
+    wait_for(&t.path(&format!("tmp/{name}-ready")));
+    child
+}
+
+/// Waits (at most 30 s) until `path` exists.
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`waiting_job`], without waiting for its pre-build.
+fn spawn_job(t: &TestEnv, name: &str, job_id: &str) -> std::process::Child {
     let script = format!(
         "set -e\neval \"$(docker-credential-harbor pre-build)\"\n\
          touch \"$TMPDIR/{name}-ready\"\n\
@@ -599,22 +615,14 @@ fn waiting_job(t: &TestEnv, name: &str, job_id: &str) -> std::process::Child {
     );
     let file = t.path(&format!("tmp/{name}.sh"));
     fs::write(&file, script).unwrap();
-    let child = t
-        .command(require("dash"))
+    t.command(require("dash"))
         .arg(file)
         .env("CI_JOB_ID", job_id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !t.path(&format!("tmp/{name}-ready")).exists()
-        && start.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+        .unwrap()
 }
 
 #[test]
@@ -646,6 +654,92 @@ fn issue_9_14_concurrent_jobs_keep_a_shared_entry_until_the_last_one_ends() {
         after,
         serde_json::json!({"credHelpers": {"gcr.io": "gcloud"}})
     );
+}
+
+/// Lets waiting jobs go on when dropped, so a failed test leaves no job waiting.
+struct Go<const N: usize>([PathBuf; N]);
+
+impl<const N: usize> Drop for Go<N> {
+    fn drop(&mut self) {
+        for go in &self.0 {
+            let _ = fs::write(go, "");
+        }
+    }
+}
+
+/// Waits (at most 30 s) until a process other than this one has `path` open.
+fn wait_until_opened_elsewhere(path: &Path) {
+    let me = std::process::id().to_string();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let opened = fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            let name = p.file_name();
+            name.to_str()
+                .is_some_and(|n| n != me && n.bytes().all(|b| b.is_ascii_digit()))
+                && fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+                    fds.flatten()
+                        .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l == path))
+                })
+        });
+        if opened {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no process opened {}", path.display());
+}
+
+#[test]
+fn issue_16_6_pre_build_reads_decides_and_writes_a_users_file_under_the_lease_lock() {
+    let (mut t, h) = alice(TestEnv::new("hard-16-6-race"));
+    t.unset("RUNNER_TEMP_PROJECT_DIR")
+        .set("DOCKER_CREDENTIAL_HARBOR_VERIFY", "off");
+    let config = t.path("home/.docker/config.json");
+    let original = serde_json::json!({"credHelpers": {"gcr.io": "gcloud"}});
+    write_mode(&config, &original.to_string(), 0o600);
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
+    };
+    // Both jobs end (with their post-build) when the test does, whatever it found.
+    let _end = Go([t.path("tmp/a-go"), t.path("tmp/b-go")]);
+    // Job B runs and holds the entry it added.
+    let b = waiting_job(&t, "b", "2");
+    assert_eq!(read(&config)["credHelpers"][h.addr()], "harbor");
+    // The test holds the lease table's lock while job A's pre-build starts: A waits for it.
+    let data = t.path("home/.local/share/docker-credential-harbor");
+    let lock_path = data.join("leases.json.lock");
+    let lock = fs::File::options().write(true).open(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let a = spawn_job(&t, "a", "1");
+    wait_until_opened_elsewhere(&lock_path);
+    // Under the lock, what B's post-build does as the entry's last holder: the lease goes, and
+    // the entry with it.
+    let table = data.join("leases.json");
+    let mut leases = read(&table);
+    leases["leases"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|l| l["thing"]["file"] != config.to_str().unwrap());
+    fs::write(&table, leases.to_string()).unwrap();
+    fs::write(&config, original.to_string()).unwrap();
+    drop(lock);
+    wait_for(&t.path("tmp/a-ready"));
+    assert_eq!(
+        read(&config)["credHelpers"][h.addr()],
+        "harbor",
+        "job A goes on without the entry it reported"
+    );
+    let held = read(&table)["leases"].as_array().unwrap().iter().any(|l| {
+        l["thing"]["file"] == config.to_str().unwrap()
+            && !l["holders"].as_array().unwrap().is_empty()
+    });
+    assert!(held, "job A does not hold its entry");
+    for (name, job) in [("a", a), ("b", b)] {
+        fs::write(t.path(&format!("tmp/{name}-go")), "").unwrap();
+        let out: Out = job.wait_with_output().unwrap().into();
+        assert!(out.ok(), "{out:?}");
+    }
+    assert_eq!(read(&config), original);
 }
 
 #[test]
