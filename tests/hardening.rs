@@ -625,13 +625,20 @@ fn spawn_job(t: &TestEnv, name: &str, job_id: &str) -> std::process::Child {
         .unwrap()
 }
 
-#[test]
-fn issue_9_14_concurrent_jobs_keep_a_shared_entry_until_the_last_one_ends() {
-    let (mut t, h) = alice(TestEnv::new("hard-14-concurrent"));
+/// alice's jobs without a per-job directory (so they edit the user's own files), verification
+/// off, and the user's docker config with another helper's entry in it, at the path returned.
+fn in_place_jobs(name: &str) -> (TestEnv, Harbor, PathBuf) {
+    let (mut t, h) = alice(TestEnv::new(name));
     t.unset("RUNNER_TEMP_PROJECT_DIR")
         .set("DOCKER_CREDENTIAL_HARBOR_VERIFY", "off");
     let config = t.path("home/.docker/config.json");
     write_mode(&config, r#"{"credHelpers":{"gcr.io":"gcloud"}}"#, 0o600);
+    (t, h, config)
+}
+
+#[test]
+fn issue_9_14_concurrent_jobs_keep_a_shared_entry_until_the_last_one_ends() {
+    let (t, h, config) = in_place_jobs("hard-14-concurrent");
     // Job A adds the entry; job B finds it there; A ends first; B must still have it.
     let a = waiting_job(&t, "a", "1");
     let b = waiting_job(&t, "b", "2");
@@ -691,12 +698,8 @@ fn wait_until_opened_elsewhere(path: &Path) {
 
 #[test]
 fn issue_16_6_pre_build_reads_decides_and_writes_a_users_file_under_the_lease_lock() {
-    let (mut t, h) = alice(TestEnv::new("hard-16-6-race"));
-    t.unset("RUNNER_TEMP_PROJECT_DIR")
-        .set("DOCKER_CREDENTIAL_HARBOR_VERIFY", "off");
-    let config = t.path("home/.docker/config.json");
+    let (t, h, config) = in_place_jobs("hard-16-6-race");
     let original = serde_json::json!({"credHelpers": {"gcr.io": "gcloud"}});
-    write_mode(&config, &original.to_string(), 0o600);
     let read = |p: &Path| -> serde_json::Value {
         serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
     };
