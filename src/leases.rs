@@ -243,6 +243,13 @@ impl<'s> JobLeases<'s> {
             .as_mut()
     }
 
+    /// Opens the table now, waiting for its lock, which is then held until [`JobLeases::close`]:
+    /// what is read from a shared file before it would be stale by the time it is written,
+    /// since another job's post-build removes things under the same lock (issue 16, defect 6).
+    pub fn lock(&mut self) {
+        self.table();
+    }
+
     /// A job made `thing` and nobody undid it: it is ours to hold.
     pub fn is_ours(&mut self, thing: &Thing) -> bool {
         self.table().is_some_and(|l| l.known(thing))

@@ -201,3 +201,89 @@ fn migrate_moves_docker_logins_into_the_store_and_docker_still_authenticates() {
     t.assert_clean(&out);
     assert!(out.ok(), "{out:?}");
 }
+
+/// An `auths` entry as `docker login` writes it.
+fn login(user: &str, password: &str) -> serde_json::Value {
+    serde_json::json!({ "auth": crate::util::base64(format!("{user}:{password}").as_bytes()) })
+}
+
+#[test]
+fn issue_16_5_migrate_moves_no_login_over_another() {
+    let mut t = TestEnv::new("configure-migrate-conflict");
+    for (user, password) in [
+        ("alice", "pw-alice-16"),
+        ("bob", "pw-bob-16"),
+        ("carol", "pw-carol-16"),
+        ("dave", "pw-dave-16"),
+        ("erin", "pw-erin-16"),
+        ("frank", "pw-frank-16"),
+    ] {
+        t.secret(password).secret(&crate::util::base64(
+            format!("{user}:{password}").as_bytes(),
+        ));
+    }
+    t.store("taken.example", "erin", "pw-erin-16").success();
+    t.store("kept.example", "frank", "pw-frank-16").success();
+    let config = t.path("home/.docker/config.json");
+    let before = serde_json::json!({"auths": {
+        // One registry, two spellings, two different logins: a conflict.
+        "harbor.example.com": login("alice", "pw-alice-16"),
+        "https://harbor.example.com/": login("bob", "pw-bob-16"),
+        // One registry, two spellings, one login: moved once.
+        "same.example": login("carol", "pw-carol-16"),
+        "https://same.example/": {"username": "carol", "password": "pw-carol-16"},
+        // The store holds another login for it: a conflict.
+        "taken.example": login("dave", "pw-dave-16"),
+        // The store holds this very login: nothing to move.
+        "kept.example": login("frank", "pw-frank-16"),
+    }});
+    write_mode(&config, &before.to_string(), 0o600);
+
+    let out = t
+        .helper(&["configure", "--docker", "--migrate"], b"")
+        .failure();
+    t.assert_clean(&out);
+    let moved: Vec<&str> = out.stdout.lines().filter(|l| l.contains("moved")).collect();
+    assert_eq!(moved.len(), 1, "{}", out.stdout);
+    assert!(
+        moved[0].contains("same.example (user carol) moved to the helper's store"),
+        "{}",
+        moved[0]
+    );
+    out.stdout_has("kept.example (user frank) is already in the helper's store");
+    out.stderr_has("harbor.example.com: 2 entries hold different logins (users alice, bob)")
+        .stderr_has(
+            "taken.example: the helper's store already holds another login for it (user erin)",
+        )
+        .stderr_has("left in place");
+
+    let after = json(&config);
+    for key in [
+        "harbor.example.com",
+        "https://harbor.example.com/",
+        "taken.example",
+    ] {
+        assert_eq!(after["auths"][key], before["auths"][key], "{key}");
+        assert!(after["credHelpers"].get(key).is_none(), "{key}");
+    }
+    for key in ["same.example", "https://same.example/", "kept.example"] {
+        assert_eq!(after["auths"][key], serde_json::json!({}), "{key}");
+        assert_eq!(after["credHelpers"][key], "harbor", "{key}");
+    }
+    let get = |registry: &str| t.helper(&["get"], registry.as_bytes()).stdout;
+    assert_eq!(
+        get("harbor.example.com"),
+        "credentials not found in native keychain\n"
+    );
+    for (registry, user, password) in [
+        ("same.example", "carol", "pw-carol-16"),
+        ("taken.example", "erin", "pw-erin-16"),
+        ("kept.example", "frank", "pw-frank-16"),
+    ] {
+        assert_eq!(
+            get(registry),
+            crate::util::get_answer(registry, user, password),
+            "{registry}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
-//! Issue 9, defect by defect: each test reproduces what a hostile review found on the 0.1
-//! binary (malformed input, hostile files, addresses and Harbor answers, shared state between
-//! jobs) and asserts the behaviour that replaced it. No test may find a secret in any output.
+//! Issue 9, defect by defect (and issue 16's second review where it met the same ground):
+//! each test reproduces what a hostile review found on the 0.1 binary (malformed input,
+//! hostile files, addresses and Harbor answers, shared state between jobs) and asserts the
+//! behaviour that replaced it. No test may find a secret in any output.
 
 use std::fs;
 use std::io::Read;
@@ -430,27 +431,13 @@ fn issue_9_8_a_store_another_user_could_have_written_is_not_served() {
     t.assert_clean(&out);
 }
 
-/// Runs the helper with a watchdog: a command that hangs is killed and reported.
-fn bounded(t: &TestEnv, args: &[&str], stdin: &[u8]) -> Out {
-    let mut child = t.spawn_helper(args, stdin);
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("docker-credential-harbor {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap().into()
-}
-
 #[test]
 fn issue_9_9_no_read_is_unbounded() {
     let mut t = TestEnv::new("hard-9-bounded");
     let store = t.store_path();
     fs::create_dir_all(store.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &store).unwrap();
-    let out = bounded(&t, &["get"], b"h.example");
+    let out = t.bounded(&["get"], b"h.example");
     assert_eq!(out.code, Some(1));
     out.stdout_has("symbolic link");
     fs::remove_file(&store).unwrap();
@@ -458,7 +445,7 @@ fn issue_9_9_no_read_is_unbounded() {
     let c = std::ffi::CString::new(store.as_os_str().as_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    bounded(&t, &["get"], b"h.example")
+    t.bounded(&["get"], b"h.example")
         .failure()
         .stdout_has("not a regular file");
     fs::remove_file(&store).unwrap();
@@ -468,7 +455,7 @@ fn issue_9_9_no_read_is_unbounded() {
         .set("HARBOR_PROJECT", "proj")
         .set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
     h.set_fault_on("/api/v2.0/systeminfo", Fault::Huge(64 << 20));
-    let out = bounded(&t, &["doctor"], b"");
+    let out = t.bounded(&["doctor"], b"");
     out.stdout_has("larger than 1024 KiB");
     t.assert_clean(&out);
 }
@@ -604,6 +591,21 @@ fn issue_9_13_a_ca_left_by_a_failed_job_is_owned_by_the_next_and_removed() {
 /// Starts a job in the background that runs pre-build, says so, waits for `go`, saves the
 /// user's docker config as it sees it, and ends with post-build.
 fn waiting_job(t: &TestEnv, name: &str, job_id: &str) -> std::process::Child {
+    let child = spawn_job(t, name, job_id);
+    wait_for(&t.path(&format!("tmp/{name}-ready")));
+    child
+}
+
+/// Waits (at most 30 s) until `path` exists.
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`waiting_job`], without waiting for its pre-build.
+fn spawn_job(t: &TestEnv, name: &str, job_id: &str) -> std::process::Child {
     let script = format!(
         "set -e\neval \"$(docker-credential-harbor pre-build)\"\n\
          touch \"$TMPDIR/{name}-ready\"\n\
@@ -613,31 +615,30 @@ fn waiting_job(t: &TestEnv, name: &str, job_id: &str) -> std::process::Child {
     );
     let file = t.path(&format!("tmp/{name}.sh"));
     fs::write(&file, script).unwrap();
-    let child = t
-        .command(require("dash"))
+    t.command(require("dash"))
         .arg(file)
         .env("CI_JOB_ID", job_id)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !t.path(&format!("tmp/{name}-ready")).exists()
-        && start.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+        .unwrap()
 }
 
-#[test]
-fn issue_9_14_concurrent_jobs_keep_a_shared_entry_until_the_last_one_ends() {
-    let (mut t, h) = alice(TestEnv::new("hard-14-concurrent"));
+/// alice's jobs without a per-job directory (so they edit the user's own files), verification
+/// off, and the user's docker config with another helper's entry in it, at the path returned.
+fn in_place_jobs(name: &str) -> (TestEnv, Harbor, PathBuf) {
+    let (mut t, h) = alice(TestEnv::new(name));
     t.unset("RUNNER_TEMP_PROJECT_DIR")
         .set("DOCKER_CREDENTIAL_HARBOR_VERIFY", "off");
     let config = t.path("home/.docker/config.json");
     write_mode(&config, r#"{"credHelpers":{"gcr.io":"gcloud"}}"#, 0o600);
+    (t, h, config)
+}
+
+#[test]
+fn issue_9_14_concurrent_jobs_keep_a_shared_entry_until_the_last_one_ends() {
+    let (t, h, config) = in_place_jobs("hard-14-concurrent");
     // Job A adds the entry; job B finds it there; A ends first; B must still have it.
     let a = waiting_job(&t, "a", "1");
     let b = waiting_job(&t, "b", "2");
@@ -660,6 +661,88 @@ fn issue_9_14_concurrent_jobs_keep_a_shared_entry_until_the_last_one_ends() {
         after,
         serde_json::json!({"credHelpers": {"gcr.io": "gcloud"}})
     );
+}
+
+/// Lets waiting jobs go on when dropped, so a failed test leaves no job waiting.
+struct Go<const N: usize>([PathBuf; N]);
+
+impl<const N: usize> Drop for Go<N> {
+    fn drop(&mut self) {
+        for go in &self.0 {
+            let _ = fs::write(go, "");
+        }
+    }
+}
+
+/// Waits (at most 30 s) until a process other than this one has `path` open.
+fn wait_until_opened_elsewhere(path: &Path) {
+    let me = std::process::id().to_string();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let opened = fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            let name = p.file_name();
+            name.to_str()
+                .is_some_and(|n| n != me && n.bytes().all(|b| b.is_ascii_digit()))
+                && fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+                    fds.flatten()
+                        .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l == path))
+                })
+        });
+        if opened {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no process opened {}", path.display());
+}
+
+#[test]
+fn issue_16_6_pre_build_reads_decides_and_writes_a_users_file_under_the_lease_lock() {
+    let (t, h, config) = in_place_jobs("hard-16-6-race");
+    let original = serde_json::json!({"credHelpers": {"gcr.io": "gcloud"}});
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
+    };
+    // Both jobs end (with their post-build) when the test does, whatever it found.
+    let _end = Go([t.path("tmp/a-go"), t.path("tmp/b-go")]);
+    // Job B runs and holds the entry it added.
+    let b = waiting_job(&t, "b", "2");
+    assert_eq!(read(&config)["credHelpers"][h.addr()], "harbor");
+    // The test holds the lease table's lock while job A's pre-build starts: A waits for it.
+    let data = t.path("home/.local/share/docker-credential-harbor");
+    let lock_path = data.join("leases.json.lock");
+    let lock = fs::File::options().write(true).open(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let a = spawn_job(&t, "a", "1");
+    wait_until_opened_elsewhere(&lock_path);
+    // Under the lock, what B's post-build does as the entry's last holder: the lease goes, and
+    // the entry with it.
+    let table = data.join("leases.json");
+    let mut leases = read(&table);
+    leases["leases"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|l| l["thing"]["file"] != config.to_str().unwrap());
+    fs::write(&table, leases.to_string()).unwrap();
+    fs::write(&config, original.to_string()).unwrap();
+    drop(lock);
+    wait_for(&t.path("tmp/a-ready"));
+    assert_eq!(
+        read(&config)["credHelpers"][h.addr()],
+        "harbor",
+        "job A goes on without the entry it reported"
+    );
+    let held = read(&table)["leases"].as_array().unwrap().iter().any(|l| {
+        l["thing"]["file"] == config.to_str().unwrap()
+            && !l["holders"].as_array().unwrap().is_empty()
+    });
+    assert!(held, "job A does not hold its entry");
+    for (name, job) in [("a", a), ("b", b)] {
+        fs::write(t.path(&format!("tmp/{name}-go")), "").unwrap();
+        let out: Out = job.wait_with_output().unwrap().into();
+        assert!(out.ok(), "{out:?}");
+    }
+    assert_eq!(read(&config), original);
 }
 
 #[test]

@@ -33,6 +33,8 @@ mod release;
 mod robots;
 /// Shell quoting, differentially: exports evaluated by dash, bash and busybox sh (proptest).
 mod shell_quoting;
+/// Issue 16: the timeout bounds a Harbor call as a whole, against servers that trickle.
+mod slow_harbor;
 /// Which source answers, in which order, and what `get` reads, spawns and connects to.
 mod sources;
 /// The static build in an empty root, without HOME, read-only, unprivileged.

@@ -5,14 +5,15 @@
 //! Reports each change on stdout. Edits merge into the user's files and never replace another
 //! helper already named for a registry. Migrated passwords pass from docker's file to the
 //! 0600 store without being printed; the base64 entry is then emptied, as docker leaves it
-//! for credential stores.
+//! for credential stores. A migration never replaces a login: two different ones for one
+//! registry stay where they were, and only what reached the store is reported moved.
 
 use std::io::{self, Write};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use secrecy::SecretString;
 use secrecy::zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use crate::address::Registry;
@@ -23,7 +24,7 @@ use crate::protocol::Credentials;
 use crate::report::{self, Said};
 use crate::settings::Settings;
 use crate::sources::runner_config;
-use crate::sources::store::Store;
+use crate::sources::store::{Inserted, Store};
 
 /// Runs `configure`; `Ok(false)` when something could not be done (reported on `err`).
 pub fn run(
@@ -126,7 +127,18 @@ pub fn run(
     Ok(ok)
 }
 
-/// Moves every `auths` entry holding a password or token into the store.
+/// One registry's logins in `auths`: every key that names it, and what each holds.
+struct Logins {
+    registry: Registry,
+    keys: Vec<String>,
+    found: Vec<Credentials>,
+}
+
+/// Moves every `auths` login into the store, one registry at a time. A registry whose keys
+/// (`h.example`, `https://h.example/`) hold different logins, or whose login differs from the
+/// one the store already holds, is a conflict: both stay where they were and the user chooses
+/// (issue 16, defect 5). A moved registry's entries are emptied, as docker leaves an entry a
+/// credential store holds, and named in `credHelpers`.
 fn migrate(
     settings: &Settings,
     file: &mut ConfigFile,
@@ -146,9 +158,9 @@ fn migrate(
         return Ok(true);
     };
     let mut ok = true;
-    let mut moved = Vec::new();
-    for (key, entry) in auths.iter_mut() {
-        let Some(obj) = entry.as_object_mut() else {
+    let mut logins: Vec<Logins> = Vec::new();
+    for (key, entry) in auths.iter() {
+        let Some(obj) = entry.as_object() else {
             continue;
         };
         // Named by the canonical address, never by the key, which may carry user:password@.
@@ -175,27 +187,98 @@ fn migrate(
                 continue;
             }
         };
-        let user = credentials.username.clone();
-        if let Err(e) = store.upsert(&registry, credentials) {
-            report::error(err, &Said(&left(&format!("{e:#}")), None))?;
+        match logins.iter_mut().find(|l| l.registry == registry) {
+            Some(l) => {
+                l.keys.push(key.clone());
+                l.found.push(credentials);
+            }
+            None => logins.push(Logins {
+                registry,
+                keys: vec![key.clone()],
+                found: vec![credentials],
+            }),
+        }
+    }
+    let again = "then run `docker-credential-harbor configure --migrate` again";
+    let mut emptied = Vec::new();
+    for Logins {
+        registry,
+        keys,
+        mut found,
+    } in logins
+    {
+        if found.iter().any(|c| !same_login(c, &found[0])) {
+            let users: Vec<&str> = found.iter().map(|c| c.username.as_str()).collect();
+            let what = format!(
+                "{path}: {registry}: {} entries hold different logins (users {}); all left in place",
+                found.len(),
+                users.join(", ")
+            );
+            let hint = format!("delete the entries you no longer use from {path}, {again}");
+            report::error(err, &Said(&what, Some(hint)))?;
             ok = false;
             continue;
         }
-        for field in ["auth", "username", "password", "identitytoken"] {
-            obj.shift_remove(field);
+        let credentials = found.swap_remove(0);
+        let user = credentials.username.clone();
+        let store_path = store.path().display();
+        match store.insert_new(&registry, credentials) {
+            Ok(Inserted::Added) => {
+                let from = match keys.len() {
+                    1 => String::new(),
+                    n => format!(" (from its {n} entries)"),
+                };
+                writeln!(
+                    out,
+                    "migrate    {path}: {registry} (user {user}) moved to the helper's store {store_path}{from}"
+                )?;
+                emptied.extend(keys);
+            }
+            Ok(Inserted::Same) => {
+                writeln!(
+                    out,
+                    "migrate    {path}: {registry} (user {user}) is already in the helper's store {store_path}; its entry here was emptied"
+                )?;
+                emptied.extend(keys);
+            }
+            Ok(Inserted::Kept(other)) => {
+                let what = format!(
+                    "{path}: {registry}: the helper's store already holds another login for it (user {other}); \
+                     both left in place (user {user} in {path})"
+                );
+                let hint = format!(
+                    "keep one: delete the entry from {path}, or erase the store's with \
+                     `printf {registry} | docker-credential-harbor erase`; {again}"
+                );
+                report::error(err, &Said(&what, Some(hint)))?;
+                ok = false;
+            }
+            Err(e) => {
+                let what = format!("{path}: {registry}: {e:#}; left in place");
+                report::error(err, &Said(&what, None))?;
+                ok = false;
+            }
         }
-        moved.push(key.clone());
-        writeln!(
-            out,
-            "migrate    {path}: {registry} (user {user}) moved to the helper's store {}",
-            store.path().display()
-        )?;
     }
-    for key in moved {
+    if let Some(auths) = file.auths_mut() {
+        for key in &emptied {
+            if let Some(obj) = auths.get_mut(key).and_then(Value::as_object_mut) {
+                for field in ["auth", "username", "password", "identitytoken"] {
+                    obj.shift_remove(field);
+                }
+            }
+        }
+    }
+    for key in emptied {
         file.set_helper_key(&key, false);
         file.mark_changed();
     }
     Ok(ok)
+}
+
+/// Whether two logins are one: the same user name and secret.
+fn same_login(a: &Credentials, b: &Credentials) -> bool {
+    a.username == b.username && a.secret.expose_secret() == b.secret.expose_secret()
 }
 
 /// The credentials an `auths` entry holds: `auth` (base64 `user:password`), or

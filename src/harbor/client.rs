@@ -2,9 +2,10 @@
 //!
 //! It keeps no cookies (Harbor's `sid` would turn every later non-GET call into a CSRF
 //! failure), follows no redirect (a 3xx is reported with its `Location`, and credentials are
-//! never re-sent), bounds every call with a timeout and every answer with [`MAX_BODY`], and
-//! retries only idempotent calls on 502/503/504 or a dropped connection, with jitter, never
-//! after a 401 (Harbor locks the user for 1.5 s). Credentials leave their `SecretString` only
+//! never re-sent), bounds every call with one deadline (name resolution, connection, TLS,
+//! headers, body and any retry; a server that trickles bytes must not hold a job) and every
+//! answer with [`MAX_BODY`], and retries only idempotent calls on 502/503/504 or a dropped
+//! connection, with jitter, never after a 401 (Harbor locks the user for 1.5 s). Credentials leave their `SecretString` only
 //! into reqwest's Basic auth header, which reqwest marks sensitive. A loopback Harbor is never
 //! reached through a proxy (the proxy would see the Basic header of a plain-HTTP request).
 
@@ -49,6 +50,7 @@ impl HarborClient {
             .use_preconfigured_tls(trust.config.as_ref().clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
+            // Only a ceiling on each wait: the call's deadline is the request's own timeout.
             .timeout(timeout)
             .user_agent(USER_AGENT)
             .dns_resolver(std::sync::Arc::new(dns::SystemResolver::default()));
@@ -158,12 +160,16 @@ impl HarborClient {
         headers: &[(&str, &str)],
     ) -> Result<Reply, HarborError> {
         let idempotent = method != Method::POST;
-        let start = Instant::now();
+        let deadline = Instant::now() + self.timeout;
         let mut pause = FIRST_PAUSE;
         let mut attempt = 1;
         loop {
+            // reqwest's blocking client-wide timeout bounds each wait (the headers, then each
+            // read of the body), so a trickled answer never ends; a request's own timeout runs
+            // from name resolution to the body's last byte, which is the deadline we promise.
             let outcome = self
                 .request(&method, path, authenticated, body, headers)
+                .timeout(deadline.saturating_duration_since(Instant::now()))
                 .send();
             let retry = match &outcome {
                 Ok(r) => matches!(r.status().as_u16(), 502..=504),
@@ -171,7 +177,7 @@ impl HarborClient {
             };
             // Jitter keeps a fleet of jobs that met the same outage from retrying in step.
             let wait = jittered(pause, random_unit());
-            let budget_left = start.elapsed() + wait < self.timeout;
+            let budget_left = Instant::now() + wait < deadline;
             if !(retry && idempotent && attempt < ATTEMPTS && budget_left) {
                 return match outcome {
                     Ok(r) => self.reply(r),

@@ -8,6 +8,7 @@
 
 pub mod dockerd;
 pub mod registry;
+pub mod trickle;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -123,6 +124,21 @@ impl TestEnv {
             .unwrap();
         let _ = child.stdin.take().unwrap().write_all(stdin);
         child
+    }
+
+    /// Runs the helper with a watchdog: a command still running after 60 s is killed and the
+    /// test fails (a hang guard, not a measure of speed).
+    pub fn bounded(&self, args: &[&str], stdin: &[u8]) -> Out {
+        let mut child = self.spawn_helper(args, stdin);
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("docker-credential-harbor {args:?} hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap().into()
     }
 
     /// `store` with docker's JSON for `server`.

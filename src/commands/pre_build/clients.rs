@@ -111,7 +111,8 @@ fn copy_for_job(
 }
 
 /// Adds the entries to a user's own file, each under a lease, so that the last job using an
-/// entry is the one that takes it out again (issue 9, defect 14).
+/// entry is the one that takes it out again (issue 9, defect 14). The file is read, decided
+/// on and written under the lease table's lock (issue 16, defect 6).
 fn in_place(
     client: Client,
     file: &Path,
@@ -120,6 +121,7 @@ fn in_place(
     state: &mut JobState,
     o: &mut Outcome,
 ) {
+    shared.lock();
     let mut pointed = match client_config::point(client, registries, Target::InPlace(file)) {
         Ok(p) => p,
         Err(e) => return o.note(format!("{e}; {} will not use the helper", client.readers())),
@@ -159,7 +161,7 @@ fn in_place(
 }
 
 /// Places the CA's certificates (nothing else of the bundle) where docker and the containers
-/// tools look, each file under a lease.
+/// tools look, each file under a lease, placed under the lease table's lock.
 pub(super) fn place_ca(
     settings: &Settings,
     registry: &Registry,
@@ -177,6 +179,7 @@ pub(super) fn place_ca(
     else {
         return o.note("HOME is not set: the CA was not placed in a certs.d directory");
     };
+    shared.lock();
     let mut placed = Vec::new();
     for dir in dirs {
         match certs_d::place(&dir, &pem) {

@@ -63,6 +63,17 @@ fn listed(contents: Contents) -> BTreeMap<Registry, String> {
         .collect()
 }
 
+/// What [`Store::insert_new`] found for the registry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// No entry: the login was written.
+    Added,
+    /// The same user name and secret: nothing was written.
+    Same,
+    /// Another login, for this user name: it was kept and nothing was written.
+    Kept(String),
+}
+
 /// The store file at one path.
 pub struct Store {
     path: PathBuf,
@@ -117,6 +128,37 @@ impl Store {
             c.registries.insert(server.as_str().to_owned(), entry);
             true
         })
+    }
+
+    /// Adds the entry for `server` unless the store has one: an existing login is never
+    /// replaced, so a migration cannot lose one (issue 16, defect 5).
+    pub fn insert_new(
+        &self,
+        server: &Registry,
+        credentials: Credentials,
+    ) -> anyhow::Result<Inserted> {
+        let mut found = Inserted::Added;
+        self.modify(true, |c| match c.registries.get(server.as_str()) {
+            Some(e) => {
+                found = if e.username == credentials.username
+                    && e.secret.expose_secret() == credentials.secret.expose_secret()
+                {
+                    Inserted::Same
+                } else {
+                    Inserted::Kept(e.username.clone())
+                };
+                false
+            }
+            None => {
+                let entry = Entry {
+                    username: credentials.username,
+                    secret: credentials.secret,
+                };
+                c.registries.insert(server.as_str().to_owned(), entry);
+                true
+            }
+        })?;
+        Ok(found)
     }
 
     /// Removes the entry for `server`; a missing entry or a missing store is not an error.
@@ -294,6 +336,33 @@ mod tests {
         assert_eq!(mode(&dir.join("sub")), 0o700);
         store.remove(&h).unwrap();
         assert!(store.get(&h).unwrap().is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn insert_new_never_replaces_a_login() {
+        let dir = scratch("insert-new");
+        let store = Store::at(dir.join("credentials.json"));
+        let h = Registry::parse("h.example").unwrap();
+        assert_eq!(
+            store.insert_new(&h, creds("u", "one")).unwrap(),
+            Inserted::Added
+        );
+        assert_eq!(
+            store.insert_new(&h, creds("u", "one")).unwrap(),
+            Inserted::Same
+        );
+        for other in [creds("u", "two"), creds("v", "one")] {
+            assert_eq!(
+                store.insert_new(&h, other).unwrap(),
+                Inserted::Kept("u".into())
+            );
+        }
+        let got = store.get(&h).unwrap().unwrap();
+        assert_eq!(
+            (got.username.as_str(), got.secret.expose_secret()),
+            ("u", "one")
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
