@@ -40,6 +40,13 @@ pub enum Subcommand {
     },
     /// `pre-build`: the runner's pre_build_script.
     PreBuild { job_robot: bool },
+    /// `install-hooks --runner-config FILE [--job-path PATH] [--registry HOST[:PORT]]`: what
+    /// `scripts/install` runs to add the hook lines to a runner's config.toml.
+    InstallHooks {
+        config: PathBuf,
+        job_path: Option<String>,
+        registry: Option<String>,
+    },
     /// `robots prune [--older-than HOURS] [--dry-run]`.
     RobotsPrune {
         older_than_hours: u64,
@@ -84,6 +91,7 @@ pub fn parse(args: &[OsString]) -> Command {
             )),
         },
         "robots" => parse_robots(&rest),
+        "install-hooks" => parse_install_hooks(&rest),
         "robot-keeper" if rest.is_empty() => Subcommand::RobotKeeper,
         "post-build" => no_arguments("post-build", &rest, POST_BUILD_HELP, Subcommand::PostBuild),
         "configure" => parse_configure(&rest),
@@ -116,26 +124,44 @@ fn no_arguments(
     }
 }
 
-fn parse_doctor(rest: &[String]) -> Subcommand {
-    let (mut config, mut registry) = (None, None);
+/// The `--name VALUE` options of `command`, by their position in `names`; `--help` and
+/// anything else end the parse with what to run instead.
+fn options<const N: usize>(
+    command: &str,
+    rest: &[String],
+    names: [&str; N],
+    help: &'static str,
+) -> Result<[Option<String>; N], Subcommand> {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
     let mut words = rest.iter().map(String::as_str);
     while let Some(w) = words.next() {
-        let slot = match w {
-            "--help" | "-h" => return Subcommand::SubcommandHelp(DOCTOR_HELP),
-            "--runner-config" => &mut config,
-            "--registry" => &mut registry,
-            other => {
-                return Subcommand::BadArguments(format!(
-                    "doctor: unknown argument {:?}; see doctor --help",
-                    crate::text::inline(other)
-                ));
-            }
+        if matches!(w, "--help" | "-h") {
+            return Err(Subcommand::SubcommandHelp(help));
+        }
+        let Some(i) = names.iter().position(|n| *n == w) else {
+            return Err(Subcommand::BadArguments(format!(
+                "{command}: unknown argument {:?}; see {command} --help",
+                crate::text::inline(w)
+            )));
         };
         match words.next() {
-            Some(v) => *slot = Some(v.to_owned()),
-            None => return Subcommand::BadArguments(format!("doctor: {w} needs a value")),
+            Some(v) => values[i] = Some(v.to_owned()),
+            None => {
+                return Err(Subcommand::BadArguments(format!(
+                    "{command}: {w} needs a value"
+                )));
+            }
         }
     }
+    Ok(values)
+}
+
+fn parse_doctor(rest: &[String]) -> Subcommand {
+    let names = ["--runner-config", "--registry"];
+    let [config, registry] = match options("doctor", rest, names, DOCTOR_HELP) {
+        Ok(values) => values,
+        Err(instead) => return instead,
+    };
     match (config, registry) {
         (None, None) => Subcommand::Doctor,
         (Some(c), registry) => Subcommand::DoctorRunner {
@@ -147,6 +173,40 @@ fn parse_doctor(rest: &[String]) -> Subcommand {
         ),
     }
 }
+
+fn parse_install_hooks(rest: &[String]) -> Subcommand {
+    let names = ["--runner-config", "--job-path", "--registry"];
+    let [config, job_path, registry] =
+        match options("install-hooks", rest, names, INSTALL_HOOKS_HELP) {
+            Ok(values) => values,
+            Err(instead) => return instead,
+        };
+    match config {
+        Some(c) => Subcommand::InstallHooks {
+            config: PathBuf::from(c),
+            job_path,
+            registry,
+        },
+        None => Subcommand::BadArguments(
+            "install-hooks: --runner-config FILE is required; see install-hooks --help".into(),
+        ),
+    }
+}
+
+const INSTALL_HOOKS_HELP: &str = "Usage: docker-credential-harbor install-hooks --runner-config FILE [--job-path PATH] [--registry HOST[:PORT]]
+
+What scripts/install --runner-config runs. Adds pre_build_script and post_build_script, calling
+PATH (default: this binary), on the line under each [[runners]] header of the GitLab runner's
+config.toml FILE that lacks them, in the file's own line ending; nothing else in the file
+changes, and the result must parse as the same document plus those keys before it replaces
+the file. The replacement keeps the file's owner and mode, writes through a symbolic link, and
+is a 0600 copy until it is complete. A hook the table already has is never rewritten: the line
+to add or replace is printed. A file that is not TOML is refused, untouched.
+
+--registry prints the allowed_docker_credential_helpers line of runners >= 19.4 for that
+registry; it is never written, because its shape is unconfirmed and a key of the wrong type
+stops the runner from loading the file.
+";
 
 fn parse_robots(rest: &[String]) -> Subcommand {
     let mut words = rest.iter().map(String::as_str);
@@ -221,9 +281,14 @@ fn parse_configure(rest: &[String]) -> Subcommand {
     Subcommand::Configure(args)
 }
 
-const PRE_BUILD_HELP: &str = "Usage: eval \"$(docker-credential-harbor pre-build)\"
+const PRE_BUILD_HELP: &str = "Usage: docker-credential-harbor pre-build [--job-robot]
 
-For the GitLab runner's pre_build_script. Resolves GitLab's HARBOR_* variables and prints
+For the GitLab runner's pre_build_script, as install-hooks writes it (docs/gitlab-runner.md):
+  eval \"$(docker-credential-harbor pre-build || { echo \"… failed …\" >&2; …strict… || echo false; })\"
+The part after || says in the job log when the binary is missing or did not finish, and then
+fails the job under strict.
+
+Resolves GitLab's HARBOR_* variables and prints
 `export` lines for the job's shell (HARBOR_URL, HARBOR_HOST, HARBOR_REGISTRY, HARBOR_OCI,
 HARBOR_PROJECT, HARBOR_USERNAME, HARBOR_USER; never the password), points docker, podman,
 buildah, skopeo, helm and kaniko at the helper for Harbor's registry (per-job copies under
@@ -232,7 +297,8 @@ places DOCKER_CREDENTIAL_HARBOR_CA_FILE in certs.d, and verifies the credentials
 right with one request to Harbor. Without Harbor variables it does nothing.
 
 DOCKER_CREDENTIAL_HARBOR_VERIFY: warn (default: a warning, the job goes on), strict (the job
-fails before the build), off.
+fails before the build: the output ends with `false`), off. The exit status is 0 whenever the
+output was written, so that the hook line can tell a binary that is missing or did not finish.
 
 --job-robot (or DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT=1): use the integration's credentials once,
 to create a robot account with pull and push on HARBOR_PROJECT only, for this job only; the
@@ -273,9 +339,10 @@ DOCKER_CREDENTIAL_HARBOR_TIMEOUT (seconds, default 10); HTTPS_PROXY and NO_PROXY
 DOCKER_AUTH_CONFIG (an entry docker >= 28.3 would answer Harbor from, or a value it rejects).
 
 With --runner-config, on a runner host: checks the GitLab runner's config.toml instead, for
-each [[runners]] table: the hooks, the environment's DOCKER_AUTH_CONFIG, and whether
-allowed_docker_credential_helpers (runners >= 19.4, 19.3.2, 19.2.4, 19.1.3) lets a job's
-DOCKER_AUTH_CONFIG run this helper for the registry (--registry, or HARBOR_URL's).
+each [[runners]] table: the hooks, the environment's DOCKER_AUTH_CONFIG, and whether an
+allowed_docker_credential_helpers (runners >= 19.4, 19.3.2, 19.2.4, 19.1.3) names this helper
+for the registry (--registry, or HARBOR_URL's); its shape is unconfirmed, so one that does is
+reported as present, shape unverified.
 ";
 
 /// The `--help` text.
@@ -290,10 +357,11 @@ from its own store (filled by `docker login`/`podman login`), or from a runner c
 Commands:
   doctor      check the HARBOR_* variables, the network, TLS, the credentials and the
               push right against Harbor; one line per check (doctor --help)
-  pre-build   the runner's pre_build_script: eval \"$(docker-credential-harbor pre-build)\"
+  pre-build   the runner's pre_build_script: eval \"$(docker-credential-harbor pre-build || …)\"
   post-build  the runner's post_build_script: undo what pre-build wrote for the job
   configure   point docker, podman, helm, kaniko at the helper; --migrate plaintext logins
   robots prune  delete job robots that pre-build --job-robot left behind
+  install-hooks  add the hook lines to a runner's config.toml (what scripts/install runs)
 
 Protocol verbs (the server address or credentials JSON on stdin):
   get       print {{\"ServerURL\",\"Username\",\"Secret\"}} for the address on stdin
@@ -407,5 +475,30 @@ mod tests {
             p(&["configure", "--bogus"]),
             Command::Sub(Subcommand::BadArguments(_))
         ));
+        assert_eq!(
+            p(&[
+                "install-hooks",
+                "--runner-config",
+                "c.toml",
+                "--job-path",
+                "/b/x"
+            ]),
+            sub(Subcommand::InstallHooks {
+                config: "c.toml".into(),
+                job_path: Some("/b/x".into()),
+                registry: None,
+            })
+        );
+        for bad in [
+            &["install-hooks"][..],
+            &["install-hooks", "--job-path", "/b/x"],
+            &["install-hooks", "--runner-config"],
+            &["install-hooks", "--runner-config", "c", "x"],
+        ] {
+            assert!(
+                matches!(p(bad), Command::Sub(Subcommand::BadArguments(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -18,7 +18,8 @@
 //! - [`settings`] → client_config: everything else a command reads, resolved once.
 //! - [`leases`] → certs_d, client_config, process, settings: what concurrent jobs share, and
 //!   its undo.
-//! - [`runner_toml`]: the GitLab runner's config.toml, read for doctor (hooks, allowlist).
+//! - [`runner_toml`]: the GitLab runner's config.toml: the hook lines, read for doctor (hooks,
+//!   allowlist), and the checked text edit that adds the hook lines (`runner_toml::edit`).
 //! - [`job`] → leases, process, settings: what pre-build did (its actions), for post-build.
 //! - [`harbor`] → certs_d, settings: the Harbor client (reqwest, rustls), trust, the probe
 //!   of each network layer, the one-request verification, the robot API.
@@ -28,7 +29,7 @@
 //!   secret, its keeper.
 //! - [`cli`] → client_config: argv to a command.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
-//!   `post-build`, `configure`, `robots prune`).
+//!   `post-build`, `configure`, `robots prune`, `install-hooks`).
 //! - [`fuzz`]: the entry point of each fuzz target (fuzz/), one per parser of outside input.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process: `main` hands the

@@ -1,15 +1,18 @@
-//! The GitLab runner's own `config.toml`, read for `doctor --runner-config` on a runner host:
-//! per `[[runners]]` table, whether the hooks call this helper, whether its `environment`
-//! hands jobs a `DOCKER_AUTH_CONFIG` docker ≥ 28.3 rejects, and whether the credential-helper
-//! allowlist of runners ≥ 19.4 (also 19.3.2, 19.2.4, 19.1.3) lets a job-supplied
-//! `DOCKER_AUTH_CONFIG` run this helper for a registry.
+//! The GitLab runner's own `config.toml`: the hook lines this helper needs there (what
+//! `install-hooks` writes, what the docs show and what doctor looks for), and, for `doctor
+//! --runner-config` on a runner host, per `[[runners]]` table, whether the hooks call this
+//! helper, whether its `environment` hands jobs a `DOCKER_AUTH_CONFIG` docker ≥ 28.3 rejects,
+//! and whether a credential-helper allowlist of runners ≥ 19.4 (also 19.3.2, 19.2.4, 19.1.3)
+//! names this helper for a registry. The edit that adds the lines is [`edit`].
 //!
 //! The allowlist's exact shape is not confirmed by any source we could read
-//! (field-2026.md §2; docs/gitlab-runner.md): `scripts/install` writes
-//! `allowed_docker_credential_helpers = { "<registry>" = "harbor" }` in the `[[runners]]`
-//! table, and this reader accepts that key there or in `[runners.docker]`,
-//! `[runners.kubernetes]` or the global section, as a table of registry to helper name (or
-//! names) or as a list of helper names. Read-only: it never writes the runner's file.
+//! (field-2026.md §2; docs/gitlab-runner.md), so nothing here writes it or calls it working:
+//! this reader accepts `allowed_docker_credential_helpers` in the `[[runners]]` table,
+//! `[runners.docker]`, `[runners.kubernetes]` or the global section, as a table of registry
+//! to helper name (or names) or as a list of helper names, and reports it as present with its
+//! shape unverified. Read-only: it never writes the runner's file.
+
+pub(crate) mod edit;
 
 use std::path::Path;
 
@@ -23,27 +26,91 @@ pub const ALLOWLIST_KEY: &str = "allowed_docker_credential_helpers";
 pub const HELPER: &str = "harbor";
 const MAX_FILE: u64 = 1 << 20;
 
+/// What the `pre_build_script` line adds after `pre-build`, so that a binary that is missing
+/// or does not finish (pre-build exits 0 whenever it wrote its output) is said in the job log,
+/// and fails the job under `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` through an evaluated
+/// `false`, as pre-build's own verdict does. POSIX sh (dash, bash, busybox); nothing in it is
+/// secret, so xtrace shows nothing; no `'`, so it fits a TOML literal string.
+pub const PRE_BUILD_CHECK: &str = r#" || { echo "docker-credential-harbor pre-build failed (exit $?): this job has no Harbor login from it" >&2; [ "${DOCKER_CREDENTIAL_HARBOR_VERIFY-}" != strict ] || echo false; }"#;
+
+/// The `pre_build_script` for the binary at `binary` (a path, or a name on the job's PATH).
+pub fn pre_build_script(binary: &str) -> String {
+    format!("eval \"$({binary} pre-build{PRE_BUILD_CHECK})\"")
+}
+
+/// The `post_build_script` for the binary at `binary`.
+pub fn post_build_script(binary: &str) -> String {
+    format!("{binary} post-build")
+}
+
+/// Whether `path` can stand unquoted in the hook lines: in the shell (no expansion, no
+/// assignment, no option) and in a TOML literal string (no `'`).
+pub fn is_plain_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('-')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/+@:,%-".contains(&b))
+}
+
+/// What a runner's `pre_build_script` does with this helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreBuild {
+    /// None, or one that does not call this helper's pre-build.
+    Missing,
+    /// `eval "$(… pre-build)"` without [`PRE_BUILD_CHECK`]: a job without the binary goes
+    /// on silently.
+    Unchecked,
+    /// The line [`pre_build_script`] writes (or one that contains it).
+    Checked,
+}
+
+impl PreBuild {
+    pub fn of(script: &str) -> PreBuild {
+        if !calls(script, "pre-build") {
+            PreBuild::Missing
+        } else if script.contains(PRE_BUILD_CHECK) {
+            PreBuild::Checked
+        } else {
+            PreBuild::Unchecked
+        }
+    }
+}
+
+/// Whether a hook script runs this helper's `verb`.
+pub fn calls(script: &str, verb: &str) -> bool {
+    script.contains("docker-credential-harbor") && script.contains(verb)
+}
+
+/// The binary an existing pre-build line runs, for the line that replaces it.
+pub fn binary_in(script: &str) -> Option<&str> {
+    let (before, _) = script.split_once(" pre-build")?;
+    let word = before.rsplit([' ', '\t', '(']).next()?;
+    (word.ends_with("docker-credential-harbor") && is_plain_path(word)).then_some(word)
+}
+
 /// One `[[runners]]` table.
 pub struct Runner {
     /// `name`, or its position when it has none.
     pub name: String,
     pub executor: Option<String>,
-    pub pre_build_hook: bool,
+    pub pre_build: PreBuild,
     pub post_build_hook: bool,
     pub allowlist: Allowlist,
     /// What the table's `environment` sets `DOCKER_AUTH_CONFIG` to, for every job.
     pub environment_auth: Option<DockerAuthConfig>,
 }
 
-/// What the allowlist says about this helper for one registry.
+/// What an allowlist says about this helper for one registry, as far as we can read it: its
+/// shape is unconfirmed, so "lists" never means the runner lets the helper run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Allowlist {
     /// No `allowed_docker_credential_helpers` for this runner: patched runners run no
     /// helper a job's `DOCKER_AUTH_CONFIG` names.
     Absent,
-    /// It lets the helper run for the registry; the text says where.
-    Allows(String),
-    /// It exists and does not list the helper for the registry; the text says where.
+    /// It names the helper for the registry in a shape we accept; the text says where.
+    Lists(String),
+    /// It exists and does not name the helper for the registry; the text says where.
     Lacks(String),
 }
 
@@ -86,11 +153,7 @@ fn judge(doc: &toml::Table, registry: &Registry) -> Vec<Runner> {
                 || format!("#{}", i + 1),
                 |n| crate::text::inline(n).into_owned(),
             );
-            let hook = |key: &str, verb: &str| {
-                t.get(key)
-                    .and_then(|v| v.as_str())
-                    .is_some_and(|s| s.contains("docker-credential-harbor") && s.contains(verb))
-            };
+            let script = |key: &str| t.get(key).and_then(|v| v.as_str());
             let sub = |key: &str| t.get(key).and_then(|v| v.as_table());
             let allowlist = [
                 allowlist_in(t, "[[runners]]", registry),
@@ -110,8 +173,9 @@ fn judge(doc: &toml::Table, registry: &Registry) -> Vec<Runner> {
                     .get("executor")
                     .and_then(|e| e.as_str())
                     .map(str::to_owned),
-                pre_build_hook: hook("pre_build_script", "pre-build"),
-                post_build_hook: hook("post_build_script", "post-build"),
+                pre_build: script("pre_build_script").map_or(PreBuild::Missing, PreBuild::of),
+                post_build_hook: script("post_build_script")
+                    .is_some_and(|s| calls(s, "post-build")),
                 allowlist: match allowlist {
                     Allowlist::Absent => global.clone(),
                     other => other,
@@ -122,10 +186,10 @@ fn judge(doc: &toml::Table, registry: &Registry) -> Vec<Runner> {
         .collect()
 }
 
-/// A runner's tables, taken together: one that allows wins.
+/// A runner's tables, taken together: one that lists the helper wins.
 fn most_permissive(a: Allowlist, b: Allowlist) -> Allowlist {
     match (a, b) {
-        (a @ Allowlist::Allows(_), _) | (_, a @ Allowlist::Allows(_)) => a,
+        (a @ Allowlist::Lists(_), _) | (_, a @ Allowlist::Lists(_)) => a,
         (a @ Allowlist::Lacks(_), _) | (_, a @ Allowlist::Lacks(_)) => a,
         _ => Allowlist::Absent,
     }
@@ -141,7 +205,7 @@ fn allowlist_in(table: &toml::Table, place: &str, registry: &Registry) -> Allowl
         toml::Value::Array(a) => a.iter().any(|x| x.as_str() == Some(HELPER)),
         _ => false,
     };
-    let allowed = match value {
+    let listed = match value {
         // registry → helper(s), the shape the MR's wording suggests.
         toml::Value::Table(map) => map
             .iter()
@@ -151,8 +215,8 @@ fn allowlist_in(table: &toml::Table, place: &str, registry: &Registry) -> Allowl
         _ => false,
     };
     let at = format!("{ALLOWLIST_KEY} in {place}");
-    if allowed {
-        Allowlist::Allows(at)
+    if listed {
+        Allowlist::Lists(at)
     } else {
         Allowlist::Lacks(at)
     }
@@ -186,7 +250,7 @@ mod tests {
         ];
         for t in allows {
             assert!(
-                matches!(runners(t)[0].allowlist, Allowlist::Allows(_)),
+                matches!(runners(t)[0].allowlist, Allowlist::Lists(_)),
                 "{t}"
             );
         }
@@ -220,13 +284,36 @@ mod tests {
             (r[0].name.as_str(), r[0].executor.as_deref()),
             ("docker", Some("docker"))
         );
-        assert!(r[0].pre_build_hook && !r[0].post_build_hook);
+        assert_eq!(r[0].pre_build, PreBuild::Unchecked);
+        assert!(!r[0].post_build_hook);
         assert!(matches!(
             r[0].environment_auth,
             Some(DockerAuthConfig::Invalid(_))
         ));
         assert_eq!(r[1].name, "#2");
-        assert!(!r[1].pre_build_hook && r[1].post_build_hook);
+        assert_eq!(r[1].pre_build, PreBuild::Missing);
+        assert!(r[1].post_build_hook);
         assert!(r[1].environment_auth.is_none());
+    }
+
+    #[test]
+    fn the_hook_lines_are_recognised_and_their_binary_found() {
+        let line = pre_build_script("/opt/dch/docker-credential-harbor");
+        assert!(!line.contains('\''), "{line}");
+        assert_eq!(PreBuild::of(&line), PreBuild::Checked);
+        assert_eq!(binary_in(&line), Some("/opt/dch/docker-credential-harbor"));
+        let bare = "eval \"$(docker-credential-harbor pre-build)\"";
+        assert_eq!(PreBuild::of(bare), PreBuild::Unchecked);
+        assert_eq!(binary_in(bare), Some("docker-credential-harbor"));
+        assert_eq!(PreBuild::of("echo pre-build"), PreBuild::Missing);
+        assert_eq!(binary_in("eval \"$(/x/y pre-build)\""), None);
+        for bad in [
+            "", "-x", "a b", "/x'y", "~/bin/x", "a=b", "$(x)", "x;y", "x\ny",
+        ] {
+            assert!(!is_plain_path(bad), "{bad:?}");
+        }
+        assert!(is_plain_path(
+            "/opt/docker-credential-harbor/bin/docker-credential-harbor"
+        ));
     }
 }

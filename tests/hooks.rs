@@ -1,6 +1,6 @@
 //! The runner hooks as the runner runs them: a script with errexit (and xtrace when
-//! CI_DEBUG_TRACE is on) under dash, bash and busybox sh, whose first line is
-//! `eval "$(docker-credential-harbor pre-build)"` and whose last is `post-build`. Real clients
+//! CI_DEBUG_TRACE is on) under dash, bash and busybox sh, whose first line is the documented
+//! `eval "$(docker-credential-harbor pre-build || …)"` and whose last is `post-build`. Real clients
 //! then push and pull through the Harbor double and a real registry using only what pre-build
 //! set up; negative controls show the same requests refused without it. No test may find a
 //! secret in any output or file.
@@ -42,7 +42,8 @@ fn run_job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str], private_etc: 
     if xtrace {
         script.push_str("set -x\n");
     }
-    script.push_str("eval \"$(docker-credential-harbor pre-build)\"\n");
+    script.push_str(&crate::install::pre_hook("docker-credential-harbor"));
+    script.push('\n');
     for l in lines {
         script.push_str(l);
         script.push('\n');

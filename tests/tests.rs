@@ -21,7 +21,7 @@ mod fuzz_corpus;
 mod hardening;
 /// The runner hooks under dash, bash and busybox; real clients through the double and a registry.
 mod hooks;
-/// scripts/install on a runner host.
+/// scripts/install on a runner host: config.toml edited as TOML reads it; the hook line itself.
 mod install;
 /// 200 concurrent pre-builds against a Harbor that fails 30 % of requests.
 mod load;

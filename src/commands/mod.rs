@@ -6,6 +6,7 @@
 
 pub(crate) mod configure;
 pub(crate) mod doctor;
+pub(crate) mod install_hooks;
 pub(crate) mod post_build;
 pub(crate) mod pre_build;
 pub(crate) mod robots;
@@ -47,6 +48,18 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             job_robot,
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
+        )
+        .is_ok(),
+        Subcommand::InstallHooks {
+            config,
+            job_path,
+            registry,
+        } => install_hooks::run(
+            &config,
+            job_path.as_deref(),
+            registry.as_deref(),
+            &mut out,
+            &mut err,
         )
         .unwrap_or(false),
         // Always 0: a cleanup problem is a warning, never a failed job.

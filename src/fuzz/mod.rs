@@ -17,6 +17,7 @@ use crate::harbor::url::HarborUrl;
 use crate::integration::Integration;
 use crate::job::JobState;
 use crate::protocol::{self, Memory, Verb};
+use crate::runner_toml::edit;
 use crate::settings::Settings;
 use crate::sources::environment;
 use crate::sources::runner_config::RunnerConfig;
@@ -43,6 +44,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("robot_answers", robot_answers),
     ("job_record", job_record),
     ("docker_auth_config", docker_auth_config),
+    ("runner_hooks", runner_hooks),
 ];
 
 fn serve(verb: Verb, input: &[u8], helper: &Memory) -> (bool, Vec<u8>) {
@@ -353,4 +355,62 @@ pub fn docker_auth_config(data: &[u8]) {
         .collect();
     let again: Vec<&String> = again.iter().map(|e| &e.key).collect();
     assert_eq!(kept, again);
+}
+
+/// The runner's config.toml, edited by `install-hooks` (issue 16): never a panic; an error
+/// never quotes the file (it holds the runner's token); a note for the admin is one message
+/// and one line to add, with no control character of the file's; an edit only inserts whole
+/// lines, parses, and a second edit adds nothing.
+pub fn runner_hooks(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let edit = match edit::add_hooks(text, "/opt/b/docker-credential-harbor") {
+        Ok(e) => e,
+        Err(e) => {
+            let message = e.to_string();
+            for window in data.windows(16) {
+                if window.iter().all(u8::is_ascii_alphanumeric) {
+                    let w = std::str::from_utf8(window).unwrap_or_default();
+                    assert!(!message.contains(w), "the error quotes {w:?}: {message}");
+                }
+            }
+            return;
+        }
+    };
+    for note in &edit.by_hand {
+        assert_eq!(note.matches('\n').count(), 1, "{note:?}");
+        assert!(
+            !note.chars().any(|c| c.is_control() && c != '\n'),
+            "{note:?}"
+        );
+    }
+    if edit.added == 0 {
+        return;
+    }
+    let new: &str = &edit.text;
+    let mut old = text.split_inclusive('\n').peekable();
+    // The original's last line may gain the line break the lines under it need.
+    let same = |o: &str, n: &str| {
+        o == n
+            || (!o.ends_with('\n')
+                && n.strip_suffix('\n')
+                    .map(|n| n.strip_suffix('\r').unwrap_or(n))
+                    == Some(o))
+    };
+    let mut inserted = 0;
+    for line in new.split_inclusive('\n') {
+        if old.peek().is_some_and(|o| same(o, line)) {
+            old.next();
+        } else {
+            inserted += 1;
+        }
+    }
+    assert!(old.next().is_none(), "a line of the original is gone");
+    assert_eq!(inserted, edit.added);
+    new.parse::<toml::Table>().expect("the edit parses");
+    let again = edit::add_hooks(new, "/opt/b/docker-credential-harbor")
+        .map(|e| e.added)
+        .unwrap_or(usize::MAX);
+    assert_eq!(again, 0, "a second edit added lines");
 }

@@ -3,7 +3,8 @@
 //!
 //! A write goes to a temp file in the same directory (mode 0600 from the moment it exists),
 //! is fsynced, renamed over the target and the directory is fsynced: a process killed at any
-//! instant leaves the old file or the new one, never a torn one. Writers that read-modify-write
+//! instant leaves the old file or the new one, never a torn one. A replacement can keep the
+//! owner and mode of the file it replaces. Writers that read-modify-write
 //! serialise on an exclusive [`Lock`], which never follows a link. Every read opens without
 //! blocking (a FIFO or a device is refused, not waited on), insists on a regular file and is
 //! bounded (issue 9, defects 8 and 9); [`check_owner`] says whether a file or directory can be
@@ -129,15 +130,38 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// Replaces `path` with `contents` atomically, with permission bits `mode` (for files that
 /// hold no secret of ours and whose owner chose their mode, such as a docker config).
 pub fn write_with_mode(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    replace(path, contents, mode, None)
+}
+
+/// Replaces `path` with `contents` atomically, with the owner, group and permission bits of
+/// `like` (the file being replaced, such as the GitLab runner's config.toml, which the runner
+/// rewrites as its own user). The copy is 0600 and this process's until its content is
+/// complete; it then takes the owner, and the mode last. Needs root, or the same owner.
+pub fn replace_keeping_owner(path: &Path, contents: &[u8], like: &Metadata) -> io::Result<()> {
+    replace(
+        path,
+        contents,
+        like.permissions().mode(),
+        Some((like.uid(), like.gid())),
+    )
+}
+
+fn replace(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
     let tmp = temp_path(path, std::process::id());
-    let result = write_and_rename(&tmp, path, contents, mode);
+    let result = write_and_rename(&tmp, path, contents, mode, owner);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
 }
 
-fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+fn write_and_rename(
+    tmp: &Path,
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
     let mut options = OpenOptions::new();
     // Created 0600 and widened only after the content is in, so it is never readable early.
     options.write(true).create_new(true).mode(0o600);
@@ -150,8 +174,11 @@ fn write_and_rename(tmp: &Path, path: &Path, contents: &[u8], mode: u32) -> io::
         other => other?,
     };
     file.write_all(contents)?;
+    if let Some((uid, gid)) = owner {
+        // Before the mode: a chown clears the set-id bits.
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+    }
     if mode & 0o7777 != 0o600 {
-        use std::os::unix::fs::PermissionsExt;
         file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
     }
     file.sync_all()?;
@@ -293,6 +320,32 @@ mod tests {
         assert_eq!(
             fs::metadata(&f).unwrap().permissions().mode() & 0o777,
             0o600
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_replacement_keeps_owner_and_mode() {
+        let dir = scratch("keep");
+        create_private_dir_all(&dir).unwrap();
+        let f = dir.join("config.toml");
+        fs::write(&f, "old").unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
+        if euid() == 0 {
+            std::os::unix::fs::chown(&f, Some(65534), Some(65534)).unwrap();
+        }
+        let before = fs::metadata(&f).unwrap();
+        replace_keeping_owner(&f, b"new", &before).unwrap();
+        let after = fs::metadata(&f).unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"new");
+        assert_ne!(
+            after.ino(),
+            before.ino(),
+            "replaced, not rewritten in place"
+        );
+        assert_eq!(
+            (after.uid(), after.gid(), after.mode() & 0o7777),
+            (before.uid(), before.gid(), 0o640)
         );
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -10,5 +10,6 @@ step() {
   else echo "  FAIL  $what"; sed 's/^/        /' "$TMPDIR/step.log" | tail -3; fi
 }
 refused() { ! "$@"; }
-# The runner's pre_build_script line; its summary goes to a log the steps read.
-pre_build() { eval "$(docker-credential-harbor pre-build 2> "$TMPDIR/pre-build.log")"; }
+# The runner's pre_build_script line, as docs/gitlab-runner.md shows it; pre-build's summary
+# goes to a log the steps read.
+pre_build() { eval "$(docker-credential-harbor pre-build 2> "$TMPDIR/pre-build.log" || { echo "docker-credential-harbor pre-build failed (exit $?): this job has no Harbor login from it" >&2; [ "${DOCKER_CREDENTIAL_HARBOR_VERIFY-}" != strict ] || echo false; })"; }

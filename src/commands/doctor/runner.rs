@@ -1,7 +1,8 @@
 //! `doctor --runner-config FILE`: what a runner admin checks on the runner host, per
 //! `[[runners]]` table of the GitLab runner's config.toml (read by `runner_toml`): the hooks,
 //! the `DOCKER_AUTH_CONFIG` its `environment` gives every job, and the credential-helper
-//! allowlist of runners ≥ 19.4. No network, no secret: the file holds the runner's token,
+//! allowlist of runners ≥ 19.4, whose shape is unconfirmed: it is reported present, never
+//! as letting the helper run. No network, no secret: the file holds the runner's token,
 //! and nothing of it but table names and keys is printed.
 
 use std::io::{self, Write};
@@ -12,7 +13,7 @@ use crate::address::Registry;
 use crate::docker_auth_config::DockerAuthConfig;
 use crate::integration::Integration;
 use crate::report::Said;
-use crate::runner_toml::{self, ALLOWLIST_KEY, Allowlist, HELPER, Runner};
+use crate::runner_toml::{self, ALLOWLIST_KEY, Allowlist, HELPER, PreBuild, Runner};
 
 pub fn run(
     config: &Path,
@@ -89,18 +90,23 @@ fn checks(
 
 fn hooks(r: &Runner, config: &Path) -> Outcome {
     let name = &r.name;
-    match (r.pre_build_hook, r.post_build_hook) {
-        (true, true) => Outcome::pass(format!(
+    let install = format!("scripts/install --runner-config {}", config.display());
+    match (r.pre_build, r.post_build_hook) {
+        (PreBuild::Checked, true) => Outcome::pass(format!(
             "runner {name}: pre_build_script and post_build_script call docker-credential-harbor"
         )),
+        (PreBuild::Unchecked, _) => Outcome::Warn(format!(
+            "runner {name}: pre_build_script runs docker-credential-harbor pre-build without the \
+             check that reports a missing binary, so a job whose image lacks it goes on silently \
+             (and strict cannot fail it); {install} prints the line to replace it with"
+        )),
         (pre, _) => Outcome::Warn(format!(
-            "runner {name}: no {} calling docker-credential-harbor; scripts/install --runner-config {} adds it",
-            if pre {
+            "runner {name}: no {} calling docker-credential-harbor; {install} adds it",
+            if pre == PreBuild::Checked {
                 "post_build_script"
             } else {
                 "pre_build_script"
             },
-            config.display()
         )),
     }
 }
@@ -111,20 +117,28 @@ fn allowlist(r: &Runner, registry: &Registry, config: &Path) -> Outcome {
                    whose credHelpers or credsStore name the helper; this matters only if jobs or \
                    CI/CD variables use that route (the hooks and the runner user's \
                    ~/.docker/config.json do not)";
+    let lint = format!(
+        "`gitlab-runner lint --config {}` lists the keys a runner that has the command does not know",
+        config.display()
+    );
     if let Some(e @ ("shell" | "ssh")) = r.executor.as_deref() {
         return Outcome::Info(format!(
             "runner {name}: the {e} executor pulls no images, so {ALLOWLIST_KEY} does not apply"
         ));
     }
     match &r.allowlist {
-        Allowlist::Allows(at) => Outcome::pass(format!(
-            "runner {name}: {at} lets docker-credential-{HELPER} run for {registry}"
+        // No source confirms the shape: present is all that can be said.
+        Allowlist::Lists(at) => Outcome::Info(format!(
+            "runner {name}: {at} names docker-credential-{HELPER} for {registry}: present, shape \
+             unverified (no GitLab source we could read confirms it); {lint}"
         )),
         Allowlist::Lacks(at) => Outcome::Warn(format!(
-            "runner {name}: {at} does not list \"{registry}\" = \"{HELPER}\": {refused}; add it there"
+            "runner {name}: {at} does not name \"{registry}\" = \"{HELPER}\": {refused}; add it \
+             there (shape unverified); {lint}"
         )),
         Allowlist::Absent => Outcome::Warn(format!(
-            "runner {name}: no {ALLOWLIST_KEY}: {refused}; scripts/install --runner-config {} --registry {registry} adds it",
+            "runner {name}: no {ALLOWLIST_KEY}: {refused}; scripts/install --runner-config {} \
+             --registry {registry} prints the line to add (its shape is unconfirmed)",
             config.display()
         )),
     }
