@@ -1,13 +1,13 @@
 //! The job's `DOCKER_AUTH_CONFIG`, made harmless for the docker CLI ≥ 28.3 (field-2026.md §1).
 //! Such a CLI answers a host listed there from the variable and never asks the helper, so a
 //! pull-only entry meant for the runner's job-image pulls makes `docker push` fail after the
-//! build; and a value it rejects (`credHelpers`, say) makes every docker command print
-//! "Failed to create credential store from DOCKER_AUTH_CONFIG".
+//! build; and a value it rejects (`credHelpers`, say) it ignores, but prints "Failed to create
+//! credential store from DOCKER_AUTH_CONFIG" at every credential lookup.
 //!
 //! The runner has already pulled the job's images and keeps its own copy, so the job's shell
 //! can lose what would shadow the helper: the entries for the registries pre-build points at
 //! the helper (under any spelling), the whole variable when nothing else is left or docker
-//! would reject it. Other registries' entries stay, rebuilt from the variable by offsets
+//! rejects it anyway. Other registries' entries stay, rebuilt from the variable by offsets
 //! (`shell::rebuild`), so no secret is written into pre-build's output. Nothing to undo:
 //! `after_script` starts a new shell with the original value.
 
@@ -66,16 +66,11 @@ pub(super) fn neutralise(settings: &Settings, registries: &[Registry], o: &mut O
         DockerAuthConfig::Invalid(why) => {
             o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
             o.note(format!(
-                "{DOCKER_AUTH_CONFIG} unset for this job: docker ≥ 28.3 rejects it ({why}) and would print \
-                 \"Failed to create credential store from DOCKER_AUTH_CONFIG\" at every pull, push and login; the \
-                 runner has already pulled the job's images. For the runner's own pulls, put \
-                 credHelpers in the runner user's ~/.docker/config.json instead (docs/gitlab-runner.md)"
-            ));
-        }
-        DockerAuthConfig::Unfilterable(why) => {
-            o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
-            o.note(format!(
-                "{DOCKER_AUTH_CONFIG} unset for this job: it cannot be filtered safely ({why}), and docker ≥ 28.3 could answer Harbor from it instead of the helper"
+                "{DOCKER_AUTH_CONFIG} unset for this job: docker ≥ 28.3 rejects it ({why}), so it ignores it and \
+                 uses its config files, but prints \"Failed to create credential store from DOCKER_AUTH_CONFIG\" at \
+                 every credential lookup; unsetting it loses nothing docker uses. The runner has already pulled \
+                 the job's images; for the runner's own pulls, put credHelpers in the runner user's \
+                 ~/.docker/config.json instead (docs/gitlab-runner.md)"
             ));
         }
     }
