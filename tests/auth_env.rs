@@ -5,10 +5,11 @@
 //! the golden cases of tests/docker-auth-config/, whose verdicts its oracle.go takes from
 //! docker's parser (run by hand; CI has no Go). The docker CLI on this machine is 28.2, older
 //! than that change, so these tests assert the environment the job's docker would read; they
-//! never fake a newer CLI. No test may find an entry's secret in any output (`hooks::job`
-//! checks).
+//! never fake a newer CLI. No test may find an entry's secret in any output (`hooks::job` and
+//! [`rebuilt`] check).
 
 use std::fs;
+use std::path::Path;
 
 use docker_credential_harbor::address::Registry;
 use docker_credential_harbor::docker_auth_config::DockerAuthConfig;
@@ -16,7 +17,7 @@ use harbor_double::Harbor;
 use proptest::prelude::*;
 
 use crate::hooks::{SHELLS, dump, gitlab, job, start};
-use crate::util::{Out, TestEnv, base64};
+use crate::util::{Out, TestEnv, base64, require, run};
 
 /// A job of alice on `proj` whose `DOCKER_AUTH_CONFIG` is `value`; returns what the job's
 /// shell holds after pre-build (`unset` when it was unset).
@@ -131,10 +132,24 @@ fn a_value_that_cannot_be_cut_by_offsets_is_unset_rather_than_kept_with_harbor()
     let mut t = TestEnv::new("auth-env-non-ascii");
     let h = start(&t, false);
     let harbor = member(&mut t, &h.addr().to_string(), "PULLONLY");
-    let other = member(&mut t, "régistry.example", "OTHER");
-    let (out, seen) = job_with(&mut t, &h, "bash", &auths(&[&harbor, &other]));
-    assert_eq!(seen, "unset");
-    out.stderr_has("its other entries cannot be kept, because the value is not ASCII");
+    let cases = [
+        (
+            member(&mut t, "régistry.example", "OTHER"),
+            "the value is not ASCII",
+        ),
+        // Issue 16: the limit pre-build rebuilds to (64 KiB).
+        (
+            member(&mut t, "ghcr.io", &"B".repeat(50_000)),
+            "the value is longer than 65536 bytes",
+        ),
+    ];
+    for (other, because) in cases {
+        let (out, seen) = job_with(&mut t, &h, "bash", &auths(&[&harbor, &other]));
+        assert_eq!(seen, "unset");
+        out.stderr_has(&format!(
+            "its other entries cannot be kept, because {because}"
+        ));
+    }
 }
 
 #[test]
@@ -292,6 +307,93 @@ fn what_follows_the_value_and_folded_names_keep_the_other_registries() {
     }
 }
 
+/// The part of pre-build's output that rebuilds `DOCKER_AUTH_CONFIG`.
+fn rebuild_lines(script: &str) -> &str {
+    let start = script.find("{ __dch_x=$-").expect("a rebuild");
+    let end = script.find("unset __dch_x").expect("its end") + "unset __dch_x".len();
+    &script[start..end]
+}
+
+/// Runs pre-build's `script` under `shell` with xtrace, as the job does, with a generous hang
+/// guard (not a speed check), and returns what the variable then holds.
+fn rebuilt(t: &TestEnv, shell: &str, script: &Path) -> String {
+    let mut words = shell.split(' ');
+    let mut cmd = t.command(require("timeout"));
+    cmd.args(["300", words.next().unwrap()]).args(words).args([
+        "-c",
+        "set -ex; eval \"$(cat \"$1\")\"; { set +x; } 2>/dev/null; \
+         printf %s \"${DOCKER_AUTH_CONFIG-unset}\" > \"$TMPDIR/value\"",
+        "sh",
+    ]);
+    let out = run(cmd.arg(script)).success();
+    t.assert_clean(&out);
+    fs::read_to_string(t.path("tmp/value")).unwrap()
+}
+
+/// Issue 16, defect 4: each kept entry used to be cut with its own `${v#??…}` patterns, so
+/// the script grew as entries × length and shells matched it in quadratic time (100 entries,
+/// 11 KB: 1.1 MB of script). Now the script is at most twice the value plus a constant per
+/// removed entry, and every shell rebuilds big values byte for byte (within the hang guard).
+#[test]
+fn big_values_are_rebuilt_by_a_script_linear_in_their_size_in_every_shell() {
+    // The issue's shapes under the limit, and the densest split: keys of escaped quotes.
+    let shapes: [(&str, usize, usize); 3] = [
+        ("entries", 100, 60),
+        ("long", 28, 1_500),
+        ("quotes", 240, 0),
+    ];
+    for (name, count, secret_len) in shapes {
+        let mut t = TestEnv::new(&format!("auth-env-linear-{name}"));
+        let h = start(&t, false);
+        gitlab(&mut t, &h, "alice", &h.password("alice"), "proj");
+        t.set("DOCKER_CREDENTIAL_HARBOR_VERIFY", "off");
+        let addr = h.addr().to_string();
+        let (mut members, mut kept, mut removed) = (Vec::new(), Vec::new(), 0);
+        for i in 0..count {
+            // Harbor's entry under three spellings: first, in the middle, last.
+            if i == 0 || i == count / 2 || i == count - 1 {
+                let spelling = [
+                    addr.clone(),
+                    format!("https://{addr}/"),
+                    format!("{addr}/v2/"),
+                ];
+                members.push(member(&mut t, &spelling[removed], &format!("PULL{i}")));
+                removed += 1;
+            }
+            let key = match name {
+                "quotes" => format!("{}r{i}", "\\\"".repeat(100)),
+                _ => format!("r{i}.example.com"),
+            };
+            let m = member(&mut t, &key, &format!("S{i}x{}", "y".repeat(secret_len)));
+            members.push(m.clone());
+            kept.push(m);
+        }
+        let value = auths(&members.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            (10_000..=64 * 1024).contains(&value.len()),
+            "{name}: {}",
+            value.len()
+        );
+        t.set("DOCKER_AUTH_CONFIG", &value);
+        let out = t.helper(&["pre-build"], b"").success();
+        t.assert_clean(&out);
+        let lines = rebuild_lines(&out.stdout);
+        let bound = 2 * value.len() + 100 * removed + 1024;
+        assert!(
+            lines.len() <= bound,
+            "{name}: {} bytes of script for {} bytes of value",
+            lines.len(),
+            value.len()
+        );
+        let script = t.path("tmp/pre-build.sh");
+        fs::write(&script, &out.stdout).unwrap();
+        let want = auths(&kept.iter().map(String::as_str).collect::<Vec<_>>());
+        for shell in SHELLS {
+            assert!(rebuilt(&t, shell, &script) == want, "{name} under {shell}");
+        }
+    }
+}
+
 /// Keys as docker would see them: Harbor's under several spellings, others, one with a JSON
 /// escape; members joined with the whitespace people and generators write, in one `auths`
 /// object or two (split before a member), its name spelled as Go folds it, and what docker
@@ -325,8 +427,8 @@ proptest! {
 
     /// The differential test of `shell::rebuild`: whatever the entries, their order, spacing
     /// and secrets, every shell ends with exactly the other registries' members, cut from the
-    /// value byte for byte, or with the variable unset when none is left or the value is not
-    /// ASCII.
+    /// value byte for byte (consecutive ones with what was between them), or with the
+    /// variable unset when none is left or the value is not ASCII.
     #[test]
     fn every_shell_keeps_exactly_the_other_registries(config in configs()) {
         let (entries, name, split, tail) = config;
@@ -343,14 +445,22 @@ proptest! {
             "r\\u0065gistry.example.org".to_owned(),
         ];
         let mut objects = [Vec::new(), Vec::new()];
-        let mut kept = Vec::new();
+        let mut runs: Vec<String> = Vec::new();
+        let mut after = None;
         for (i, (k, ws, secret)) in entries.iter().enumerate() {
             let auth = base64(format!("u:{secret}").as_bytes());
             let m = format!("{ws}\"{}\"{ws}:{ws}{{{ws}\"auth\":\"{auth}\"}}", keys[*k]);
-            if *k >= 3 {
-                kept.push(m.trim_start().to_owned());
+            let object = usize::from(i >= split);
+            if *k < 3 {
+                after = None;
+            } else {
+                match runs.last_mut() {
+                    Some(run) if after == Some(object) => *run = format!("{run},{m}"),
+                    _ => runs.push(m.trim_start().to_owned()),
+                }
+                after = Some(object);
             }
-            objects[usize::from(i >= split)].push(m);
+            objects[object].push(m);
         }
         let mut value = format!("{{\"{name}\":{{{}}}", objects[0].join(","));
         if !objects[1].is_empty() {
@@ -358,12 +468,13 @@ proptest! {
         }
         value += "}";
         value += tail;
-        let want = if kept.len() == entries.len() {
+        let kept = runs.iter().map(|r| r.matches("\"auth\"").count()).sum::<usize>();
+        let want = if kept == entries.len() {
             value.clone()
-        } else if kept.is_empty() || !value.is_ascii() {
+        } else if kept == 0 || !value.is_ascii() {
             "unset".to_owned()
         } else {
-            auths(&kept.iter().map(String::as_str).collect::<Vec<_>>())
+            auths(&runs.iter().map(String::as_str).collect::<Vec<_>>())
         };
         for shell in SHELLS {
             let (_, seen) = job_with(&mut t, &h, shell, &value);

@@ -40,11 +40,13 @@ pub enum DockerAuthConfig {
     /// Unset or empty: docker uses its config files.
     Unset,
     /// A store docker uses. `len` is the value's length in bytes; `ascii` says whether the
-    /// job's shell can cut it by offsets (`shell::rebuild`).
+    /// job's shell can cut it by offsets; `quotes` are the offsets of every `"` in it, where
+    /// the shell splits it (`shell::rebuild`).
     Valid {
         len: usize,
         ascii: bool,
         entries: Vec<Entry>,
+        quotes: Vec<usize>,
     },
     /// docker prints "Failed to create credential store from DOCKER_AUTH_CONFIG" at every
     /// credential lookup, then answers from its config files as if the variable were unset.
@@ -135,6 +137,7 @@ impl DockerAuthConfig {
                 len: value.len(),
                 ascii: value.is_ascii(),
                 entries,
+                quotes: (0..value.len()).filter(|&i| value[i] == b'"').collect(),
             },
             Err(i) => DockerAuthConfig::Invalid(i),
         }
@@ -629,10 +632,18 @@ mod tests {
         let v = format!(
             r#" {{ "auths" : {{ "harbor.example.com" : {{ "auth" : "{a}" }} , "https://x.example/": {{"Auth":"{a}"}} }} }} "#
         );
-        let DockerAuthConfig::Valid { len, entries, .. } = parse(&v) else {
+        let DockerAuthConfig::Valid {
+            len,
+            entries,
+            quotes,
+            ..
+        } = parse(&v)
+        else {
             panic!()
         };
         assert_eq!(len, v.len());
+        assert_eq!(quotes.len(), v.matches('"').count());
+        assert!(quotes.iter().all(|&q| v.as_bytes()[q] == b'"'));
         assert_eq!(entries[0].key, "harbor.example.com");
         assert_eq!(
             &v[entries[0].member.clone()],

@@ -14,7 +14,7 @@
 //! an export. Without Harbor variables it writes nothing and exits 0; only
 //! `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` can fail the job, by ending its output with `false`.
 
-mod auth_env;
+pub(crate) mod auth_env;
 mod clients;
 mod summary;
 
