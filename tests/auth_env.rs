@@ -314,19 +314,34 @@ fn rebuild_lines(script: &str) -> &str {
     &script[start..end]
 }
 
-/// Runs pre-build's `script` under `shell` with xtrace, as the job does, with a generous hang
-/// guard (not a speed check), and returns what the variable then holds.
+/// Runs pre-build's `script` under `shell` with xtrace, as the job does, under strace with a
+/// generous hang guard (not a speed check), and returns what the variable then holds. The
+/// shell runs no other program: the fields go to the builtin printf, never to a command line.
 fn rebuilt(t: &TestEnv, shell: &str, script: &Path) -> String {
+    let trace = t.path("tmp/execve.log");
     let mut words = shell.split(' ');
     let mut cmd = t.command(require("timeout"));
-    cmd.args(["300", words.next().unwrap()]).args(words).args([
-        "-c",
-        "set -ex; eval \"$(cat \"$1\")\"; { set +x; } 2>/dev/null; \
-         printf %s \"${DOCKER_AUTH_CONFIG-unset}\" > \"$TMPDIR/value\"",
-        "sh",
-    ]);
+    cmd.arg("300").arg(require("strace"));
+    cmd.args(["-f", "-qq", "-s", "1000000", "-e", "trace=execve", "-o"])
+        .arg(&trace)
+        .arg(require(words.next().unwrap()))
+        .args(words)
+        .args([
+            "-c",
+            "set -ex; . \"$1\"; { set +x; } 2>/dev/null; \
+             printf %s \"${DOCKER_AUTH_CONFIG-unset}\" > \"$TMPDIR/value\"",
+            "sh",
+        ]);
     let out = run(cmd.arg(script)).success();
     t.assert_clean(&out);
+    let trace = fs::read_to_string(&trace).unwrap();
+    let execs = trace.lines().filter(|l| l.contains("execve(")).count();
+    assert_eq!(execs, 1, "{shell} ran more than itself: {trace}");
+    t.assert_clean(&Out {
+        code: None,
+        stdout: trace,
+        stderr: String::new(),
+    });
     fs::read_to_string(t.path("tmp/value")).unwrap()
 }
 
