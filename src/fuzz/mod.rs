@@ -11,7 +11,8 @@ use std::path::{Component, Path};
 
 use crate::address::Registry;
 use crate::client_config::{ConfigFile, Entry, LOGIN_FIELDS};
-use crate::docker_auth_config::DockerAuthConfig;
+use crate::commands::pre_build::auth_env;
+use crate::docker_auth_config::{self as auth_config, DockerAuthConfig};
 use crate::env::Env;
 use crate::harbor::url::HarborUrl;
 use crate::integration::Integration;
@@ -19,6 +20,7 @@ use crate::job::JobState;
 use crate::protocol::{self, Memory, Verb};
 use crate::runner_toml::edit;
 use crate::settings::Settings;
+use crate::shell::{Cut, Piece};
 use crate::sources::environment;
 use crate::sources::runner_config::RunnerConfig;
 use crate::sources::store::Store;
@@ -308,51 +310,63 @@ pub fn job_record(data: &[u8]) {
     }
 }
 
-/// `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads it: a store only when serde_json reads the same
-/// bytes as JSON; each entry's range is a whole `"key":{…}` member of the value; the members
-/// reassembled the way pre-build rebuilds the value (`shell::rebuild`) are again a valid store
-/// with the same keys in the same order; a Harbor entry is never among the kept ones.
+/// `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads it: a store's first JSON value is JSON to
+/// serde_json too (when it is UTF-8); `quotes` are exactly its `"` bytes; each entry's range
+/// is a whole `"key":…` member; and the other entries, cut from the value the way pre-build's
+/// script does in the job's shell (`shell::Cut`, run by [`sh_printf`]), give exactly the
+/// pieces pre-build meant, which are again a store with the same keys in the same order and
+/// no Harbor entry.
 pub fn docker_auth_config(data: &[u8]) {
     let DockerAuthConfig::Valid {
         len,
         ascii,
         entries,
+        quotes,
     } = DockerAuthConfig::parse(Some(data))
     else {
         return;
     };
     assert_eq!(len, data.len());
     assert_eq!(ascii, data.is_ascii());
-    let text = std::str::from_utf8(data).expect("a store is UTF-8");
-    if !text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
-        let _: serde_json::Value = serde_json::from_str(text).expect("a store is JSON");
+    let at_quotes: Vec<usize> = (0..data.len()).filter(|&i| data[i] == b'"').collect();
+    assert_eq!(quotes, at_quotes);
+    if let Ok(text) = std::str::from_utf8(data)
+        && !text.trim_matches([' ', '\t', '\n', '\r']).is_empty()
+    {
+        let first = serde_json::Deserializer::from_str(text)
+            .into_iter::<serde_json::Value>()
+            .next();
+        assert!(matches!(first, Some(Ok(_))), "a store is JSON: {first:?}");
+    }
+    for e in &entries {
+        let m = &data[e.member.clone()];
+        assert!(
+            m.starts_with(b"\"") && (m.ends_with(b"}") || m.ends_with(b"null")),
+            "not a member: {m:?}"
+        );
     }
     let harbor = Registry::parse("harbor.fuzz.example").expect("a valid address");
-    let members: Vec<&str> = entries
-        .iter()
-        .filter(|e| !e.is_for(&harbor))
-        .map(|e| {
-            let m = text
-                .get(e.member.clone())
-                .expect("a member on character boundaries");
-            assert!(
-                m.starts_with('"') && m.ends_with('}'),
-                "not a member: {m:?}"
-            );
-            m
-        })
-        .collect();
-    let rebuilt = format!("{{\"auths\":{{{}}}}}", members.join(","));
-    let DockerAuthConfig::Valid { entries: again, .. } =
-        DockerAuthConfig::parse(Some(rebuilt.as_bytes()))
+    let keep = |e: &auth_config::Entry| !e.is_for(&harbor);
+    let pieces = auth_env::pieces(&entries, keep);
+    let cut = Cut::new(len, b'"', &quotes, &pieces).expect("members can be cut at their quotes");
+    let mut meant = Vec::new();
+    for p in &pieces {
+        match p {
+            Piece::Text(t) => meant.extend_from_slice(t),
+            Piece::Kept(r) => meant.extend_from_slice(&data[r.clone()]),
+        }
+    }
+    let printed = sh_printf(data, cut.sep, &cut.format).expect("the shell splits it as planned");
+    assert_eq!(printed.fields, cut.fields);
+    assert_eq!(
+        printed.out.strip_suffix(b".").map(<[u8]>::to_vec),
+        Some(meant.clone())
+    );
+    let DockerAuthConfig::Valid { entries: again, .. } = DockerAuthConfig::parse(Some(&meant))
     else {
-        panic!("the rebuilt value is not a store: {rebuilt:?}");
+        panic!("the rebuilt value is not a store: {meant:?}");
     };
-    let kept: Vec<&String> = entries
-        .iter()
-        .filter(|e| !e.is_for(&harbor))
-        .map(|e| &e.key)
-        .collect();
+    let kept: Vec<&String> = entries.iter().filter(|e| keep(e)).map(|e| &e.key).collect();
     let again: Vec<&String> = again.iter().map(|e| &e.key).collect();
     assert_eq!(kept, again);
 }
@@ -413,4 +427,54 @@ pub fn runner_hooks(data: &[u8]) {
         .map(|e| e.added)
         .unwrap_or(usize::MAX);
     assert_eq!(again, 0, "a second edit added lines");
+}
+
+/// What `IFS=<sep>; set -f; set -- $value; printf <format> "$@"` does in dash, bash and
+/// busybox sh, for the formats `shell::Cut` writes (literals with `%%` and `\\`, `%s`,
+/// `%.Ns`): the field count and the output. `None` for a format that uses fewer arguments
+/// than there are fields (printf would start it again) or more.
+pub struct Printed {
+    pub fields: usize,
+    pub out: Vec<u8>,
+}
+
+pub fn sh_printf(value: &[u8], sep: u8, format: &[u8]) -> Option<Printed> {
+    let mut fields: Vec<&[u8]> = value.split(|&b| b == sep).collect();
+    // A separator at the end ends the last field; an empty value has none.
+    if value.is_empty() || value.ends_with(&[sep]) {
+        fields.pop();
+    }
+    let mut args = fields.iter();
+    let mut out = Vec::new();
+    let mut f = format.iter().copied().peekable();
+    while let Some(c) = f.next() {
+        match c {
+            b'\\' | b'%' if f.peek() == Some(&c) => {
+                out.push(c);
+                f.next();
+            }
+            b'%' => {
+                let mut precision = None;
+                if f.peek() == Some(&b'.') {
+                    f.next();
+                    let mut n = 0usize;
+                    while let Some(d) = f.next_if(u8::is_ascii_digit) {
+                        n = n.checked_mul(10)?.checked_add(usize::from(d - b'0'))?;
+                    }
+                    precision = Some(n);
+                }
+                if f.next() != Some(b's') {
+                    return None;
+                }
+                let arg = args.next()?;
+                out.extend_from_slice(&arg[..precision.unwrap_or(arg.len()).min(arg.len())]);
+            }
+            b'\\' => return None,
+            c => out.push(c),
+        }
+    }
+    args.next().is_none().then_some(Printed {
+        fields: fields.len(),
+        out,
+    })
 }

@@ -1,5 +1,6 @@
 //! doctor's look at what the job's docker CLI reads besides this helper: a
-//! `DOCKER_AUTH_CONFIG` that docker ≥ 28.3 answers Harbor from, or rejects (field-2026.md §1).
+//! `DOCKER_AUTH_CONFIG` that docker ≥ 28.3 answers Harbor from, or rejects (then ignores, with
+//! a warning at every credential lookup; field-2026.md §1).
 //! Reads the value already parsed in `Settings`; never prints it, only registry names.
 
 use super::{Checkup, Line, Outcome};
@@ -25,10 +26,7 @@ pub(super) fn docker_auth(c: &mut Checkup) -> Vec<Line> {
             ))
         }
         DockerAuthConfig::Invalid(why) => Outcome::Warn(format!(
-            "{DOCKER_AUTH_CONFIG} is rejected by docker ≥ 28.3 ({why}), which prints \"Failed to create credential store from DOCKER_AUTH_CONFIG\" at every pull, push and login; {FIX}"
-        )),
-        DockerAuthConfig::Unfilterable(why) => Outcome::Warn(format!(
-            "{DOCKER_AUTH_CONFIG} cannot be read with certainty ({why}); docker ≥ 28.3 may answer Harbor from it; {FIX}"
+            "{DOCKER_AUTH_CONFIG} is rejected by docker ≥ 28.3 ({why}): it prints \"Failed to create credential store from DOCKER_AUTH_CONFIG\" at every credential lookup, then uses its config files as if the variable were unset, and the command goes on; {FIX}"
         )),
     };
     vec![("docker auth", outcome)]

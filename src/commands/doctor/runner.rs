@@ -150,10 +150,7 @@ fn environment(r: &Runner, registry: &Registry) -> Option<Outcome> {
         "put credHelpers in the runner user's ~/.docker/config.json instead, which no job sees";
     match r.environment_auth.as_ref()? {
         DockerAuthConfig::Invalid(why) => Some(Outcome::Warn(format!(
-            "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG that docker >= 28.3 rejects ({why}); {fix}"
-        ))),
-        DockerAuthConfig::Unfilterable(why) => Some(Outcome::Warn(format!(
-            "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG that cannot be read with certainty ({why}); {fix}"
+            "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG that docker >= 28.3 rejects ({why}) and ignores, with a warning at every credential lookup; {fix}"
         ))),
         c @ DockerAuthConfig::Valid { .. } => {
             c.shadowing(std::slice::from_ref(registry)).next()?;

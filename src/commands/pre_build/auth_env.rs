@@ -1,22 +1,31 @@
 //! The job's `DOCKER_AUTH_CONFIG`, made harmless for the docker CLI ≥ 28.3 (field-2026.md §1).
 //! Such a CLI answers a host listed there from the variable and never asks the helper, so a
 //! pull-only entry meant for the runner's job-image pulls makes `docker push` fail after the
-//! build; and a value it rejects (`credHelpers`, say) makes every docker command print
-//! "Failed to create credential store from DOCKER_AUTH_CONFIG".
+//! build; and a value it rejects (`credHelpers`, say) it ignores, but prints "Failed to create
+//! credential store from DOCKER_AUTH_CONFIG" at every credential lookup.
 //!
 //! The runner has already pulled the job's images and keeps its own copy, so the job's shell
 //! can lose what would shadow the helper: the entries for the registries pre-build points at
-//! the helper (under any spelling), the whole variable when nothing else is left or docker
-//! would reject it. Other registries' entries stay, rebuilt from the variable by offsets
-//! (`shell::rebuild`), so no secret is written into pre-build's output. Nothing to undo:
-//! `after_script` starts a new shell with the original value.
+//! the helper (under any spelling), the whole variable when nothing else is left, it is too
+//! long or not ASCII, or docker ignores it anyway. Other registries' entries stay, cut from
+//! the variable in the job's shell (`shell::rebuild`), so no secret is written into
+//! pre-build's output. Nothing to undo: `after_script` starts a new shell with the original
+//! value.
+
+use std::ops::Range;
 
 use super::summary::Outcome;
 use crate::address::Registry;
 use crate::docker_auth_config::{DockerAuthConfig, Entry};
 use crate::env::{DOCKER_AUTH_CONFIG, KEEP_AUTH_CONFIG_VAR};
 use crate::settings::Settings;
-use crate::shell::{self, Piece};
+use crate::shell::{self, Cut, Piece};
+
+/// The longest value pre-build rebuilds without its Harbor entries; a longer one that holds
+/// one is unset, with a note. Not for the time (the rebuild is linear, `shell::Cut`) but for
+/// the script: up to about twice the value, eval'd by the job's shell and shown in the job
+/// log under `CI_DEBUG_TRACE`. Half of what Linux lets one environment string hold.
+const MAX_REBUILT: usize = 64 * 1024;
 
 /// Adds the lines that neutralise the variable, and says what they do.
 pub(super) fn neutralise(settings: &Settings, registries: &[Registry], o: &mut Outcome) {
@@ -38,57 +47,81 @@ pub(super) fn neutralise(settings: &Settings, registries: &[Registry], o: &mut O
             len,
             ascii,
             entries,
+            quotes,
         } => {
-            let kept: Vec<&Entry> = entries.iter().filter(|e| !gone.contains(e)).collect();
+            let kept = entries.len() - gone.len();
             let why = format!(
                 "docker ≥ 28.3 would use the entry for {} instead of the helper",
                 listed(&gone)
             );
-            if kept.is_empty() {
-                o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
-                o.configured
-                    .push(format!("{DOCKER_AUTH_CONFIG} unset for this job ({why})"));
-            } else if !ascii {
-                o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
-                o.note(format!(
-                    "{DOCKER_AUTH_CONFIG} unset for this job ({why}); its other entries cannot be kept, because the value is not ASCII"
-                ));
+            let cut = if !ascii {
+                Err("the value is not ASCII".to_owned())
+            } else if *len > MAX_REBUILT {
+                Err(format!(
+                    "the value is longer than {MAX_REBUILT} bytes, the most pre-build rebuilds"
+                ))
             } else {
-                o.exports
-                    .push(shell::rebuild(DOCKER_AUTH_CONFIG, *len, &pieces(&kept)));
-                o.configured.push(format!(
-                    "{DOCKER_AUTH_CONFIG} without its Harbor entry for this job ({why}); {} other {} kept",
-                    kept.len(),
-                    if kept.len() == 1 { "entry" } else { "entries" }
-                ));
+                let pieces = pieces(entries, |e| !gone.contains(&e));
+                Cut::new(*len, b'"', quotes, &pieces)
+                    .ok_or_else(|| "they cannot be cut from the value".to_owned())
+            };
+            match cut {
+                _ if kept == 0 => {
+                    o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
+                    o.configured
+                        .push(format!("{DOCKER_AUTH_CONFIG} unset for this job ({why})"));
+                }
+                Err(because) => {
+                    o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
+                    o.note(format!(
+                        "{DOCKER_AUTH_CONFIG} unset for this job ({why}); its other entries cannot be kept, because {because}"
+                    ));
+                }
+                Ok(cut) => {
+                    o.exports.push(shell::rebuild(DOCKER_AUTH_CONFIG, &cut));
+                    o.configured.push(format!(
+                        "{DOCKER_AUTH_CONFIG} without its Harbor entry for this job ({why}); {kept} other {} kept",
+                        if kept == 1 { "entry" } else { "entries" }
+                    ));
+                }
             }
         }
         DockerAuthConfig::Invalid(why) => {
             o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
             o.note(format!(
-                "{DOCKER_AUTH_CONFIG} unset for this job: docker ≥ 28.3 rejects it ({why}) and would print \
-                 \"Failed to create credential store from DOCKER_AUTH_CONFIG\" at every pull, push and login; the \
-                 runner has already pulled the job's images. For the runner's own pulls, put \
-                 credHelpers in the runner user's ~/.docker/config.json instead (docs/gitlab-runner.md)"
-            ));
-        }
-        DockerAuthConfig::Unfilterable(why) => {
-            o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
-            o.note(format!(
-                "{DOCKER_AUTH_CONFIG} unset for this job: it cannot be filtered safely ({why}), and docker ≥ 28.3 could answer Harbor from it instead of the helper"
+                "{DOCKER_AUTH_CONFIG} unset for this job: docker ≥ 28.3 rejects it ({why}), so it ignores it and \
+                 uses its config files, but prints \"Failed to create credential store from DOCKER_AUTH_CONFIG\" at \
+                 every credential lookup; unsetting it loses nothing docker uses. The runner has already pulled \
+                 the job's images; for the runner's own pulls, put credHelpers in the runner user's \
+                 ~/.docker/config.json instead (docs/gitlab-runner.md)"
             ));
         }
     }
 }
 
-/// `{"auths":{<kept member>,<kept member>…}}`, each member cut from the value as it was.
-fn pieces<'a>(kept: &[&Entry]) -> Vec<Piece<'a>> {
+/// `{"auths":{<run>,<run>…}}`, where a run is consecutive members of one `auths` object that
+/// all stay: one range of the value, with the commas and spacing between them as they were.
+pub(crate) fn pieces<'a>(entries: &[Entry], keep: impl Fn(&Entry) -> bool) -> Vec<Piece<'a>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    // The `auths` object of the entry before, when it stays.
+    let mut after = None;
+    for e in entries {
+        if !keep(e) {
+            after = None;
+            continue;
+        }
+        match runs.last_mut() {
+            Some(run) if after == Some(e.object) => run.end = e.member.end,
+            _ => runs.push(e.member.clone()),
+        }
+        after = Some(e.object);
+    }
     let mut pieces = vec![Piece::Text(b"{\"auths\":{")];
-    for (i, e) in kept.iter().enumerate() {
+    for (i, run) in runs.into_iter().enumerate() {
         if i > 0 {
             pieces.push(Piece::Text(b","));
         }
-        pieces.push(Piece::Kept(e.member.clone()));
+        pieces.push(Piece::Kept(run));
     }
     pieces.push(Piece::Text(b"}}"));
     pieces

@@ -16,7 +16,7 @@
 //! Its exit status is 0 whenever it wrote its output, so that the hook line
 //! (`runner_toml::pre_build_script`) can tell a binary that is missing or did not finish.
 
-mod auth_env;
+pub(crate) mod auth_env;
 mod clients;
 mod summary;
 
