@@ -1,114 +1,94 @@
-// Command oracle reads DOCKER_AUTH_CONFIG values the way the docker CLI does, with docker's
-// own code (parseEnvConfig and decodeAuth from docker/cli v28.5.2,
-// cli/config/configfile/file.go, Apache-2.0, copied unchanged but for the error wrapping),
-// and checks or rewrites the verdicts in cases.txt, which tests/auth_env.rs holds our parser
-// to. It is run by hand, never by the test suite (CI has no Go):
+// Command oracle reads DOCKER_AUTH_CONFIG values the way the docker CLI does, by running
+// docker's own code: it imports docker/cli v28.5.2 (go.mod) and asks
+// configfile.GetCredentialsStore, with the value in the environment, for every credential,
+// as `docker build` does. It checks or rewrites the verdicts in cases.txt, which
+// tests/auth_env.rs holds our parser to. It is run by hand, never by the test suite (CI has
+// no Go, and docker/cli comes through the Go module proxy):
 //
 //	go run . check cases.txt   # exit 1 and list every verdict docker disagrees with
 //	go run . write cases.txt   # set every verdict to docker's
 //
 // A line of cases.txt is a verdict, a tab, and the value quoted as Go quotes strings. The
-// verdict is "ok" and the decoded map's keys (sorted, quoted), or the kind of docker's error:
-// shape (not JSON, or a wrong type), unknown-key, trailing (more than one JSON object),
-// missing-auth, bad-auth. It never prints a value's secret: the cases hold made-up ones.
+// verdict is "ok" and the keys docker serves from the value (sorted, quoted), or the kind of
+// the error docker prints when it rejects the value: shape (not JSON, or a wrong type),
+// unknown-key, trailing (more than one JSON object), missing-auth, bad-auth. It never prints a
+// value's secret: the cases hold made-up ones.
 package main
 
 import (
 	"bufio"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/docker/cli/cli/config/configfile"
 )
 
-type configEnvAuth struct {
-	Auth string `json:"auth"`
+// rejected is the line docker prints when it does not use the variable.
+const rejected = "Failed to create credential store from DOCKER_AUTH_CONFIG: "
+
+// kinds maps what docker's error says to the verdict cases.txt names it by; shape otherwise.
+var kinds = []struct{ says, kind string }{
+	{"json: unknown field", "unknown-key"},
+	{"does not support more than one JSON object", "trailing"},
+	{"is missing key `auth`", "missing-auth"},
+	{"illegal base64 data", "bad-auth"},
+	{"Invalid auth configuration file", "bad-auth"},
+	{"Something went wrong decoding auth config", "bad-auth"},
 }
 
-type configEnv struct {
-	AuthConfigs map[string]configEnvAuth `json:"auths"`
-}
+// empty is a config file that does not exist: docker's fallback store then holds nothing, so
+// every key served comes from the variable.
+var empty = filepath.Join(os.TempDir(), "docker-auth-config-oracle", "absent", "config.json")
 
-// kind tags an error with the verdict it stands for.
-type kind struct {
-	name string
-	err  error
-}
-
-func (k kind) Error() string { return k.name + ": " + k.err.Error() }
-
-func parseEnvConfig(v string) (map[string]string, error) {
-	envConfig := &configEnv{}
-	decoder := json.NewDecoder(strings.NewReader(v))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(envConfig); err != nil && !errors.Is(err, io.EOF) {
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			return nil, kind{"unknown-key", err}
-		}
-		return nil, kind{"shape", err}
+// docker runs docker's credential store over value and returns what it served, or what it
+// printed on stderr when it rejected the value.
+func docker(value string) (keys []string, complaint string) {
+	if err := os.Setenv(configfile.DockerEnvConfigKey, value); err != nil {
+		return nil, "cannot be an environment variable: " + err.Error()
 	}
-	if decoder.More() {
-		return nil, kind{"trailing", errors.New("DOCKER_AUTH_CONFIG does not support more than one JSON object")}
-	}
-
-	authConfigs := make(map[string]string)
-	for addr, envAuth := range envConfig.AuthConfigs {
-		if envAuth.Auth == "" {
-			return nil, kind{"missing-auth", fmt.Errorf("DOCKER_AUTH_CONFIG environment variable is missing key `auth` for %s", addr)}
-		}
-		username, _, err := decodeAuth(envAuth.Auth)
-		if err != nil {
-			return nil, kind{"bad-auth", err}
-		}
-		authConfigs[addr] = username
-	}
-	return authConfigs, nil
-}
-
-func decodeAuth(authStr string) (string, string, error) {
-	if authStr == "" {
-		return "", "", nil
-	}
-
-	decLen := base64.StdEncoding.DecodedLen(len(authStr))
-	decoded := make([]byte, decLen)
-	authByte := []byte(authStr)
-	n, err := base64.StdEncoding.Decode(decoded, authByte)
+	r, w, err := os.Pipe()
 	if err != nil {
-		return "", "", err
+		panic(err)
 	}
-	if n > decLen {
-		return "", "", errors.New("Something went wrong decoding auth config")
+	stderr := os.Stderr
+	os.Stderr = w
+	all, err := configfile.New(empty).GetCredentialsStore("").GetAll()
+	os.Stderr = stderr
+	w.Close()
+	said, _ := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return nil, "GetAll: " + err.Error()
 	}
-	userName, password, ok := strings.Cut(string(decoded), ":")
-	if !ok || userName == "" {
-		return "", "", errors.New("Invalid auth configuration file")
+	for k := range all {
+		keys = append(keys, strconv.Quote(k))
 	}
-	return userName, strings.Trim(password, "\x00"), nil
+	sort.Strings(keys)
+	return keys, string(said)
 }
 
 // verdict is docker's reading of value, as cases.txt writes it.
 func verdict(value string) string {
-	m, err := parseEnvConfig(value)
-	if err != nil {
-		var k kind
-		if errors.As(err, &k) {
-			return k.name
+	keys, said := docker(value)
+	if said == "" {
+		return strings.Join(append([]string{"ok"}, keys...), " ")
+	}
+	why, ok := strings.CutPrefix(strings.TrimSpace(said), rejected)
+	if !ok {
+		return "unexpected: " + strconv.Quote(said)
+	}
+	for _, k := range kinds {
+		if strings.Contains(why, k.says) {
+			return k.kind
 		}
-		return "unexpected: " + err.Error()
 	}
-	keys := []string{"ok"}
-	for k := range m {
-		keys = append(keys, strconv.Quote(k))
-	}
-	sort.Strings(keys[1:])
-	return strings.Join(keys, " ")
+	return "shape"
 }
 
 func main() {
@@ -144,7 +124,7 @@ func main() {
 		}
 		out.WriteString(got + "\t" + quoted + "\n")
 	}
-	fmt.Printf("%s: %d cases differ (docker/cli v28.5.2 code, %s)\n", os.Args[2], wrong, runtime.Version())
+	fmt.Printf("%s: %d cases differ (docker/cli v28.5.2, %s)\n", os.Args[2], wrong, runtime.Version())
 	if os.Args[1] == "write" {
 		if err := os.WriteFile(os.Args[2], []byte(out.String()), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
