@@ -3,7 +3,7 @@
 //! field-2026.md §1 (docker ≥ 28.3 answers a host listed there from the variable, keyed
 //! exactly as written, and rejects any value with another key) and against docker's own code:
 //! the golden cases of tests/docker-auth-config/, whose verdicts its oracle.go takes from
-//! docker's parser (run by hand; CI has no Go). The docker CLI on this machine is 28.2, older
+//! docker's parser (scripts/test runs it where Go is installed, as on CI). The docker CLI on this machine is 28.2, older
 //! than that change, so these tests assert the environment the job's docker would read; they
 //! never fake a newer CLI. No test may find an entry's secret in any output (`hooks::job` and
 //! [`rebuilt`] check).

@@ -1,4 +1,4 @@
-// The oracle for tests/docker-auth-config/cases.txt: docker/cli's own code, run by hand.
+// The oracle for tests/docker-auth-config/cases.txt: docker/cli's own code (scripts/test).
 module docker-auth-config-oracle
 
 go 1.24

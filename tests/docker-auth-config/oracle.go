@@ -2,8 +2,8 @@
 // docker's own code: it imports docker/cli v28.5.2 (go.mod) and asks
 // configfile.GetCredentialsStore, with the value in the environment, for every credential,
 // as `docker build` does. It checks or rewrites the verdicts in cases.txt, which
-// tests/auth_env.rs holds our parser to. It is run by hand, never by the test suite (CI has
-// no Go, and docker/cli comes through the Go module proxy):
+// tests/auth_env.rs holds our parser to. scripts/test runs `check` where Go is installed
+// (docker/cli comes through the Go module proxy):
 //
 //	go run . check cases.txt   # exit 1 and list every verdict docker disagrees with
 //	go run . write cases.txt   # set every verdict to docker's
