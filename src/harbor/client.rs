@@ -5,9 +5,10 @@
 //! never re-sent), bounds every call with one deadline (name resolution, connection, TLS,
 //! headers, body and any retry; a server that trickles bytes must not hold a job) and every
 //! answer with [`MAX_BODY`], and retries only idempotent calls on 502/503/504 or a dropped
-//! connection, with jitter, never after a 401 (Harbor locks the user for 1.5 s). Credentials leave their `SecretString` only
-//! into reqwest's Basic auth header, which reqwest marks sensitive. A loopback Harbor is never
-//! reached through a proxy (the proxy would see the Basic header of a plain-HTTP request).
+//! connection, with jitter, never after a 401 (Harbor locks the user for 1.5 s). Credentials
+//! leave their `SecretString` only into reqwest's Basic auth header, which reqwest marks
+//! sensitive. A loopback Harbor is never reached through a proxy (the proxy would see the
+//! Basic header of a plain-HTTP request).
 
 use std::io::Read;
 use std::time::{Duration, Instant};
