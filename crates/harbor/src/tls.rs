@@ -2,9 +2,8 @@
 //!
 //! Trust is the union of: the system store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`, which
 //! replace it, as in OpenSSL), `DOCKER_CREDENTIAL_HARBOR_CA_FILE`, and the `certs.d`
-//! directories docker and podman users already keep for their registry (`certs_d::read_dirs`:
-//! `/etc/{docker,containers}/certs.d/<registry>/*.crt` and the same under `~/.config`).
-//! Nothing here ever disables verification.
+//! directories docker and podman users already keep for their registry (the caller names them
+//! in [`Options::certs_d`]). Nothing here ever disables verification.
 
 use std::fmt;
 use std::fs;
@@ -15,11 +14,11 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
-use crate::address::Registry;
-use crate::atomic_file::{self, Links};
-use crate::certs_d;
-use crate::env::{CA_FILE_VAR, Env};
-use crate::settings::Settings;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file::{self, Links};
+use docker_credential_harbor_core::env::CA_FILE_VAR;
+
+use crate::Options;
 
 /// One place CAs were loaded from.
 #[derive(Clone, Debug)]
@@ -86,15 +85,9 @@ impl TrustError {
     }
 }
 
-/// Builds the trust for `registry` from the environment (for tests and tools; commands pass
-/// their [`Settings`]).
-pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
-    build(&Settings::from_env(env), registry)
-}
-
-/// Builds the trust for `registry`.
-pub fn build(settings: &Settings, registry: &Registry) -> Result<Trust, TrustError> {
-    let files = &settings.trust;
+/// Builds the trust the options describe.
+pub fn build(options: &Options) -> Result<Trust, TrustError> {
+    let files = &options.trust;
     let mut roots = RootCertStore::empty();
     let mut sources = Vec::new();
 
@@ -131,7 +124,7 @@ pub fn build(settings: &Settings, registry: &Registry) -> Result<Trust, TrustErr
         });
     }
 
-    let dirs = certs_d::read_dirs(settings.home.as_deref(), registry);
+    let dirs = options.certs_d.clone();
     for dir in &dirs {
         for file in crt_files(dir) {
             if let Ok(certs) = read_pem_certs(&file) {
