@@ -334,6 +334,49 @@ pub fn cert_problem_in(e: &(dyn std::error::Error + 'static)) -> Option<CertProb
 mod tests {
     use super::*;
 
+    /// A self-signed CA made once with `openssl req -x509` (P-256, 100 years): a root is
+    /// loaded whatever its dates, so the test does not age.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBlzCCAT2gAwIBAgIUXCCjygmdPfiibkdJ0nWuGz1lZEAwCgYIKoZIzj0EAwIw\n\
+IDEeMBwGA1UEAwwVaGFyYm9yLWNsaWVudCB0ZXN0IENBMCAXDTI2MTIwMzE1MjI1\n\
+MVoYDzIxMjYxMTA5MTUyMjUxWjAgMR4wHAYDVQQDDBVoYXJib3ItY2xpZW50IHRl\n\
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASdkoOEhSMvYaEqOXf91CxZ\n\
+ccNclKmlO86AUpSAQcfJQ2ud9YgPQe3x822v4URCq9plfxmF0XF1mhY4hGj3qfL/\n\
+o1MwUTAdBgNVHQ4EFgQUnpE7dunRTFVDr/SCo8lnMyYP3qkwHwYDVR0jBBgwFoAU\n\
+npE7dunRTFVDr/SCo8lnMyYP3qkwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\n\
+AgNIADBFAiEAkPoUOjPcpMIVMVOVufPv4SQ6W14Mu/QYkR6+DnBYzFICIBOxfCQU\n\
+zlTJBRZqt5NtKD8PQeW41BiduV8bWcxU8He4\n\
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn the_certs_d_directories_in_the_options_are_trusted_and_named() {
+        let base = std::env::temp_dir().join(format!("dch-tls-certs-d-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (with_ca, empty) = (base.join("with-ca"), base.join("empty"));
+        fs::create_dir_all(&with_ca).unwrap();
+        fs::create_dir_all(&empty).unwrap();
+        fs::write(with_ca.join("ca.crt"), TEST_CA).unwrap();
+        // docker reads only *.crt: the same CA under another name is not trusted.
+        fs::write(empty.join("ca.pem"), TEST_CA).unwrap();
+        let options = Options {
+            timeout: std::time::Duration::from_secs(1),
+            trust: crate::TrustFiles::default(),
+            certs_d: vec![empty.clone(), with_ca.clone()],
+            proxies: crate::Proxies::default(),
+        };
+        let trust = build(&options).unwrap();
+        let file = with_ca.join("ca.crt").display().to_string();
+        let from_certs_d: Vec<_> = trust
+            .sources
+            .iter()
+            .filter(|s| s.what.starts_with(base.to_str().unwrap()))
+            .map(|s| (s.what.as_str(), s.certificates))
+            .collect();
+        assert_eq!(from_certs_d, [(file.as_str(), 1)]);
+        assert_eq!(trust.certs_d, [empty, with_ca]);
+        fs::remove_dir_all(&base).unwrap();
+    }
+
     #[test]
     fn issue_9_a_bundle_gives_up_its_certificates_and_nothing_else() {
         let dir = std::env::temp_dir().join(format!("dch-tls-{}", std::process::id()));
