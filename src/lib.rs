@@ -1,32 +1,37 @@
 //! docker-credential-harbor: a Docker credential helper that serves GitLab's Harbor
 //! integration credentials to every container tool of a CI job.
 //!
-//! Two crates. The core (`crates/core`, `docker-credential-harbor-core`) answers the
+//! Three crates. The core (`crates/core`, `docker-credential-harbor-core`) answers the
 //! credential-helper protocol and nothing else; it has no HTTP, TLS or async dependency, so
-//! `get` cannot reach the network by construction. This crate is everything else: the
-//! commands, the Harbor client, the runner hooks, the job robots. Its map, bottom up (an
-//! arrow is "may use"; everything may use the core):
+//! `get` cannot reach the network by construction. The Harbor client (`crates/harbor`,
+//! `harbor-client`) uses the core and is built from plain options; it knows no command and
+//! no setting. This crate is everything else: the commands, the runner hooks, the job robots.
+//! Its map, bottom up (an arrow is "may use"; everything may use the core and the Harbor
+//! client):
 //!
 //! - the core, re-exported under its own names: [`text`], [`address`], [`env`] (every
 //!   variable's name), [`vars`], [`url`], [`integration`] (GitLab's variables resolved once),
 //!   [`atomic_file`], [`protocol`], [`sources`], [`debug`], [`docker_auth_config`] (the
 //!   `DOCKER_AUTH_CONFIG` docker ≥ 28.3 reads).
+//! - [`harbor`], the Harbor client's crate re-exported: the client (reqwest, rustls), its
+//!   options, trust, the probe of each network layer, the one-request verification, the
+//!   robot API. Its own `lib.rs` holds its map.
 //! - [`shell`]: POSIX quoting and `export` lines. Pure. [`process`]: the job's shell.
 //!   [`hardening`]: no core dumps.
 //! - [`client_config`]: each client's config file, pointing it at the helper and back.
-//! - [`certs_d`]: where clients read a registry's CA, for trust, placement and removal.
-//! - [`settings`] → client_config: everything else a command reads, resolved once.
+//! - [`certs_d`]: where clients read a registry's CA, for trust (handed to the Harbor client
+//!   as data), placement and removal.
+//! - [`settings`] → certs_d, client_config: everything else a command reads, resolved once,
+//!   and the Harbor client's options made from it.
 //! - [`leases`] → certs_d, client_config, process, settings: what concurrent jobs share, and
 //!   its undo.
 //! - [`runner_toml`]: the GitLab runner's config.toml: the hook lines, read for doctor (hooks,
 //!   allowlist), and the checked text edit that adds the hook lines (`runner_toml::edit`).
 //! - [`job`] → leases, process, settings: what pre-build did (its actions), for post-build.
-//! - [`harbor`] → certs_d, settings: the Harbor client (reqwest, rustls), trust, the probe
-//!   of each network layer, the one-request verification, the robot API.
-//! - [`report`] → client_config, harbor: the [`report::Problem`] trait every error type
-//!   implements, and the one warning/hint format.
-//! - [`job_robot`] → harbor, job, process, report, settings: the job-scoped robot, its
-//!   secret, its keeper.
+//! - [`report`] → client_config: the [`report::Problem`] trait every error type implements
+//!   (the Harbor client's too), and the one warning/hint format.
+//! - [`job_robot`] → job, process, report, settings: the job-scoped robot, its secret, its
+//!   keeper.
 //! - [`cli`] → client_config: argv to a command.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
 //!   `post-build`, `configure`, `robots prune`, `install-hooks`).
@@ -41,6 +46,8 @@ pub use docker_credential_harbor_core::{
     address, atomic_file, debug, docker_auth_config, env, integration, protocol, sources, text,
     url, vars,
 };
+// The Harbor client's crate, named `harbor` here as it was when it was a module.
+pub use harbor_client as harbor;
 
 pub(crate) mod certs_d;
 pub mod cli;
@@ -48,7 +55,6 @@ pub mod client_config;
 pub mod commands;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod harbor;
 pub mod hardening;
 pub(crate) mod job;
 pub(crate) mod job_robot;

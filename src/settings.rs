@@ -13,6 +13,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::address::Registry;
+use crate::certs_d;
 use crate::client_config::ClientFiles;
 use crate::docker_auth_config::DockerAuthConfig;
 use crate::env::{
@@ -20,6 +22,7 @@ use crate::env::{
     HTTP_PROXY, HTTPS_PROXY, JOB_ROBOT_VAR, KEEP_AUTH_CONFIG_VAR, NO_PROXY, PATH,
     RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE, TIMEOUT_VAR, VERIFY_VAR,
 };
+use crate::harbor::{self, Proxies, TrustFiles};
 use crate::sources::{self, runner_config};
 
 /// The directory `pre-build` owns inside `RUNNER_TEMP_PROJECT_DIR`.
@@ -46,24 +49,6 @@ pub struct Job {
     pub id: Option<String>,
     pub url: Option<String>,
     pub project_path: Option<String>,
-}
-
-/// Where the Harbor client finds CAs (harbor::tls), beside the certs.d directories.
-#[derive(Clone, Debug, Default)]
-pub struct TrustFiles {
-    pub ssl_cert_file: Option<String>,
-    pub ssl_cert_dir: Option<String>,
-    pub ca_file: Option<PathBuf>,
-}
-
-/// Proxy variables, for `doctor` (reqwest reads the same ones itself).
-#[derive(Clone, Debug, Default)]
-pub struct Proxies {
-    /// The first of `HTTPS_PROXY`, `https_proxy`, `ALL_PROXY`, `all_proxy` that is set.
-    pub https: Option<&'static str>,
-    /// The first of `HTTP_PROXY`, `http_proxy`, `ALL_PROXY`, `all_proxy` that is set.
-    pub http: Option<&'static str>,
-    pub no_proxy: String,
 }
 
 /// Everything a command reads besides the integration.
@@ -102,6 +87,17 @@ impl Settings {
             .iter()
             .find(|(v, _)| *v == var)
             .map(|(_, n)| n.as_str())
+    }
+
+    /// What a Harbor client for `registry` is built from: the timeout, trust and proxies read
+    /// here, and the `certs.d` directories clients read that registry's CAs from.
+    pub fn harbor_options(&self, registry: &Registry) -> harbor::Options {
+        harbor::Options {
+            timeout: self.timeout,
+            trust: self.trust.clone(),
+            certs_d: certs_d::read_dirs(self.home.as_deref(), registry),
+            proxies: self.proxies.clone(),
+        }
     }
 
     pub fn from_env(env: &Env) -> Settings {

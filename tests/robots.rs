@@ -10,6 +10,7 @@ use docker_credential_harbor::env::Env;
 use docker_credential_harbor::harbor::robots::{self, CreateError};
 use docker_credential_harbor::harbor::url::HarborUrl;
 use docker_credential_harbor::harbor::{Account, HarborClient, tls, verify};
+use docker_credential_harbor::settings::Settings;
 use harbor_double::{Config, Fault, Harbor, RobotInfo};
 
 use crate::doctor::whoami_answers;
@@ -26,7 +27,7 @@ pub(crate) fn client(h: &Harbor, user: &str, password: &str) -> HarborClient {
         ),
     ]);
     let url = HarborUrl::from_env(&env).unwrap();
-    let trust = tls::load(&env, &url.registry).unwrap();
+    let trust = tls::build(&Settings::from_env(&env).harbor_options(&url.registry)).unwrap();
     let account = Account {
         username: user.into(),
         password: password.to_owned().into(),

@@ -46,10 +46,11 @@ pub fn prune(
             ),
         );
     };
-    let client = match HarborClient::with_settings(settings, url, account) {
-        Ok(c) => c,
-        Err(e) => return fail(err, &e),
-    };
+    let client =
+        match HarborClient::with_options(&settings.harbor_options(&url.registry), url, account) {
+            Ok(c) => c,
+            Err(e) => return fail(err, &e),
+        };
     let user = client.user().to_owned();
     // Asked only once Harbor refused something, and then once.
     let asked = std::cell::OnceCell::new();

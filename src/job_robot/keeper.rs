@@ -132,7 +132,7 @@ fn client(settings: &Settings, req: &Request) -> Option<HarborClient> {
         username: req.username.clone(),
         password: req.password.clone(),
     };
-    HarborClient::with_settings(settings, &url, account).ok()
+    HarborClient::with_options(&settings.harbor_options(&url.registry), &url, account).ok()
 }
 
 fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {

@@ -12,7 +12,7 @@ use crate::harbor::{HarborClient, HarborError, probe};
 /// Builds the trust now; the `tls` check reports it (plain HTTP needs none).
 pub(super) fn trust(c: &mut Checkup) -> Vec<Line> {
     if let Some(url) = &c.url {
-        c.trust = Some(tls::build(c.settings, &url.registry));
+        c.trust = Some(tls::build(&c.settings.harbor_options(&url.registry)));
     }
     Vec::new()
 }

@@ -172,7 +172,11 @@ fn access(
         o.failed = strict;
         return None;
     };
-    let client = match HarborClient::with_settings(settings, url, account.clone()) {
+    let client = match HarborClient::with_options(
+        &settings.harbor_options(&url.registry),
+        url,
+        account.clone(),
+    ) {
         Ok(c) => c,
         Err(e) => {
             o.warn(&e);

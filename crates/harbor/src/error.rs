@@ -7,9 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::address::Registry;
-use crate::harbor::tls::{CertProblem, TrustError};
-use crate::harbor::url::UrlProblem;
+use crate::tls::{CertProblem, TrustError};
+use crate::url::UrlProblem;
+use docker_credential_harbor_core::address::Registry;
 
 /// Harbor's `X-Request-Id`, formatted for a message.
 pub fn request_id_note(id: &Option<String>) -> String {
@@ -200,7 +200,7 @@ impl fmt::Display for HarborError {
             HarborError::BadProject { project } => write!(
                 f,
                 "HARBOR_PROJECT={} is not a Harbor project name (lower-case letters and digits, with single . _ or - between them)",
-                crate::text::inline(project)
+                docker_credential_harbor_core::text::inline(project)
             ),
         }
     }

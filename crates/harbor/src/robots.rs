@@ -13,9 +13,9 @@ use std::fmt;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::harbor::account::{self, Kind};
-use crate::harbor::verify::check_project;
-use crate::harbor::{HarborClient, HarborError, encode};
+use crate::account::{self, Kind};
+use crate::verify::check_project;
+use crate::{HarborClient, HarborError, encode};
 
 /// Every job robot's name starts with this, then the job id and a random suffix.
 pub const JOB_ROBOT_STEM: &str = "ci-job-";

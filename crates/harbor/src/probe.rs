@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::tls::{self, Trust};
 use super::url::{HarborUrl, Scheme};
 use super::{HarborError, dns};
-use crate::settings::Proxies;
+use crate::Proxies;
 
 /// The addresses `url`'s host resolves to, as the client would resolve them.
 pub fn resolve(url: &HarborUrl, timeout: Duration) -> Result<Vec<SocketAddr>, HarborError> {
@@ -109,7 +109,7 @@ pub fn proxy_for(proxies: &Proxies, url: &HarborUrl) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vars::RegistryFrom;
+    use docker_credential_harbor_core::vars::RegistryFrom;
 
     #[test]
     fn a_proxy_applies_unless_no_proxy_or_loopback_says_otherwise() {

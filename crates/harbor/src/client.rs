@@ -19,8 +19,7 @@ use secrecy::ExposeSecret;
 
 use super::tls::{self, Trust};
 use super::url::HarborUrl;
-use super::{Account, HarborError, Reply, dns};
-use crate::settings::Settings;
+use super::{Account, HarborError, Options, Reply, dns};
 
 const USER_AGENT: &str = concat!("docker-credential-harbor/", env!("CARGO_PKG_VERSION"));
 /// Attempts for an idempotent call that met a 502/503/504 or a dropped connection.
@@ -71,16 +70,16 @@ impl HarborClient {
         })
     }
 
-    /// A client with the trust and timeout the settings ask for (what `pre-build`, `robots
+    /// A client with the trust and timeout the options ask for (what `pre-build`, `robots
     /// prune` and the job robot's keeper share; `doctor` builds its own, because it reports
     /// on each step).
-    pub fn with_settings(
-        settings: &Settings,
+    pub fn with_options(
+        options: &Options,
         url: &HarborUrl,
         account: Account,
     ) -> Result<HarborClient, HarborError> {
-        let trust = tls::build(settings, &url.registry).map_err(HarborError::Trust)?;
-        HarborClient::new(url.clone(), &trust, settings.timeout, Some(account))
+        let trust = tls::build(options).map_err(HarborError::Trust)?;
+        HarborClient::new(url.clone(), &trust, options.timeout, Some(account))
     }
 
     pub fn url(&self) -> &HarborUrl {

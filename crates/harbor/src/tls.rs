@@ -2,9 +2,8 @@
 //!
 //! Trust is the union of: the system store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`, which
 //! replace it, as in OpenSSL), `DOCKER_CREDENTIAL_HARBOR_CA_FILE`, and the `certs.d`
-//! directories docker and podman users already keep for their registry (`certs_d::read_dirs`:
-//! `/etc/{docker,containers}/certs.d/<registry>/*.crt` and the same under `~/.config`).
-//! Nothing here ever disables verification.
+//! directories docker and podman users already keep for their registry (the caller names them
+//! in [`Options::certs_d`]). Nothing here ever disables verification.
 
 use std::fmt;
 use std::fs;
@@ -15,11 +14,11 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
-use crate::address::Registry;
-use crate::atomic_file::{self, Links};
-use crate::certs_d;
-use crate::env::{CA_FILE_VAR, Env};
-use crate::settings::Settings;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file::{self, Links};
+use docker_credential_harbor_core::env::CA_FILE_VAR;
+
+use crate::Options;
 
 /// One place CAs were loaded from.
 #[derive(Clone, Debug)]
@@ -86,15 +85,9 @@ impl TrustError {
     }
 }
 
-/// Builds the trust for `registry` from the environment (for tests and tools; commands pass
-/// their [`Settings`]).
-pub fn load(env: &Env, registry: &Registry) -> Result<Trust, TrustError> {
-    build(&Settings::from_env(env), registry)
-}
-
-/// Builds the trust for `registry`.
-pub fn build(settings: &Settings, registry: &Registry) -> Result<Trust, TrustError> {
-    let files = &settings.trust;
+/// Builds the trust the options describe.
+pub fn build(options: &Options) -> Result<Trust, TrustError> {
+    let files = &options.trust;
     let mut roots = RootCertStore::empty();
     let mut sources = Vec::new();
 
@@ -131,7 +124,7 @@ pub fn build(settings: &Settings, registry: &Registry) -> Result<Trust, TrustErr
         });
     }
 
-    let dirs = certs_d::read_dirs(settings.home.as_deref(), registry);
+    let dirs = options.certs_d.clone();
     for dir in &dirs {
         for file in crt_files(dir) {
             if let Ok(certs) = read_pem_certs(&file) {
@@ -340,6 +333,49 @@ pub fn cert_problem_in(e: &(dyn std::error::Error + 'static)) -> Option<CertProb
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A self-signed CA made once with `openssl req -x509` (P-256, 100 years): a root is
+    /// loaded whatever its dates, so the test does not age.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBlzCCAT2gAwIBAgIUXCCjygmdPfiibkdJ0nWuGz1lZEAwCgYIKoZIzj0EAwIw\n\
+IDEeMBwGA1UEAwwVaGFyYm9yLWNsaWVudCB0ZXN0IENBMCAXDTI2MTIwMzE1MjI1\n\
+MVoYDzIxMjYxMTA5MTUyMjUxWjAgMR4wHAYDVQQDDBVoYXJib3ItY2xpZW50IHRl\n\
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASdkoOEhSMvYaEqOXf91CxZ\n\
+ccNclKmlO86AUpSAQcfJQ2ud9YgPQe3x822v4URCq9plfxmF0XF1mhY4hGj3qfL/\n\
+o1MwUTAdBgNVHQ4EFgQUnpE7dunRTFVDr/SCo8lnMyYP3qkwHwYDVR0jBBgwFoAU\n\
+npE7dunRTFVDr/SCo8lnMyYP3qkwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\n\
+AgNIADBFAiEAkPoUOjPcpMIVMVOVufPv4SQ6W14Mu/QYkR6+DnBYzFICIBOxfCQU\n\
+zlTJBRZqt5NtKD8PQeW41BiduV8bWcxU8He4\n\
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn the_certs_d_directories_in_the_options_are_trusted_and_named() {
+        let base = std::env::temp_dir().join(format!("dch-tls-certs-d-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (with_ca, empty) = (base.join("with-ca"), base.join("empty"));
+        fs::create_dir_all(&with_ca).unwrap();
+        fs::create_dir_all(&empty).unwrap();
+        fs::write(with_ca.join("ca.crt"), TEST_CA).unwrap();
+        // docker reads only *.crt: the same CA under another name is not trusted.
+        fs::write(empty.join("ca.pem"), TEST_CA).unwrap();
+        let options = Options {
+            timeout: std::time::Duration::from_secs(1),
+            trust: crate::TrustFiles::default(),
+            certs_d: vec![empty.clone(), with_ca.clone()],
+            proxies: crate::Proxies::default(),
+        };
+        let trust = build(&options).unwrap();
+        let file = with_ca.join("ca.crt").display().to_string();
+        let from_certs_d: Vec<_> = trust
+            .sources
+            .iter()
+            .filter(|s| s.what.starts_with(base.to_str().unwrap()))
+            .map(|s| (s.what.as_str(), s.certificates))
+            .collect();
+        assert_eq!(from_certs_d, [(file.as_str(), 1)]);
+        assert_eq!(trust.certs_d, [empty, with_ca]);
+        fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn issue_9_a_bundle_gives_up_its_certificates_and_nothing_else() {

@@ -8,8 +8,8 @@
 //! systeminfo (OIDC mode changes the advice), and `HEAD /projects?project_name=` (200/404) or,
 //! for OIDC CLI secrets that may not call it, `GET /projects?name=`.
 
-use crate::harbor::token::{Grant, grant_from_body};
-use crate::harbor::{HarborClient, HarborError, encode, is_project_name};
+use crate::token::{Grant, grant_from_body};
+use crate::{HarborClient, HarborError, encode, is_project_name};
 
 /// The repository named in the probe scope. Harbor grants per project, and a token request
 /// creates nothing, so any name does.

@@ -10,7 +10,7 @@
 //! `<prefix><project>+<name>`, and `+` is illegal in other names). One request, asked only by
 //! the callers that need the answer; never on `get`'s path.
 
-use crate::harbor::{HarborClient, HarborError, is_project_name};
+use crate::{HarborClient, HarborError, is_project_name};
 
 /// What the account is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
