@@ -57,6 +57,15 @@ impl Outcome {
 /// A check's name and what it found.
 type Line = (&'static str, Outcome);
 
+/// `checks`, each skipped for `why`. Here, beside [`Line`], so that the steps (`steps`) and the
+/// network layers they run (`network`) share it without importing each other.
+fn skip(checks: &[&'static str], why: &str) -> Vec<Line> {
+    checks
+        .iter()
+        .map(|c| (*c, Outcome::Skip(why.to_owned())))
+        .collect()
+}
+
 /// What the steps found so far, for the steps after them.
 pub(crate) struct Checkup<'a> {
     integration: &'a Integration,

@@ -2,8 +2,7 @@
 //! TLS handshake, then Harbor answering `systeminfo`. A failed layer blocks the checks above
 //! it, which say why they were skipped.
 
-use super::steps::skip;
-use super::{Checkup, Line, Outcome};
+use super::{Checkup, Line, Outcome, skip};
 use crate::harbor::tls::{self, Trust};
 use crate::harbor::url::Scheme;
 use crate::harbor::verify::{self, SystemInfo};

@@ -2,7 +2,7 @@
 //! [`Checkup`]) and returns its lines, passed, failed or skipped because of an earlier
 //! finding. The layers come from `harbor::probe`, the verification from `harbor::verify`.
 
-use super::{Checkup, Line, Outcome, docker_env, network};
+use super::{Checkup, Line, Outcome, docker_env, network, skip};
 use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME, TIMEOUT_VAR};
 use crate::harbor::account::{self, Kind};
 use crate::harbor::url::Scheme;
@@ -29,13 +29,6 @@ pub(super) const ALL: &[Step] = &[
 ];
 
 const ACCESS: [&str; 4] = ["credentials", "project", "pull", "push"];
-
-pub(super) fn skip(checks: &[&'static str], why: &str) -> Vec<Line> {
-    checks
-        .iter()
-        .map(|c| (*c, Outcome::Skip(why.to_owned())))
-        .collect()
-}
 
 fn url(c: &mut Checkup) -> Vec<Line> {
     let url = match c.integration.harbor_url() {
