@@ -38,6 +38,8 @@ pub mod tls;
 pub mod token;
 pub mod verify;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 // Harbor's URL is parsed in the core (it is part of resolving GitLab's variables).
 pub use docker_credential_harbor_core::url;
 
@@ -47,19 +49,17 @@ pub use error::HarborError;
 pub use options::{Options, Proxies, TrustFiles};
 pub use reply::Reply;
 
+/// RFC 3986's unreserved characters: the only ones a value keeps as they are.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes a query value or a path segment: everything but RFC 3986's unreserved
 /// characters, so no value can add a parameter or a path segment (issue 9, defect 12).
 pub fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(v, UNRESERVED).to_string()
 }
 
 /// Whether `name` is a Harbor project name (Harbor's own rule, which GitLab checks too:
@@ -95,5 +95,23 @@ mod tests {
         ] {
             assert!(!is_project_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_character_but_the_unreserved_is_escaped_byte_by_byte_in_upper_case() {
+        let text: String = (0u8..0x80)
+            .map(char::from)
+            .chain(['é', '€', '😀'])
+            .collect();
+        let mut expected = String::new();
+        for b in text.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    expected.push(char::from(b))
+                }
+                _ => expected.push_str(&format!("%{b:02X}")),
+            }
+        }
+        assert_eq!(encode(&text), expected);
     }
 }

@@ -313,13 +313,10 @@ pub fn job_robot_name(job_id: Option<&str>) -> String {
 }
 
 fn random_hex(bytes: usize) -> String {
-    use std::io::Read;
     let mut buf = vec![0u8; bytes];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .is_err()
-    {
-        // No /dev/urandom (an empty root): the clock still separates two jobs.
+    // The getrandom(2) system call needs no /dev, so an empty root has it too.
+    if getrandom::getrandom(&mut buf).is_err() {
+        // A kernel or seccomp policy without it: the clock still separates two jobs.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ std::process::id())
