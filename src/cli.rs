@@ -1,10 +1,15 @@
 //! argv to a [`Command`]: what the user or client typed, validated, with no I/O.
 //!
 //! Protocol verbs stay positional and alone, exactly as clients call them (protocol.md §1.0:
-//! argv is `[program, VERB]`). Subcommands sit beside them. No secret is ever taken from argv.
+//! argv is `[program, VERB]`), and are matched as whole words before anything else, so `get`
+//! never reaches the option parser. Each subcommand reads the rest with `lexopt` (ripgrep's
+//! parser: `--opt value`, `--opt=value`, `-abc` and `--` alike everywhere), in one loop of its
+//! own with its help text beside it. No secret is ever taken from argv.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+
+use lexopt::Arg::{Long, Short, Value};
 
 use crate::client_config::Client;
 use crate::env::VARIABLES;
@@ -66,219 +71,161 @@ pub enum Subcommand {
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[OsString]) -> Command {
-    let Some(first) = args.first() else {
+    let Some((first, rest)) = args.split_first() else {
         return Command::Protocol(Call::Usage);
     };
+    // Borrowed for any UTF-8 word: the protocol's path allocates nothing here.
     let word = first.to_string_lossy();
-    let alone = args.len() == 1;
-    let rest: Vec<String> = args[1..]
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let sub = match word.as_ref() {
-        "doctor" => parse_doctor(&rest),
-        "pre-build" => match rest
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [] => Subcommand::PreBuild { job_robot: false },
-            ["--job-robot"] => Subcommand::PreBuild { job_robot: true },
-            ["--help" | "-h", ..] => Subcommand::SubcommandHelp(PRE_BUILD_HELP),
-            [other, ..] => Subcommand::BadArguments(format!(
-                "pre-build: unknown argument {other:?}; see pre-build --help"
-            )),
-        },
-        "robots" => parse_robots(&rest),
-        "install-hooks" => parse_install_hooks(&rest),
-        "robot-keeper" if rest.is_empty() => Subcommand::RobotKeeper,
-        "post-build" => no_arguments("post-build", &rest, POST_BUILD_HELP, Subcommand::PostBuild),
-        "configure" => parse_configure(&rest),
-        "help" | "--help" | "-h" => Subcommand::Help,
-        "version" | "--version" | "-v" if alone => return Command::Protocol(Call::Version),
-        w => {
-            return Command::Protocol(match Verb::parse(w) {
-                Some(verb) if alone => Call::Verb(verb),
-                Some(_) => Call::Usage,
-                None if matches!(w, "version" | "--version" | "-v") => Call::Usage,
-                None => Call::UnknownAction(w.to_owned()),
-            });
-        }
+        "doctor" => doctor(Args::new(rest)),
+        "pre-build" => pre_build(Args::new(rest)),
+        "install-hooks" => install_hooks(Args::new(rest)),
+        "robots" => robots(Args::new(rest)),
+        "robot-keeper" if rest.is_empty() => Ok(Subcommand::RobotKeeper),
+        "post-build" => post_build(Args::new(rest)),
+        "configure" => configure(Args::new(rest)),
+        "help" | "--help" | "-h" => Ok(Subcommand::Help),
+        w => return Command::Protocol(protocol(w, rest.is_empty())),
     };
-    Command::Sub(sub)
+    Command::Sub(sub.unwrap_or_else(Subcommand::BadArguments))
 }
 
-fn no_arguments(
-    name: &str,
-    rest: &[String],
-    help: &'static str,
-    command: Subcommand,
-) -> Subcommand {
-    match rest.first().map(String::as_str) {
-        None => command,
-        Some("--help" | "-h") => Subcommand::SubcommandHelp(help),
-        Some(other) => Subcommand::BadArguments(format!(
-            "{name} takes no arguments (got {other:?}); see {name} --help"
-        )),
+/// What the protocol answers for first word `word` (protocol.md §1.0): a verb or the version
+/// when alone, the usage line when not; any other word is an unknown action.
+fn protocol(word: &str, alone: bool) -> Call {
+    let call = match word {
+        "version" | "--version" | "-v" => Some(Call::Version),
+        w => Verb::parse(w).map(Call::Verb),
+    };
+    match call {
+        Some(call) if alone => call,
+        Some(_) => Call::Usage,
+        None => Call::UnknownAction(word.to_owned()),
     }
 }
 
-/// The `--name VALUE` options of `command`, by their position in `names`; `--help` and
-/// anything else end the parse with what to run instead.
-fn options<const N: usize>(
-    command: &str,
-    rest: &[String],
-    names: [&str; N],
-    help: &'static str,
-) -> Result<[Option<String>; N], Subcommand> {
-    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
-    let mut words = rest.iter().map(String::as_str);
-    while let Some(w) = words.next() {
-        if matches!(w, "--help" | "-h") {
-            return Err(Subcommand::SubcommandHelp(help));
-        }
-        let Some(i) = names.iter().position(|n| *n == w) else {
-            return Err(Subcommand::BadArguments(format!(
-                "{command}: unknown argument {:?}; see {command} --help",
-                crate::text::inline(w)
-            )));
-        };
-        match words.next() {
-            Some(v) => values[i] = Some(v.to_owned()),
-            None => {
-                return Err(Subcommand::BadArguments(format!(
-                    "{command}: {w} needs a value"
-                )));
+/// The arguments after a subcommand's name, through lexopt. Values are lossy text, as every
+/// argument always was, except a FILE, which is the path exactly as given.
+struct Args(lexopt::Parser);
+
+impl Args {
+    fn new(rest: &[OsString]) -> Args {
+        let mut parser = lexopt::Parser::from_args(rest);
+        // No short option takes a value (`-h` is the only one), so `-x=1` stays one word
+        // and a message can quote it as typed.
+        parser.set_short_equals(false);
+        Args(parser)
+    }
+
+    /// The next argument. `Err` is the word as typed, for a flag given `=value`.
+    fn next(&mut self) -> Result<Option<lexopt::Arg<'_>>, String> {
+        self.0.next().map_err(|e| match e {
+            lexopt::Error::UnexpectedValue { option, value } => {
+                format!("{option}={}", value.to_string_lossy())
             }
-        }
+            // `next` reports nothing else; kept as text rather than a panic.
+            other => other.to_string(),
+        })
     }
-    Ok(values)
+
+    /// An option's value, even one that starts with `-`; `None` at the end of argv.
+    fn value(&mut self) -> Option<OsString> {
+        self.0.value().ok()
+    }
+
+    /// An option's value as text.
+    fn text(&mut self) -> Option<String> {
+        self.value().map(|v| v.to_string_lossy().into_owned())
+    }
 }
 
-fn parse_doctor(rest: &[String]) -> Subcommand {
-    let names = ["--runner-config", "--registry"];
-    let [config, registry] = match options("doctor", rest, names, DOCTOR_HELP) {
-        Ok(values) => values,
-        Err(instead) => return instead,
+/// An argument as lexopt gave it, written back: `--name`, `-c` or the value. It is owned, so
+/// that [`typed`] may go on reading the parser.
+fn written(arg: lexopt::Arg<'_>) -> String {
+    match arg {
+        Long(name) => format!("--{name}"),
+        Short(c) => format!("-{c}"),
+        Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
+/// The whole word a refused argument came from, as typed, for its message: lexopt has split
+/// `--name=value` and `-abc`, and `written` is what it gave.
+fn typed(written: String, args: &mut Args) -> String {
+    match args.0.optional_value() {
+        Some(tail) if written.starts_with("--") => format!("{written}={}", tail.to_string_lossy()),
+        Some(tail) => written + &tail.to_string_lossy(),
+        None => written,
+    }
+}
+
+/// `doctor [--runner-config FILE [--registry HOST[:PORT]]]`.
+fn doctor(mut args: Args) -> Result<Subcommand, String> {
+    let unknown = |w: String| {
+        let w = crate::text::inline(&w);
+        format!("doctor: unknown argument {w:?}; see doctor --help")
     };
+    let (mut config, mut registry) = (None, None);
+    while let Some(arg) = args.next().map_err(unknown)? {
+        match arg {
+            Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(DOCTOR_HELP)),
+            Long("runner-config") => {
+                config = Some(
+                    args.value()
+                        .ok_or("doctor: --runner-config needs a value")?,
+                );
+            }
+            Long("registry") => {
+                registry = Some(args.text().ok_or("doctor: --registry needs a value")?);
+            }
+            other => return Err(unknown(typed(written(other), &mut args))),
+        }
+    }
     match (config, registry) {
-        (None, None) => Subcommand::Doctor,
-        (Some(c), registry) => Subcommand::DoctorRunner {
+        (None, None) => Ok(Subcommand::Doctor),
+        (Some(c), registry) => Ok(Subcommand::DoctorRunner {
             config: PathBuf::from(c),
             registry,
-        },
-        (None, Some(_)) => Subcommand::BadArguments(
-            "doctor: --registry goes with --runner-config FILE; see doctor --help".into(),
-        ),
+        }),
+        (None, Some(_)) => {
+            Err("doctor: --registry goes with --runner-config FILE; see doctor --help".into())
+        }
     }
 }
 
-fn parse_install_hooks(rest: &[String]) -> Subcommand {
-    let names = ["--runner-config", "--job-path", "--registry"];
-    let [config, job_path, registry] =
-        match options("install-hooks", rest, names, INSTALL_HOOKS_HELP) {
-            Ok(values) => values,
-            Err(instead) => return instead,
-        };
-    match config {
-        Some(c) => Subcommand::InstallHooks {
-            config: PathBuf::from(c),
-            job_path,
-            registry,
-        },
-        None => Subcommand::BadArguments(
-            "install-hooks: --runner-config FILE is required; see install-hooks --help".into(),
-        ),
-    }
-}
+const DOCTOR_HELP: &str = "Usage: docker-credential-harbor doctor
+       docker-credential-harbor doctor --runner-config FILE [--registry HOST[:PORT]]
 
-const INSTALL_HOOKS_HELP: &str = "Usage: docker-credential-harbor install-hooks --runner-config FILE [--job-path PATH] [--registry HOST[:PORT]]
+Checks, one line each, what a push to Harbor needs: HARBOR_URL well formed, DNS, TCP,
+TLS chain and name, Harbor answering and its version, the credentials, the project
+(HARBOR_PROJECT), pull and push, and a robot account's expiry where Harbor shows it.
+Every failure says what to change. Exits 0 only when no check failed. Never prints a secret.
 
-What scripts/install --runner-config runs. Adds pre_build_script and post_build_script, calling
-PATH (default: this binary), on the line under each [[runners]] header of the GitLab runner's
-config.toml FILE that lacks them, in the file's own line ending; nothing else in the file
-changes, and the result must parse as the same document plus those keys before it replaces
-the file. The replacement keeps the file's owner and mode, writes through a symbolic link, and
-is a 0600 copy until it is complete. A hook the table already has is never rewritten: the line
-to add or replace is printed. A file that is not TOML is refused, untouched.
+Environment: HARBOR_URL (or HARBOR_HOST), HARBOR_USERNAME (or HARBOR_USER), HARBOR_PASSWORD,
+HARBOR_PROJECT; DOCKER_CREDENTIAL_HARBOR_CA_FILE (extra CA bundle), SSL_CERT_FILE, SSL_CERT_DIR,
+/etc/docker/certs.d/<registry>/*.crt, /etc/containers/certs.d/<registry>/*.crt;
+DOCKER_CREDENTIAL_HARBOR_TIMEOUT (seconds, default 10); HTTPS_PROXY and NO_PROXY;
+DOCKER_AUTH_CONFIG (an entry docker >= 28.3 would answer Harbor from, or a value it rejects).
 
---registry prints the allowed_docker_credential_helpers line of runners >= 19.4 for that
-registry; it is never written, because its shape is unconfirmed and a key of the wrong type
-stops the runner from loading the file.
+With --runner-config, on a runner host: checks the GitLab runner's config.toml instead, for
+each [[runners]] table: the hooks, the environment's DOCKER_AUTH_CONFIG, and whether an
+allowed_docker_credential_helpers (runners >= 19.4, 19.3.2, 19.2.4, 19.1.3) names this helper
+for the registry (--registry, or HARBOR_URL's); its shape is unconfirmed, so one that does is
+reported as present, shape unverified.
 ";
 
-fn parse_robots(rest: &[String]) -> Subcommand {
-    let mut words = rest.iter().map(String::as_str);
-    match words.next() {
-        Some("prune") => {}
-        Some("--help" | "-h") | None => return Subcommand::SubcommandHelp(ROBOTS_HELP),
-        Some(other) => {
-            return Subcommand::BadArguments(format!(
-                "robots: unknown command {other:?}; see robots --help"
-            ));
+/// `pre-build [--job-robot]`.
+fn pre_build(mut args: Args) -> Result<Subcommand, String> {
+    let unknown = |w: String| format!("pre-build: unknown argument {w:?}; see pre-build --help");
+    let mut job_robot = false;
+    while let Some(arg) = args.next().map_err(unknown)? {
+        match arg {
+            Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(PRE_BUILD_HELP)),
+            Long("job-robot") => job_robot = true,
+            other => return Err(unknown(typed(written(other), &mut args))),
         }
     }
-    let (mut older_than_hours, mut dry_run) = (3, false);
-    while let Some(w) = words.next() {
-        match w {
-            "--dry-run" => dry_run = true,
-            "--older-than" => match words
-                .next()
-                .and_then(|h| h.trim_end_matches('h').parse().ok())
-            {
-                Some(h) => older_than_hours = h,
-                None => {
-                    return Subcommand::BadArguments(
-                        "robots prune: --older-than takes a number of hours".into(),
-                    );
-                }
-            },
-            "--help" | "-h" => return Subcommand::SubcommandHelp(ROBOTS_HELP),
-            other => {
-                return Subcommand::BadArguments(format!(
-                    "robots prune: unknown argument {other:?}; see robots --help"
-                ));
-            }
-        }
-    }
-    Subcommand::RobotsPrune {
-        older_than_hours,
-        dry_run,
-    }
-}
-
-const ROBOTS_HELP: &str =
-    "Usage: docker-credential-harbor robots prune [--older-than HOURS] [--dry-run]
-
-Deletes the job robots pre-build left in HARBOR_PROJECT (a job killed before its robot could
-be deleted): robots whose name starts with ci-job- and whose description names
-docker-credential-harbor, once they have expired or are older than HOURS (default 3, longer
-than most jobs run; raise it for longer job timeouts). Other robots are never touched. Uses
-HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT, for example in a scheduled
-pipeline; the account needs robot list and delete rights (a project admin).
-";
-
-fn parse_configure(rest: &[String]) -> Subcommand {
-    let mut args = ConfigureArgs::default();
-    for a in rest {
-        match a.as_str() {
-            "--help" | "-h" => return Subcommand::SubcommandHelp(CONFIGURE_HELP),
-            "--docker" => args.clients.push(Client::Docker),
-            "--podman" | "--buildah" | "--skopeo" => args.clients.push(Client::Containers),
-            "--helm" => args.clients.push(Client::Helm),
-            "--kaniko" => args.clients.push(Client::Kaniko),
-            "--migrate" => args.migrate = true,
-            flag if flag.starts_with('-') => {
-                return Subcommand::BadArguments(format!(
-                    "configure: unknown option {flag:?}; see configure --help"
-                ));
-            }
-            registry => args.registries.push(registry.to_owned()),
-        }
-    }
-    args.clients.dedup();
-    Subcommand::Configure(args)
+    Ok(Subcommand::PreBuild { job_robot })
 }
 
 const PRE_BUILD_HELP: &str = "Usage: docker-credential-harbor pre-build [--job-robot]
@@ -306,11 +253,154 @@ job then sees the robot (HARBOR_USERNAME) and not HARBOR_PASSWORD, and the robot
 when the job ends (it expires within a day regardless).
 ";
 
+/// `install-hooks --runner-config FILE [--job-path PATH] [--registry HOST[:PORT]]`.
+fn install_hooks(mut args: Args) -> Result<Subcommand, String> {
+    let unknown = |w: String| {
+        let w = crate::text::inline(&w);
+        format!("install-hooks: unknown argument {w:?}; see install-hooks --help")
+    };
+    let (mut config, mut job_path, mut registry) = (None, None, None);
+    while let Some(arg) = args.next().map_err(unknown)? {
+        match arg {
+            Long("help") | Short('h') => {
+                return Ok(Subcommand::SubcommandHelp(INSTALL_HOOKS_HELP));
+            }
+            Long("runner-config") => {
+                config = Some(
+                    args.value()
+                        .ok_or("install-hooks: --runner-config needs a value")?,
+                );
+            }
+            Long("job-path") => {
+                job_path = Some(
+                    args.text()
+                        .ok_or("install-hooks: --job-path needs a value")?,
+                );
+            }
+            Long("registry") => {
+                registry = Some(
+                    args.text()
+                        .ok_or("install-hooks: --registry needs a value")?,
+                );
+            }
+            other => return Err(unknown(typed(written(other), &mut args))),
+        }
+    }
+    match config {
+        Some(c) => Ok(Subcommand::InstallHooks {
+            config: PathBuf::from(c),
+            job_path,
+            registry,
+        }),
+        None => {
+            Err("install-hooks: --runner-config FILE is required; see install-hooks --help".into())
+        }
+    }
+}
+
+const INSTALL_HOOKS_HELP: &str = "Usage: docker-credential-harbor install-hooks --runner-config FILE [--job-path PATH] [--registry HOST[:PORT]]
+
+What scripts/install --runner-config runs. Adds pre_build_script and post_build_script, calling
+PATH (default: this binary), on the line under each [[runners]] header of the GitLab runner's
+config.toml FILE that lacks them, in the file's own line ending; nothing else in the file
+changes, and the result must parse as the same document plus those keys before it replaces
+the file. The replacement keeps the file's owner and mode, writes through a symbolic link, and
+is a 0600 copy until it is complete. A hook the table already has is never rewritten: the line
+to add or replace is printed. A file that is not TOML is refused, untouched.
+
+--registry prints the allowed_docker_credential_helpers line of runners >= 19.4 for that
+registry; it is never written, because its shape is unconfirmed and a key of the wrong type
+stops the runner from loading the file.
+";
+
+/// `robots prune [--older-than HOURS] [--dry-run]`.
+fn robots(mut args: Args) -> Result<Subcommand, String> {
+    match args
+        .next()
+        .map_err(|w| format!("robots: unknown command {w:?}; see robots --help"))?
+    {
+        Some(Value(command)) if command == "prune" => {}
+        Some(Long("help") | Short('h')) | None => {
+            return Ok(Subcommand::SubcommandHelp(ROBOTS_HELP));
+        }
+        Some(other) => {
+            let w = typed(written(other), &mut args);
+            return Err(format!("robots: unknown command {w:?}; see robots --help"));
+        }
+    }
+    let unknown = |w: String| format!("robots prune: unknown argument {w:?}; see robots --help");
+    let (mut older_than_hours, mut dry_run) = (3, false);
+    while let Some(arg) = args.next().map_err(unknown)? {
+        match arg {
+            Long("dry-run") => dry_run = true,
+            Long("older-than") => {
+                older_than_hours = args
+                    .text()
+                    .and_then(|h| h.trim_end_matches('h').parse().ok())
+                    .ok_or("robots prune: --older-than takes a number of hours")?;
+            }
+            Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(ROBOTS_HELP)),
+            other => return Err(unknown(typed(written(other), &mut args))),
+        }
+    }
+    Ok(Subcommand::RobotsPrune {
+        older_than_hours,
+        dry_run,
+    })
+}
+
+const ROBOTS_HELP: &str =
+    "Usage: docker-credential-harbor robots prune [--older-than HOURS] [--dry-run]
+
+Deletes the job robots pre-build left in HARBOR_PROJECT (a job killed before its robot could
+be deleted): robots whose name starts with ci-job- and whose description names
+docker-credential-harbor, once they have expired or are older than HOURS (default 3, longer
+than most jobs run; raise it for longer job timeouts). Other robots are never touched. Uses
+HARBOR_URL, HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT, for example in a scheduled
+pipeline; the account needs robot list and delete rights (a project admin).
+";
+
+/// `post-build`, alone: anything after it is refused.
+fn post_build(mut args: Args) -> Result<Subcommand, String> {
+    let unknown =
+        |w: String| format!("post-build takes no arguments (got {w:?}); see post-build --help");
+    if let Some(arg) = args.next().map_err(unknown)? {
+        return match arg {
+            Long("help") | Short('h') => Ok(Subcommand::SubcommandHelp(POST_BUILD_HELP)),
+            other => Err(unknown(typed(written(other), &mut args))),
+        };
+    }
+    Ok(Subcommand::PostBuild)
+}
+
 const POST_BUILD_HELP: &str = "Usage: docker-credential-harbor post-build
 
 For the GitLab runner's post_build_script. Removes what pre-build wrote for this job: the
 per-job client configuration, credHelpers entries it added, CA files it placed. Always exits 0.
 ";
+
+/// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
+fn configure(mut args: Args) -> Result<Subcommand, String> {
+    let unknown = |w: String| format!("configure: unknown option {w:?}; see configure --help");
+    let mut configure = ConfigureArgs::default();
+    while let Some(arg) = args.next().map_err(unknown)? {
+        match arg {
+            Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(CONFIGURE_HELP)),
+            Long("docker") => configure.clients.push(Client::Docker),
+            Long("podman" | "buildah" | "skopeo") => configure.clients.push(Client::Containers),
+            Long("helm") => configure.clients.push(Client::Helm),
+            Long("kaniko") => configure.clients.push(Client::Kaniko),
+            Long("migrate") => configure.migrate = true,
+            // No registry starts with `-`: such a word stays refused, even after `--`.
+            Value(registry) if !registry.as_encoded_bytes().starts_with(b"-") => configure
+                .registries
+                .push(registry.to_string_lossy().into_owned()),
+            other => return Err(unknown(typed(written(other), &mut args))),
+        }
+    }
+    configure.clients.dedup();
+    Ok(Subcommand::Configure(configure))
+}
 
 const CONFIGURE_HELP: &str = "Usage: docker-credential-harbor configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]
 
@@ -322,27 +412,6 @@ clobbered; another helper already named for a registry is left in place and repo
 
 --migrate also moves every plaintext `auths` entry (docker login without a helper) out of
 docker's config.json into the helper's store, reporting each one.
-";
-
-const DOCTOR_HELP: &str = "Usage: docker-credential-harbor doctor
-       docker-credential-harbor doctor --runner-config FILE [--registry HOST[:PORT]]
-
-Checks, one line each, what a push to Harbor needs: HARBOR_URL well formed, DNS, TCP,
-TLS chain and name, Harbor answering and its version, the credentials, the project
-(HARBOR_PROJECT), pull and push, and a robot account's expiry where Harbor shows it.
-Every failure says what to change. Exits 0 only when no check failed. Never prints a secret.
-
-Environment: HARBOR_URL (or HARBOR_HOST), HARBOR_USERNAME (or HARBOR_USER), HARBOR_PASSWORD,
-HARBOR_PROJECT; DOCKER_CREDENTIAL_HARBOR_CA_FILE (extra CA bundle), SSL_CERT_FILE, SSL_CERT_DIR,
-/etc/docker/certs.d/<registry>/*.crt, /etc/containers/certs.d/<registry>/*.crt;
-DOCKER_CREDENTIAL_HARBOR_TIMEOUT (seconds, default 10); HTTPS_PROXY and NO_PROXY;
-DOCKER_AUTH_CONFIG (an entry docker >= 28.3 would answer Harbor from, or a value it rejects).
-
-With --runner-config, on a runner host: checks the GitLab runner's config.toml instead, for
-each [[runners]] table: the hooks, the environment's DOCKER_AUTH_CONFIG, and whether an
-allowed_docker_credential_helpers (runners >= 19.4, 19.3.2, 19.2.4, 19.1.3) names this helper
-for the registry (--registry, or HARBOR_URL's); its shape is unconfirmed, so one that does is
-reported as present, shape unverified.
 ";
 
 /// The `--help` text.
@@ -499,6 +568,102 @@ mod tests {
                 matches!(p(bad), Command::Sub(Subcommand::BadArguments(_))),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn options_take_their_value_either_way() {
+        assert_eq!(
+            p(&[
+                "doctor",
+                "--runner-config=c.toml",
+                "--registry",
+                "h.example"
+            ]),
+            sub(Subcommand::DoctorRunner {
+                config: "c.toml".into(),
+                registry: Some("h.example".into()),
+            })
+        );
+        assert_eq!(
+            p(&["robots", "prune", "--older-than=12h"]),
+            sub(Subcommand::RobotsPrune {
+                older_than_hours: 12,
+                dry_run: false
+            })
+        );
+        // A value may look like an option, as before.
+        assert_eq!(
+            p(&["install-hooks", "--runner-config", "--help"]),
+            sub(Subcommand::InstallHooks {
+                config: "--help".into(),
+                job_path: None,
+                registry: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_refused_argument_is_quoted_as_it_was_typed() {
+        let bad = |args: &[&str]| match p(args) {
+            Command::Sub(Subcommand::BadArguments(text)) => text,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let cases: [(&[&str], &str); 9] = [
+            (
+                &["doctor", "--bogus=1"],
+                "doctor: unknown argument \"--bogus=1\"; see doctor --help",
+            ),
+            (
+                &["install-hooks", "-xy"],
+                "install-hooks: unknown argument \"-xy\"; see install-hooks --help",
+            ),
+            (
+                &["pre-build", "--job-robot=1"],
+                "pre-build: unknown argument \"--job-robot=1\"; see pre-build --help",
+            ),
+            (
+                &["configure", "-x=1"],
+                "configure: unknown option \"-x=1\"; see configure --help",
+            ),
+            (
+                &["configure", "--", "-"],
+                "configure: unknown option \"-\"; see configure --help",
+            ),
+            (
+                &["post-build", "x"],
+                "post-build takes no arguments (got \"x\"); see post-build --help",
+            ),
+            (
+                &["robots", "--x=y"],
+                "robots: unknown command \"--x=y\"; see robots --help",
+            ),
+            (
+                &["robots", "prune", "--dry-run", "--older-than"],
+                "robots prune: --older-than takes a number of hours",
+            ),
+            (
+                &["doctor", "--registry"],
+                "doctor: --registry needs a value",
+            ),
+        ];
+        for (args, message) in cases {
+            assert_eq!(bad(args), message);
+        }
+    }
+
+    #[test]
+    fn a_runner_config_path_keeps_bytes_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let file = OsString::from_vec(b"/etc/gitlab-runner/\xffconfig.toml".to_vec());
+        for command in ["doctor", "install-hooks"] {
+            let args = [command.into(), "--runner-config".into(), file.clone()];
+            let config = match parse(&args) {
+                Command::Sub(Subcommand::DoctorRunner { config, .. })
+                | Command::Sub(Subcommand::InstallHooks { config, .. }) => config,
+                other => panic!("{command}: {other:?}"),
+            };
+            assert_eq!(config.into_os_string(), file, "{command}");
         }
     }
 }
