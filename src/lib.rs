@@ -17,7 +17,7 @@
 //!   options, trust, the probe of each network layer, the one-request verification, the
 //!   robot API. Its own `lib.rs` holds its map.
 //! - [`shell`]: POSIX quoting and `export` lines. Pure. [`process`]: the job's shell.
-//!   [`hardening`]: no core dumps.
+//!   [`hardening`]: no core dumps. [`start`]: what std's start-up did that `main` keeps.
 //! - [`client_config`]: each client's config file, pointing it at the helper and back.
 //! - [`certs_d`]: where clients read a registry's CA, for trust (handed to the Harbor client
 //!   as data), placement and removal.
@@ -64,3 +64,4 @@ pub mod report;
 pub(crate) mod runner_toml;
 pub mod settings;
 pub mod shell;
+pub mod start;

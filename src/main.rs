@@ -3,17 +3,38 @@
 //! Kept thin: everything it calls lives in the libraries. The protocol (`get`, `store`,
 //! `erase`, `list`, `version`) is answered by the core crate alone, straight from stdin to
 //! stdout, so `get` touches nothing but the credential sources; subcommands go to `commands`.
+//!
+//! `no_main`: the C runtime calls `main` below directly, without std's runtime start-up,
+//! whose stack-guard lookup and signal handlers were a quarter of a static `get`'s
+//! instructions (issue 17, step 8; docs/benchmarks.md). What of it matters is kept in `start`; argv still reaches
+//! `std::env::args_os`, which glibc hands to std before `main`, static or dynamic. Must never
+//! run anything before `hardening::no_core_dumps`.
 
-use std::process::ExitCode;
+#![no_main]
+
+use std::ffi::{c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use docker_credential_harbor::cli::{self, Command};
 use docker_credential_harbor::env::Env;
-use docker_credential_harbor::{commands, debug, hardening, protocol, report, sources};
+use docker_credential_harbor::{commands, debug, hardening, protocol, report, sources, start};
 
-fn main() -> ExitCode {
+/// The C entry point. argc and argv are read through `std::env::args_os` instead.
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // Before anything can hold a secret: no core dump of it.
     hardening::no_core_dumps();
+    start::standard_descriptors_and_sigpipe();
     report::install_panic_hook();
+    // As std's start-up: a panic (in a build that unwinds) exits 101 after the hook's line;
+    // it must not unwind into C. Release builds abort at the panic instead.
+    let code = catch_unwind(AssertUnwindSafe(run)).unwrap_or(101);
+    start::flush_stdout();
+    code
+}
+
+/// Runs the command argv names; 0 on success, 1 on failure.
+fn run() -> c_int {
     let env = Env::process();
     debug::set_enabled(env.debug_enabled());
     let ok = match cli::parse(&Env::args()) {
@@ -26,9 +47,5 @@ fn main() -> ExitCode {
         ),
         Command::Sub(command) => commands::run(command, &env),
     };
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { 0 } else { 1 }
 }

@@ -2,6 +2,9 @@
 //! per source that can hold "robot$ci / s3cr3t\"\x for harbor.example.com": the GitLab
 //! environment, the helper's store, and the runner config.
 
+use std::io::Write;
+use std::process::Stdio;
+
 use crate::util::{TABLE_SECRET, TestEnv, get_answer, store_json, write_mode};
 
 const HOST: &str = "harbor.example.com";
@@ -435,5 +438,141 @@ fn malformed_store_requests_never_echo_the_secret() {
             out.stdout
         );
         t.assert_clean(&out);
+    }
+}
+
+/// Every file under `dir`, with its bytes.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(snapshot(&path));
+        } else {
+            files.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The binary starts without std's runtime (issue 17, step 8) but keeps what it did: a closed
+/// stdout or stderr is `/dev/null`, so no file the command opens (the store, its lock) takes
+/// its descriptor and receives the answer.
+#[test]
+fn with_stdout_or_stderr_closed_no_file_of_ours_receives_the_answer() {
+    let t = configured("closed-fds", Source::Store);
+    let dir = t.store_path().parent().unwrap().to_owned();
+    for closed in [">&-", "2>&-", ">&- 2>&-"] {
+        let list = "{\"harbor.example.com\":\"robot$ci\"}\n".to_owned();
+        for (verb, answer) in [
+            ("get", get_answer(HOST, USER, TABLE_SECRET)),
+            ("list", list),
+        ] {
+            let stdout = if closed.starts_with('>') { "" } else { &answer };
+            let before = snapshot(&dir);
+            let out = crate::util::run_with_stdin(
+                t.command("sh")
+                    .args(["-c", &format!("exec \"$0\" {verb} {closed}")])
+                    .arg(crate::util::BIN),
+                HOST.as_bytes(),
+            );
+            assert_eq!(
+                (out.code, out.stdout.as_str(), out.stderr.as_str()),
+                (Some(0), stdout, ""),
+                "{verb} {closed}"
+            );
+            assert_eq!(snapshot(&dir), before, "{verb} {closed}: a file changed");
+        }
+        let out = crate::util::run_with_stdin(
+            t.command("sh")
+                .args(["-c", &format!("exec \"$0\" store {closed}")])
+                .arg(crate::util::BIN),
+            store_json("other.example", "u", "other-pw").as_bytes(),
+        );
+        assert_eq!(out.code, Some(0), "store {closed}: {out:?}");
+        let out = t.helper(&["get"], b"other.example").success();
+        assert_eq!(out.stdout, get_answer("other.example", "u", "other-pw"));
+        assert_eq!(
+            t.helper(&["get"], HOST.as_bytes()).success().stdout,
+            get_answer(HOST, USER, TABLE_SECRET),
+            "store {closed}: the store lost an entry"
+        );
+        t.helper(&["erase"], b"other.example").success();
+    }
+}
+
+/// The same guarantee seen from outside: while `get` waits for its input with stdout and
+/// stderr closed by its parent, both are open on `/dev/null`.
+#[test]
+fn a_closed_stdout_and_stderr_are_dev_null_while_the_command_runs() {
+    let t = configured("closed-fds-proc", Source::Store);
+    let mut child = t
+        .command("sh")
+        .args(["-c", "exec \"$0\" get >&- 2>&-"])
+        .arg(crate::util::BIN)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let proc = std::path::PathBuf::from(format!("/proc/{}", child.id()));
+    let bin = std::fs::canonicalize(crate::util::BIN).unwrap();
+    // Once the helper (not sh) sleeps, it is blocked reading stdin: its start-up is done.
+    let start = std::time::Instant::now();
+    loop {
+        let running = std::fs::read_link(proc.join("exe")).ok() == Some(bin.clone());
+        let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if running && state == Some('S') {
+            break;
+        }
+        // A hang guard, not a measure of speed.
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never waited for stdin"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let fds = [1, 2].map(|fd| std::fs::read_link(proc.join(format!("fd/{fd}"))).ok());
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(HOST.as_bytes())
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let null = Some(std::path::PathBuf::from("/dev/null"));
+    assert_eq!(fds, [null.clone(), null]);
+}
+
+/// SIGPIPE stays ignored, as std's start-up left it: a reader that went away (`… | head -c0`)
+/// makes every command fail with exit 1 and say nothing, never die of a signal.
+#[test]
+fn a_reader_gone_from_stdout_is_exit_1_for_every_command_not_a_signal() {
+    let t = configured("epipe", Source::Environment);
+    let cases: [(&[&str], &[u8]); 8] = [
+        (&["get"], HOST.as_bytes()),
+        (&["get"], b"nowhere.example"),
+        (&["list"], b"unused"),
+        (&["version"], b""),
+        (&[], b""),
+        (&["bogus"], b""),
+        (&["--help"], b""),
+        (&["doctor", "--help"], b""),
+    ];
+    for (args, stdin) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = t
+            .command(crate::util::BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Best effort: a command that does not read its stdin may close it first.
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        let out = crate::util::Out::from(child.wait_with_output().unwrap());
+        assert_eq!((out.code, out.stderr.as_str()), (Some(1), ""), "{args:?}");
     }
 }
