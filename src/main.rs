@@ -6,9 +6,9 @@
 //!
 //! `no_main`: the C runtime calls `main` below directly, without std's runtime start-up,
 //! whose stack-guard lookup and signal handlers were a quarter of a static `get`'s
-//! instructions (issue 17, step 8; docs/benchmarks.md). What of it matters is kept in `start`; argv still reaches
-//! `std::env::args_os`, which glibc hands to std before `main`, static or dynamic. Must never
-//! run anything before `hardening::no_core_dumps`.
+//! instructions (docs/benchmarks.md). What of it matters is kept in `start`; argv still
+//! reaches `std::env::args_os`, which glibc hands to std before `main`, static or dynamic.
+//! Must never run anything before `hardening::no_core_dumps`.
 
 #![no_main]
 
