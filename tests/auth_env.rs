@@ -5,7 +5,7 @@
 //! the golden cases of tests/docker-auth-config/, whose verdicts its oracle.go takes from
 //! docker's parser (scripts/test runs it where Go is installed, as on CI). The docker CLI on this machine is 28.2, older
 //! than that change, so these tests assert the environment the job's docker would read; they
-//! never fake a newer CLI. No test may find an entry's secret in any output (`hooks::job` and
+//! never fake a newer CLI. No test may find an entry's secret in any output (`util::jobs::job` and
 //! [`rebuilt`] check).
 
 use std::fs;
@@ -16,7 +16,7 @@ use docker_credential_harbor::docker_auth_config::DockerAuthConfig;
 use harbor_double::Harbor;
 use proptest::prelude::*;
 
-use crate::hooks::{SHELLS, dump, gitlab, job, start};
+use crate::util::jobs::{SHELLS, dump, gitlab, job, start};
 use crate::util::{Out, TestEnv, base64, require, run};
 
 /// A job of alice on `proj` whose `DOCKER_AUTH_CONFIG` is `value`; returns what the job's

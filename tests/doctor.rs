@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use harbor_double::{AuthMode, Config, Fault, Harbor, HarborVersion, Role, TlsMode};
 
+use crate::util::harbor::whoami_answers;
 use crate::util::{Out, TestEnv, write_mode};
 
 /// A test env with the double's CA trusted and GitLab's variables for `user` on `project`.
@@ -127,7 +128,7 @@ fn verification_is_one_request_on_the_happy_path() {
     use docker_credential_harbor::harbor::verify;
     let t = TestEnv::new("verify-one");
     let h = start(&t, Config::default());
-    let client = crate::robots::client(&h, "alice", &h.password("alice"));
+    let client = crate::util::harbor::client(&h, "alice", &h.password("alice"));
     let v = verify::verify_push(&client, "proj").unwrap();
     assert_eq!(v.subject, "alice");
     assert_eq!(h.requests().len(), 1);
@@ -570,15 +571,6 @@ fn robot_job(t: &mut TestEnv, h: &Harbor, name: &str, secret: &str) {
         .set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
 }
 
-/// The statuses `GET /api/v2.0/users/current` answered, in order.
-pub(crate) fn whoami_answers(h: &Harbor) -> Vec<u16> {
-    h.requests()
-        .iter()
-        .filter(|r| r.path == "/api/v2.0/users/current")
-        .map(|r| r.status)
-        .collect()
-}
-
 fn has_line(out: &Out, check: &str) -> bool {
     out.stdout.lines().any(|l| {
         l.get(6..)
@@ -589,7 +581,7 @@ fn has_line(out: &Out, check: &str) -> bool {
 /// A robot that may also read its project and list its robots, so its expiry is readable.
 fn reading_robot(h: &Harbor) -> (String, String) {
     use secrecy::ExposeSecret;
-    let pam = crate::robots::client(h, "pam", &h.password("pam"));
+    let pam = crate::util::harbor::client(h, "pam", &h.password("pam"));
     let body = serde_json::json!({
         "name": "reader",
         "description": "",

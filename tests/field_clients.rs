@@ -13,8 +13,8 @@ use std::process::Command;
 
 use harbor_double::Harbor;
 
-use crate::hooks::{gitlab, job, start, use_ca_file};
 use crate::util::dockerd::Dockerd;
+use crate::util::jobs::{gitlab, job, start, use_ca_file};
 use crate::util::{Out, TestEnv, is_root, require, run};
 
 /// Debian's interpreter in isolated mode (-I): Debian's python3-docker, not a docker package

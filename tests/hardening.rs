@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use harbor_double::{Config, Fault, Harbor};
 
-use crate::hooks::{gitlab, job, start, use_ca_file};
-use crate::robots::pam_job;
+use crate::util::jobs::{gitlab, job, pam_job, start, use_ca_file};
 use crate::util::{Out, TestEnv, in_private_mounts, is_root, require, run, write_mode};
 
 const NOT_FOUND: &str = "credentials not found in native keychain\n";

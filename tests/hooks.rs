@@ -8,102 +8,13 @@
 use std::fs;
 use std::path::Path;
 
-use harbor_double::{Config, Fault, Harbor};
+use harbor_double::{Fault, Harbor};
 
 use crate::util::dockerd::Dockerd;
-use crate::util::{Out, TestEnv, in_private_mounts, is_root, require, run, write_mode};
-
-pub(crate) const SHELLS: [&str; 3] = ["dash", "bash", "busybox sh"];
-
-/// Writes the runner-style script and runs it under `shell` with stdin closed.
-pub(crate) fn job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str]) -> Out {
-    run_job(t, shell, xtrace, lines, false)
-}
-
-/// As [`job`], as root in a private mount namespace whose `/etc/docker` and `/etc/containers`
-/// are empty tmpfs (plus a policy.json), so pre-build's CA placement in `/etc/*/certs.d` is
-/// real for the clients and the host's `/etc` is never touched.
-pub(crate) fn job_with_private_etc(t: &TestEnv, lines: &[&str]) -> Out {
-    run_job(t, "bash", false, lines, true)
-}
-
-fn run_job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str], private_etc: bool) -> Out {
-    let mut script = String::new();
-    if private_etc {
-        script.push_str(
-            "mount -t tmpfs tmpfs /etc/docker && mount -t tmpfs tmpfs /etc/containers || exit 99\n\
-             printf '{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}' > /etc/containers/policy.json\n",
-        );
-    }
-    script.push_str("set -e\n");
-    if shell == "bash" {
-        script.push_str("set -o pipefail\n");
-    }
-    if xtrace {
-        script.push_str("set -x\n");
-    }
-    script.push_str(&crate::install::pre_hook("docker-credential-harbor"));
-    script.push('\n');
-    for l in lines {
-        script.push_str(l);
-        script.push('\n');
-    }
-    script.push_str("docker-credential-harbor post-build\n");
-    let file = t.path("tmp/job.sh");
-    fs::write(&file, script).unwrap();
-    let mut words = shell.split(' ');
-    let mut cmd = if private_etc {
-        let mut c = t.command(require("unshare"));
-        c.args(["--mount", "--propagation", "private"])
-            .arg(require(words.next().unwrap()));
-        c
-    } else {
-        t.command(require(words.next().unwrap()))
-    };
-    cmd.args(words).arg(&file);
-    let out = run(&mut cmd);
-    t.assert_clean(&out);
-    out
-}
-
-/// GitLab's variables for `user` on `project`, as a current GitLab sets them, plus what the
-/// runner adds (CI, CI_JOB_ID, RUNNER_TEMP_PROJECT_DIR). The double's CA is trusted through the
-/// user's containers certs.d, not DOCKER_CREDENTIAL_HARBOR_CA_FILE: pre-build run as root
-/// would place that in the host's /etc (tests that test placement use [`use_ca_file`] in a
-/// private mount namespace or as another user).
-pub(crate) fn gitlab(t: &mut TestEnv, h: &Harbor, user: &str, password: &str, project: &str) {
-    // GitLab escapes a leading robot$ as robot$$ (gitlab-runner.md §1.3); raw variables keep it.
-    t.harbor_env(
-        &format!("{}/", h.url()),
-        &user.replacen("robot$", "robot$$", 1),
-        password,
-    );
-    let build_tmp = t.path("build.tmp");
-    t.set("HARBOR_HOST", "127.0.0.1")
-        .set("HARBOR_OCI", format!("oci://{}/", h.addr()))
-        .set("HARBOR_PROJECT", project)
-        .set("CI", "true")
-        .set("CI_JOB_ID", "4242")
-        .set("RUNNER_TEMP_PROJECT_DIR", &build_tmp);
-    fs::create_dir_all(t.path("build.tmp")).unwrap();
-    trust_in_home(t, h);
-}
-
-/// Trusts the double's CA the way rootless podman users do: `~/.config/containers/certs.d`.
-pub(crate) fn trust_in_home(t: &TestEnv, h: &Harbor) {
-    let file = t.path(&format!(
-        "home/.config/containers/certs.d/{}/ca.crt",
-        h.addr()
-    ));
-    fs::create_dir_all(file.parent().unwrap()).unwrap();
-    fs::copy(h.ca_file(), file).unwrap();
-}
-
-/// Switches to DOCKER_CREDENTIAL_HARBOR_CA_FILE, for tests of pre-build's CA placement.
-pub(crate) fn use_ca_file(t: &mut TestEnv, h: &Harbor) {
-    let _ = fs::remove_dir_all(t.path("home/.config/containers/certs.d"));
-    t.set("DOCKER_CREDENTIAL_HARBOR_CA_FILE", h.ca_file());
-}
+use crate::util::jobs::{
+    SHELLS, dump, gitlab, job, job_with_private_etc, start, trust_in_home, use_ca_file,
+};
+use crate::util::{TestEnv, in_private_mounts, is_root, require, run, write_mode};
 
 /// A test with a double (no registry) and alice's variables on `proj`.
 fn alice_job(name: &str) -> (TestEnv, Harbor) {
@@ -111,22 +22,6 @@ fn alice_job(name: &str) -> (TestEnv, Harbor) {
     let h = start(&t, false);
     gitlab(&mut t, &h, "alice", &h.password("alice"), "proj");
     (t, h)
-}
-
-pub(crate) fn start(t: &TestEnv, registry: bool) -> Harbor {
-    Harbor::start(
-        &t.path("harbor"),
-        Config {
-            registry,
-            ..Config::default()
-        },
-    )
-}
-
-/// `printf` of each variable into a file the test reads back, separated by `|`.
-pub(crate) fn dump(vars: &[&str]) -> String {
-    let refs: Vec<String> = vars.iter().map(|v| format!("\"${{{v}-unset}}\"")).collect();
-    format!("printf '%s|' {} > \"$TMPDIR/vars.out\"", refs.join(" "))
 }
 
 #[test]

@@ -13,21 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::hooks::{SHELLS, gitlab, start};
+use crate::util::jobs::{SHELLS, gitlab, pre_hook, start};
 use crate::util::{BIN, Out, TestEnv, is_root, mode, require, run, write_mode};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install");
 /// Where jobs see the binary, as for the docker executor's volume.
 const JOB: &str = "/opt/docker-credential-harbor/bin/docker-credential-harbor";
-
-/// The documented pre_build_script for the binary at `path` (README, docs/gitlab-runner.md,
-/// docs/install.md): a missing or crashing binary is said in the job log, and fails the job
-/// under strict.
-pub(crate) fn pre_hook(path: &str) -> String {
-    format!(
-        "eval \"$({path} pre-build || {{ echo \"docker-credential-harbor pre-build failed (exit $?): this job has no Harbor login from it\" >&2; [ \"${{DOCKER_CREDENTIAL_HARBOR_VERIFY-}}\" != strict ] || echo false; }})\""
-    )
-}
 
 fn post_hook(path: &str) -> String {
     format!("{path} post-build")

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use harbor_double::{Fault, Robot};
 
-use crate::hooks::{start, trust_in_home};
+use crate::util::jobs::{start, trust_in_home};
 use crate::util::{BIN, TestEnv, base64};
 
 const JOBS: usize = 200;

@@ -13,7 +13,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use crate::hooks::{gitlab, start};
+use crate::util::jobs::{gitlab, start};
 use crate::util::registry::TestRegistry;
 use crate::util::{Out, TestEnv, get_answer, is_root, require, run};
 

@@ -6,41 +6,15 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use docker_credential_harbor::env::Env;
 use docker_credential_harbor::harbor::robots::{self, CreateError};
-use docker_credential_harbor::harbor::url::HarborUrl;
-use docker_credential_harbor::harbor::{Account, HarborClient, tls, verify};
-use docker_credential_harbor::settings::Settings;
+use docker_credential_harbor::harbor::{HarborClient, verify};
 use harbor_double::{Config, Fault, Harbor, RobotInfo};
 
-use crate::doctor::whoami_answers;
-use crate::hooks::{dump, gitlab, job, job_with_private_etc, start, use_ca_file};
+use crate::util::harbor::{client, whoami_answers};
+use crate::util::jobs::{
+    dump, gitlab, job, job_with_private_etc, pam_job, pam_job_on, start, use_ca_file,
+};
 use crate::util::{TestEnv, is_root};
-
-/// A Harbor client for `user`/`password`, trusting the double.
-pub(crate) fn client(h: &Harbor, user: &str, password: &str) -> HarborClient {
-    let env = Env::from_pairs([
-        ("HARBOR_URL", h.url()),
-        (
-            "DOCKER_CREDENTIAL_HARBOR_CA_FILE",
-            h.ca_file().display().to_string(),
-        ),
-    ]);
-    let url = HarborUrl::from_env(&env).unwrap();
-    let trust = tls::build(&Settings::from_env(&env).harbor_options(&url.registry)).unwrap();
-    let account = Account {
-        username: user.into(),
-        password: password.to_owned().into(),
-    };
-    HarborClient::new(url, &trust, Duration::from_secs(5), Some(account)).unwrap()
-}
-
-/// pam (project admin) as the integration's account, job robots on.
-pub(crate) fn pam_job(name: &str, registry: bool) -> (TestEnv, Harbor) {
-    let t = TestEnv::new(name);
-    let h = start(&t, registry);
-    pam_job_on(t, h)
-}
 
 /// The prefixes the prefix tests run under: Harbor's default and one without a `$`.
 const PREFIXES: [&str; 2] = ["robot$", "svc-"];
@@ -57,17 +31,6 @@ fn under(prefix: &str) -> Config {
         robot_prefix: prefix.into(),
         ..Config::default()
     }
-}
-
-fn pam_job_on(mut t: TestEnv, h: Harbor) -> (TestEnv, Harbor) {
-    gitlab(&mut t, &h, "pam", &h.password("pam"), "proj");
-    t.set("DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT", "1")
-        .set(
-            "CI_JOB_URL",
-            "https://gitlab.example.com/group/app/-/jobs/4242",
-        )
-        .set("CI_PROJECT_PATH", "group/app");
-    (t, h)
 }
 
 fn job_robots(h: &Harbor) -> Vec<RobotInfo> {

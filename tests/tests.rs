@@ -1,5 +1,7 @@
 //! The one integration-test binary: every test runs the built `docker-credential-harbor` in a
-//! fresh directory with a cleared environment (util::TestEnv).
+//! fresh directory with a cleared environment (util::TestEnv). What several modules share
+//! lives in `util` (a job as the runner runs it: `util::jobs`; the helper's Harbor client on the
+//! double: `util::harbor`); no test module imports another.
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr, clippy::print_stdout)]
 

@@ -7,6 +7,8 @@
 #![allow(dead_code, clippy::disallowed_methods)]
 
 pub mod dockerd;
+pub mod harbor;
+pub mod jobs;
 pub mod registry;
 pub mod trickle;
 
