@@ -1,10 +1,10 @@
 //! argv to a [`Command`]: what the user or client typed, validated, with no I/O.
 //!
-//! Protocol verbs stay positional and alone, exactly as clients call them (protocol.md §1.0:
-//! argv is `[program, VERB]`), and are matched as whole words before anything else, so `get`
-//! never reaches the option parser. Each subcommand reads the rest with `lexopt` (ripgrep's
-//! parser: `--opt value`, `--opt=value`, `-abc` and `--` alike everywhere), in one loop of its
-//! own with its help text beside it. No secret is ever taken from argv.
+//! Protocol verbs stay positional and alone, exactly as clients call them
+//! (docs/protocol.md#invocation: argv is `[program, VERB]`), and are matched as whole words before
+//! anything else, so `get` never reaches the option parser. Each subcommand reads the rest with
+//! `lexopt` (ripgrep's parser: `--opt value`, `--opt=value`, `-abc` and `--` alike everywhere), in
+//! one loop of its own with its help text beside it. No secret is ever taken from argv.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -90,8 +90,8 @@ pub fn parse(args: &[OsString]) -> Command {
     Command::Sub(sub.unwrap_or_else(Subcommand::BadArguments))
 }
 
-/// What the protocol answers for first word `word` (protocol.md §1.0): a verb or the version
-/// when alone, the usage line when not; any other word is an unknown action.
+/// What the protocol answers for first word `word` (docs/protocol.md#invocation): a verb or
+/// the version when alone, the usage line when not; any other word is an unknown action.
 fn protocol(word: &str, alone: bool) -> Call {
     let call = match word {
         "version" | "--version" | "-v" => Some(Call::Version),

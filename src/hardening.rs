@@ -1,5 +1,5 @@
 //! What every command does first, before it reads a secret: no core dump of this process,
-//! ever (issue 9).
+//! ever (docs/security.md#what-holds-and-how-it-is-checked).
 //!
 //! Two calls, because each covers what the other does not:
 //! - `prctl(PR_SET_DUMPABLE, 0)`: the kernel writes no core for the process, whatever

@@ -3,13 +3,13 @@
 //! file when the runner gives no per-job directory.
 //!
 //! `pre-build` takes a lease on each such thing and `post-build` gives it back; the thing is
-//! removed only when no living job holds a lease (issue 9, defect 14). A job whose shell is
-//! gone (a failed job skips `post_build_script`) holds nothing, so what it left is an orphan:
-//! the next `pre-build` that needs it adopts it, and the next `post-build` removes it
-//! (defect 13). [`undo`] hands each thing back to the module that made it: `certs_d` for a
-//! placed file, `client_config` for an entry. The table is one
-//! JSON file in the user's data directory, changed only under its lock; it holds paths,
-//! registry names and process ids, never a secret.
+//! removed only when no living job holds a lease. A job whose shell is gone (a failed job skips
+//! `post_build_script`) holds nothing, so what it left is an orphan: the next `pre-build` that
+//! needs it adopts it, and the next `post-build` removes it
+//! (docs/gitlab-runner.md#what-the-hooks-do). [`undo`] hands each thing back to the module that
+//! made it: `certs_d` for a placed file, `client_config` for an entry. The table is one JSON file
+//! in the user's data directory, changed only under its lock; it holds paths, registry names and
+//! process ids, never a secret.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -245,7 +245,8 @@ impl<'s> JobLeases<'s> {
 
     /// Opens the table now, waiting for its lock, which is then held until [`JobLeases::close`]:
     /// what is read from a shared file before it would be stale by the time it is written,
-    /// since another job's post-build removes things under the same lock (issue 16, defect 6).
+    /// since another job's post-build removes things under the same lock
+    /// (docs/gitlab-runner.md#what-the-hooks-do).
     pub fn lock(&mut self) {
         self.table();
     }

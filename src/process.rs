@@ -55,7 +55,7 @@ fn same_program(a: u32, b: u32) -> bool {
 
 /// The job's shell: this process's parent, or, when that parent is a subshell forked to run
 /// it (bash runs `eval "$(… pre-build 2>/dev/null)"` in one, which exits right after), the
-/// shell that forked it (issue 9, defect 7). `None` without /proc.
+/// shell that forked it (docs/gitlab-runner.md#job-scoped-robot-accounts). `None` without /proc.
 pub fn shell() -> Option<Shell> {
     let mut pid = std::os::unix::process::parent_id();
     let mut here = stat(pid)?;

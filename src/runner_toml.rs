@@ -6,11 +6,11 @@
 //! names this helper for a registry. The edit that adds the lines is [`edit`].
 //!
 //! The allowlist's exact shape is not confirmed by any source we could read
-//! (field-2026.md §2; docs/gitlab-runner.md), so nothing here writes it or calls it working:
-//! this reader accepts `allowed_docker_credential_helpers` in the `[[runners]]` table,
-//! `[runners.docker]`, `[runners.kubernetes]` or the global section, as a table of registry
-//! to helper name (or names) or as a list of helper names, and reports it as present with its
-//! shape unverified. Read-only: it never writes the runner's file.
+//! (docs/gitlab-runner.md#runners--194-the-credential-helper-allowlist), so nothing here writes
+//! it or calls it working: this reader accepts `allowed_docker_credential_helpers` in the
+//! `[[runners]]` table, `[runners.docker]`, `[runners.kubernetes]` or the global section, as a
+//! table of registry to helper name (or names) or as a list of helper names, and reports it as
+//! present with its shape unverified. Read-only: it never writes the runner's file.
 
 pub(crate) mod edit;
 

@@ -3,10 +3,10 @@
 //! `pre-build`'s output is `eval`ed by the job's shell (dash, bash, busybox ash), so every value
 //! goes in single quotes, where nothing is special, and each `'` becomes `'\''`. Newlines are
 //! fine inside single quotes. Values are bytes, not text: a path that is not UTF-8 comes back
-//! exactly as it was (issue 9, defect 12). Pure: no I/O. Never called with a secret: the
-//! password is never exported (it is already in the job's environment, and `set -x` would
-//! echo it), and a variable that holds secrets is rebuilt from its own value by offsets
-//! ([`rebuild`]), never written out.
+//! exactly as it was (docs/gitlab-runner.md#what-the-hooks-do). Pure: no I/O. Never called
+//! with a secret: the password is never exported (it is already in the job's environment, and
+//! `set -x` would echo it), and a variable that holds secrets is rebuilt from its own value by
+//! offsets ([`rebuild`]), never written out.
 
 use std::ffi::OsStr;
 use std::ops::Range;
@@ -68,7 +68,8 @@ pub enum Piece<'a> {
 /// `%s` for a field kept whole, `%.Ns` for the start of one, `%.0s` for one left out, `sep`
 /// itself and the text pieces as literals. Each field and each `sep` costs a few bytes of
 /// script and a step of the shell, so both are linear in the value, where cutting with
-/// `${v#??…}` patterns is quadratic (issue 16, defect 4).
+/// `${v#??…}` patterns is quadratic
+/// (docs/gitlab-runner.md#how-pre-build-rewrites-docker_auth_config).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cut {
     pub len: usize,

@@ -1,12 +1,13 @@
 //! What std's runtime start-up did before `main` that this binary keeps, now that `main.rs`
-//! is `no_main` (issue 17, step 8): the standard descriptors are open, SIGPIPE is ignored, and
-//! stdout is flushed at the end. Nothing else of std's start-up is kept.
+//! is `no_main`: the standard descriptors are open, SIGPIPE is ignored, and stdout is flushed
+//! at the end. Nothing else of std's start-up is kept.
 //!
 //! Dropped on purpose: the main thread's guard page lookup (glibc reads `/proc/self/maps` for
 //! it), the alternate signal stack and the SIGSEGV/SIGBUS handlers that print "has overflowed
 //! its stack" (in any thread). A stack overflow still ends the process by SIGSEGV, with no
 //! core (hardening), only without that line; that work was 27 % of a static `get`'s
-//! instructions (docs/benchmarks.md).
+//! instructions
+//! (docs/benchmarks.md#2026-12-03-same-kind-of-vm-get-at-the-exec-floor-issue-17-step-8).
 //! Must never open anything but `/dev/null`: it runs before any file of the command is open.
 
 use std::io::Write;

@@ -59,8 +59,9 @@ impl Client {
         }
     }
 
-    /// The file this client reads for a user, by its own rules (protocol.md §2–§4,
-    /// gitlab-runner.md §4.3); `None` for kaniko when there is no kaniko here.
+    /// The file this client reads for a user, by its own rules
+    /// (docs/protocol.md#which-file-each-client-reads); `None` for kaniko when there is no
+    /// kaniko here.
     pub fn user_file(self, env: &Env) -> Option<PathBuf> {
         let home = env.path(HOME);
         match self {

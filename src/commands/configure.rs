@@ -137,8 +137,8 @@ struct Logins {
 /// Moves every `auths` login into the store, one registry at a time. A registry whose keys
 /// (`h.example`, `https://h.example/`) hold different logins, or whose login differs from the
 /// one the store already holds, is a conflict: both stay where they were and the user chooses
-/// (issue 16, defect 5). A moved registry's entries are emptied, as docker leaves an entry a
-/// credential store holds, and named in `credHelpers`.
+/// (docs/store.md#migrating-docker-logins). A moved registry's entries are emptied, as docker
+/// leaves an entry a credential store holds, and named in `credHelpers`.
 fn migrate(
     settings: &Settings,
     file: &mut ConfigFile,

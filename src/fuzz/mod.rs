@@ -389,10 +389,11 @@ pub fn docker_auth_config(data: &[u8]) {
     assert_eq!(kept, again);
 }
 
-/// The runner's config.toml, edited by `install-hooks` (issue 16): never a panic; an error
-/// never quotes the file (it holds the runner's token); a note for the admin is one message
-/// and one line to add, with no control character of the file's; an edit only inserts whole
-/// lines, parses, and a second edit adds nothing.
+/// The runner's config.toml, edited by `install-hooks`
+/// (docs/install.md#the-tarball-on-a-runner-host): never a panic; an error never quotes the file
+/// (it holds the runner's token); a note for the admin is one message and one line to add, with no
+/// control character of the file's; an edit only inserts whole lines, parses, and a second edit
+/// adds nothing.
 pub fn runner_hooks(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;

@@ -135,7 +135,7 @@ pub fn retire(settings: &Settings, robot: &JobRobot) -> Result<String, RetireErr
 /// The robot's store and the keeper's socket: in the per-job directory, else by job id in
 /// the data directory. A socket path has to fit in 107 bytes; a longer one goes into a new
 /// directory of its own under the temp directory, mode 0700 like the per-job one, so no other
-/// user can reach the socket (issue 9, defect 6).
+/// user can reach the socket (docs/security.md#job-robots-what-they-protect-and-what-they-do-not).
 fn paths(settings: &Settings, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
     let dir = match &settings.per_job_dir {
         Some(d) => d.clone(),
@@ -173,7 +173,8 @@ fn start_keeper(
     store: &Path,
 ) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    // The job's shell itself, not a subshell that ran pre-build (issue 9, defect 7).
+    // The job's shell itself, not a subshell that ran pre-build
+    // (docs/gitlab-runner.md#job-scoped-robot-accounts).
     let shell = process::shell().ok_or("cannot find the job's shell in /proc")?;
     let mut child = Command::new(exe)
         .arg("robot-keeper")

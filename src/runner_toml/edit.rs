@@ -1,4 +1,5 @@
-//! The hook lines added to the GitLab runner's config.toml, as text (issue 16, defect 1).
+//! The hook lines added to the GitLab runner's config.toml, as text
+//! (docs/install.md#the-tarball-on-a-runner-host).
 //!
 //! Each `[[runners]]` table that lacks `pre_build_script` or `post_build_script` gets it on the
 //! line right under its header. The headers come from the TOML parser (`toml::de::DeTable`

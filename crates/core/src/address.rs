@@ -2,7 +2,8 @@
 //!
 //! Every credential source is keyed by this form, so `https://Harbor.example.com:443/v2/`,
 //! `harbor.example.com/library/nginx` and `harbor.example.com` name the same entry
-//! (protocol.md §8.2). Pure string work: no I/O, no DNS, no allocation beyond the result.
+//! (docs/protocol.md#registry-addresses). Pure string work: no I/O, no DNS, no allocation
+//! beyond the result.
 //! It must never treat two different registries as one: a different port is a different
 //! registry, and Docker Hub never matches anything configured for Harbor.
 
@@ -120,8 +121,9 @@ impl fmt::Display for Registry {
 
 fn strip_scheme(s: &str) -> &str {
     for scheme in ["https://", "http://", "oci://"] {
-        // Compared as bytes: slicing the `str` could cut a character in two (issue 9, defect 1).
-        // A match is all ASCII, so the rest starts on a character boundary.
+        // Compared as bytes: slicing the `str` could cut a character in two and panic
+        // (docs/security.md#what-holds-and-how-it-is-checked). A match is all ASCII, so the rest
+        // starts on a character boundary.
         if s.as_bytes()
             .get(..scheme.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
@@ -171,7 +173,8 @@ const MAX_HOST: usize = 253;
 const MAX_LABEL: usize = 63;
 
 /// The key doubles as a directory name (`certs.d/<key>/`), so a host must be a real name or
-/// address: `.`, `..` or an empty label would name another directory (issue 9, defect 4).
+/// address: `.`, `..` or an empty label would name another directory
+/// (docs/protocol.md#registry-addresses).
 fn canonical_host(host: &str) -> Result<String, AddressError> {
     if host.is_empty() {
         return Err(AddressError::NoHost);

@@ -1,15 +1,15 @@
 //! Private files written so that no reader ever sees half of one, and files read so that no
 //! path can hang, flood or fool the reader.
 //!
-//! A write goes to a temp file in the same directory (mode 0600 from the moment it exists),
-//! is fsynced, renamed over the target and the directory is fsynced: a process killed at any
-//! instant leaves the old file or the new one, never a torn one. A replacement can keep the
-//! owner and mode of the file it replaces. Writers that read-modify-write
-//! serialise on an exclusive [`Lock`], which never follows a link. Every read opens without
-//! blocking (a FIFO or a device is refused, not waited on), insists on a regular file and is
-//! bounded (issue 9, defects 8 and 9); [`check_owner`] says whether a file or directory can be
-//! trusted. This module never chooses a path and never changes the mode of a directory it did
-//! not create.
+//! A write goes to a temp file in the same directory (mode 0600 from the moment it exists), is
+//! fsynced, renamed over the target and the directory is fsynced: a process killed at any instant
+//! leaves the old file or the new one, never a torn one. A replacement can keep the owner and mode
+//! of the file it replaces. Writers that read-modify-write serialise on an exclusive [`Lock`],
+//! which never follows a link. Every read opens without blocking (a FIFO or a device is refused,
+//! not waited on), insists on a regular file and is bounded
+//! (docs/security.md#what-holds-and-how-it-is-checked); [`check_owner`] says whether a file or
+//! directory can be trusted. This module never chooses a path and never changes the mode of a
+//! directory it did not create.
 
 use std::fs::{self, DirBuilder, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};

@@ -1,7 +1,8 @@
-//! `DOCKER_AUTH_CONFIG` as the docker CLI ≥ 28.3 reads it (field-2026.md §1): a credential
-//! store that wins over `config.json`, so for a host it lists, `credHelpers` and `credsStore`
-//! (this helper) are never asked. pre-build takes Harbor's entries out of the job's copy and
-//! removes a value docker ignores; doctor names both.
+//! `DOCKER_AUTH_CONFIG` as the docker CLI ≥ 28.3 reads it
+//! (docs/gitlab-runner.md#versions-that-matter): a credential store that wins over `config.json`,
+//! so for a host it lists, `credHelpers` and `credsStore` (this helper) are never asked. pre-build
+//! takes Harbor's entries out of the job's copy and removes a value docker ignores; doctor names
+//! both.
 //!
 //! docker (`cli/config/configfile`, `parseEnvConfig`) reads the value with Go's
 //! `encoding/json`: one `Decode` into a struct with only `auths` (each entry only `auth`),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-// GitLab's Harbor integration (gitlab-runner.md §1.3).
+// GitLab's Harbor integration (docs/gitlab-runner.md#what-the-hooks-do).
 pub const HARBOR_URL: &str = "HARBOR_URL";
 pub const HARBOR_HOST: &str = "HARBOR_HOST";
 pub const HARBOR_OCI: &str = "HARBOR_OCI";

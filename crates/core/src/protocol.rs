@@ -1,4 +1,5 @@
-//! The Docker credential-helper wire protocol (protocol.md §1), apart from any credential source.
+//! The Docker credential-helper wire protocol (docs/protocol.md), apart from any credential
+//! source.
 //!
 //! [`serve`] takes the verb, stdin, stdout and stderr as arguments and answers through the
 //! [`Helper`] trait, so the whole protocol is tested in-process on an in-memory helper. Contract
@@ -89,7 +90,7 @@ pub enum ProtocolError {
     MissingUsername,
     InputTooLarge,
     NotUtf8,
-    /// serde_json's own message is never shown: it can quote the secret (style-anchors §6).
+    /// serde_json's own message is never shown: it can quote the secret (docs/protocol.md#store).
     BadJson {
         what: &'static str,
         line: usize,

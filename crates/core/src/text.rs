@@ -1,6 +1,6 @@
 //! Text for people: every value that reaches a terminal or the job log passes through
 //! [`escape`], so no variable, file name or Harbor answer can clear a screen, rewrite a line
-//! or fake a GitLab log section (issue 9, defect 10).
+//! or fake a GitLab log section (docs/security.md#what-holds-and-how-it-is-checked).
 //!
 //! Control characters (C0 but `\n` and `\t`, DEL, C1) and the Unicode bidirectional overrides
 //! become visible escapes such as `\x1b` or `\u{202e}`; everything else, non-ASCII letters

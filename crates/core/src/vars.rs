@@ -1,11 +1,12 @@
 //! GitLab's Harbor integration variables, resolved the way every GitLab version sets them.
 //!
-//! gitlab-runner.md §1: `HARBOR_URL` is the URL as the admin typed it (maybe with a port, a
-//! trailing slash or a path); `HARBOR_HOST` drops the port, so it is only a fallback for
-//! setups that have no URL; GitLab 14.9's docs named `HARBOR_USER`, which its code never set
-//! (it set `HARBOR_USERNAME`), so it is read for pipelines written to those docs; robot names
-//! are sent as `robot$$…` and reach a job unexpanded when the variable is raw. Pure over [`Env`]: nothing
-//! here reads a file or the network, and the password never leaves its `SecretString`.
+//! As GitLab sets them (docs/gitlab-runner.md#what-the-hooks-do): `HARBOR_URL` is the URL as the
+//! admin typed it (maybe with a port, a trailing slash or a path); `HARBOR_HOST` drops the port, so
+//! it is only a fallback for setups that have no URL; GitLab 14.9's docs named `HARBOR_USER`, which
+//! its code never set (it set `HARBOR_USERNAME`), so it is read for pipelines written to those
+//! docs; robot names are sent as `robot$$…` and reach a job unexpanded when the variable is raw.
+//! Pure over [`Env`]: nothing here reads a file or the network, and the password never leaves its
+//! `SecretString`.
 
 use secrecy::SecretString;
 

@@ -1,14 +1,14 @@
-//! Whether the account is a robot, as Harbor says it (harbor-api.md §3, field-2026.md §3):
+//! Whether the account is a robot, as Harbor says it (docs/harbor.md#doctor):
 //! `GET /api/v2.0/users/current` answers 200 for a user and 412 for a robot (Harbor 2.3+),
 //! whatever `robot_name_prefix` is, so nothing here assumes `robot$`.
 //!
-//! Harbor 2.0–2.2 answer a robot with 500, which a real failure also gives, and a 401 after
-//! the credentials were accepted elsewhere is an OIDC CLI secret (not on its allow-list,
-//! §6). Then the name decides, and the result says it is a guess ([`Kind::Guessed`]), so the
-//! output can say so: a leading `robot$` (the default prefix, and the only one before 2.2) or
-//! one `+` followed by a robot name (every project robot's login is
-//! `<prefix><project>+<name>`, and `+` is illegal in other names). One request, asked only by
-//! the callers that need the answer; never on `get`'s path.
+//! Harbor 2.0–2.2 answer a robot with 500, which a real failure also gives, and a 401 after the
+//! credentials were accepted elsewhere is an OIDC CLI secret (the path is not on its allow-list).
+//! Then the name decides, and the result says it is a guess ([`Kind::Guessed`]), so the output can
+//! say so: a leading `robot$` (the default prefix, and the only one before 2.2) or one `+` followed
+//! by a robot name (every project robot's login is `<prefix><project>+<name>`, and `+` is illegal
+//! in other names). One request, asked only by the callers that need the answer; never on `get`'s
+//! path.
 
 use crate::{HarborClient, HarborError, is_project_name};
 

@@ -4,8 +4,8 @@
 //!
 //! It must never fall back to a public resolver: without a usable resolv.conf, reqwest's own
 //! hickory glue asks Google's servers, which would tell a third party the Harbor host name
-//! and fail on any sealed network anyway (issue 9, defect 12). `localhost` and `*.localhost`
-//! are loopback without asking anyone (RFC 6761).
+//! and fail on any sealed network anyway (docs/harbor.md#the-client). `localhost` and
+//! `*.localhost` are loopback without asking anyone (RFC 6761).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};

@@ -54,7 +54,7 @@ pub enum HarborError {
         proxy_page: bool,
     },
     /// Harbor did not take the credentials (it cannot tell a wrong password from an expired
-    /// robot or an LDAP outage, harbor-api.md §0, §5, §6).
+    /// robot or an LDAP outage: docs/harbor.md#verification-in-one-request).
     Unauthorized {
         user: String,
         oidc: bool,

@@ -57,7 +57,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Percent-encodes a query value or a path segment: everything but RFC 3986's unreserved
-/// characters, so no value can add a parameter or a path segment (issue 9, defect 12).
+/// characters, so no value can add a parameter or a path segment (docs/harbor.md#the-client).
 pub fn encode(v: &str) -> String {
     utf8_percent_encode(v, UNRESERVED).to_string()
 }

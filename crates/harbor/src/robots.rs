@@ -1,5 +1,6 @@
-//! Harbor's robot-account API (harbor-api.md §5): create a job-scoped project robot, delete
-//! it, list a project's robots, and ask whether an account may create them.
+//! Harbor's robot-account API (docs/gitlab-runner.md#job-scoped-robot-accounts): create a
+//! job-scoped project robot, delete it, list a project's robots, and ask whether an account may
+//! create them.
 //!
 //! A job robot gets pull and push on the project's repositories and nothing else, the
 //! shortest lifetime Harbor allows (1 day) as a backstop, and a name and description that

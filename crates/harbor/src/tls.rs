@@ -202,9 +202,10 @@ fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// The CA certificates of the bundle at `path`, and only them, re-encoded as PEM: what may
-/// be placed where every user can read it. A private key or anything else in the bundle is
-/// left out (issue 9, defect 3), and so is a certificate that cannot serve as a CA.
+/// The CA certificates of the bundle at `path`, and only them, re-encoded as PEM: what may be
+/// placed where every user can read it. A private key or anything else in the bundle is left out
+/// (docs/security.md#what-holds-and-how-it-is-checked), and so is a certificate that cannot serve
+/// as a CA.
 pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), TrustError> {
     use base64::Engine;
     let ca_file = |detail: String| TrustError::CaFile {

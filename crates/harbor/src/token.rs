@@ -1,10 +1,10 @@
 //! What a token from Harbor's `/service/token` grants, read from its JWT payload.
 //!
 //! Harbor answers wrong credentials with an anonymous token, not a 401, when a scope is asked
-//! (harbor-api.md §4), so "authenticated" means a non-empty `sub`. Granted actions ignore what
-//! was asked and come in random order; they are compared as a set, tolerating the `*` of
-//! 2.1.4–2.8 and the 2.0 RWM list. The signature is not checked: this is a diagnosis, the
-//! registry does the enforcing. The token itself is never stored, printed or logged.
+//! (docs/harbor.md#verification-in-one-request), so "authenticated" means a non-empty `sub`.
+//! Granted actions ignore what was asked and come in random order; they are compared as a set,
+//! tolerating the `*` of 2.1.4–2.8 and the 2.0 RWM list. The signature is not checked: this is a
+//! diagnosis, the registry does the enforcing. The token itself is never stored, printed or logged.
 
 use std::collections::BTreeSet;
 
@@ -27,7 +27,7 @@ impl Grant {
     }
 
     pub fn may_pull(&self) -> bool {
-        // A project robot's push implies pull (harbor-api.md §3).
+        // A project robot's push implies pull (docs/harbor.md#verification-in-one-request).
         self.actions.contains("pull") || self.actions.contains("push")
     }
 

@@ -2,11 +2,12 @@
 //! only to name what is wrong.
 //!
 //! The happy path is a single `GET /service/token` with a pull,push scope on the project: a
-//! non-empty `sub` proves the credentials (Harbor answers bad ones with an anonymous token),
-//! and the granted actions, compared as a set, prove pull and push (harbor-api.md §4). Only
-//! when that falls short: the no-scope token call (401 confirms rejected credentials),
-//! systeminfo (OIDC mode changes the advice), and `HEAD /projects?project_name=` (200/404) or,
-//! for OIDC CLI secrets that may not call it, `GET /projects?name=`.
+//! non-empty `sub` proves the credentials (Harbor answers bad ones with an anonymous token), and
+//! the granted actions, compared as a set, prove pull and push
+//! (docs/harbor.md#verification-in-one-request). Only when that falls short: the no-scope token
+//! call (401 confirms rejected credentials), systeminfo (OIDC mode changes the advice), and
+//! `HEAD /projects?project_name=` (200/404) or, for OIDC CLI secrets that may not call it,
+//! `GET /projects?name=`.
 
 use crate::token::{Grant, grant_from_body};
 use crate::{HarborClient, HarborError, encode, is_project_name};
@@ -115,7 +116,8 @@ pub fn project_exists(client: &HarborClient, project: &str) -> Result<Option<boo
     match head.status {
         200 => Ok(Some(true)),
         404 => Ok(Some(false)),
-        // OIDC CLI secrets may not call HEAD (harbor-api.md §6): the listing is allowed to them.
+        // OIDC CLI secrets may not call HEAD, but may list
+        // (docs/harbor.md#verification-in-one-request).
         401 | 403 => {
             let list = client.get(
                 &format!("/api/v2.0/projects?name={}&page_size=100", encode(project)),

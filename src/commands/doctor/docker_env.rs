@@ -1,6 +1,6 @@
 //! doctor's look at what the job's docker CLI reads besides this helper: a
 //! `DOCKER_AUTH_CONFIG` that docker ≥ 28.3 answers Harbor from, or rejects (then ignores, with
-//! a warning at every credential lookup; field-2026.md §1).
+//! a warning at every credential lookup; docs/gitlab-runner.md#versions-that-matter).
 //! Reads the value already parsed in `Settings`; never prints it, only registry names.
 
 use super::{Checkup, Line, Outcome};

@@ -211,7 +211,7 @@ fn accepted<'c>(c: &'c Checkup) -> Option<(&'c HarborClient, &'c str, &'c str)> 
 }
 
 /// A robot's expiry, when Harbor lets the robot read it (robots usually lack project read and
-/// robot list, harbor-api.md §5); informational unless it is about to expire. Only for a
+/// robot list: docs/harbor.md#doctor); informational unless it is about to expire. Only for a
 /// robot as Harbor says (whatever its prefix); when the name decided, the line says so.
 fn robot(c: &mut Checkup) -> Vec<Line> {
     let Some((client, user, project)) = accepted(c) else {

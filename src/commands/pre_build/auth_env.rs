@@ -1,4 +1,5 @@
-//! The job's `DOCKER_AUTH_CONFIG`, made harmless for the docker CLI ≥ 28.3 (field-2026.md §1).
+//! The job's `DOCKER_AUTH_CONFIG`, made harmless for the docker CLI ≥ 28.3
+//! (docs/gitlab-runner.md#versions-that-matter).
 //! Such a CLI answers a host listed there from the variable and never asks the helper, so a
 //! pull-only entry meant for the runner's job-image pulls makes `docker push` fail after the
 //! build; and a value it rejects (`credHelpers`, say) it ignores, but prints "Failed to create

@@ -80,8 +80,8 @@ fn copy_for_job(
         o.note(format!("{e}; the job's copy starts empty"));
     }
     if !pointed.left_out.is_empty() {
-        // A per-job file never holds a password (issue 9, defect 5): it sits on the builds
-        // volume and outlives a failed job.
+        // A per-job file never holds a password: it sits on the builds volume and outlives a
+        // failed job (docs/security.md#what-holds-and-how-it-is-checked).
         o.note(format!(
             "the job's copy of {origin} leaves out its plaintext logins for {} (a per-job file never holds a password); \
              `docker-credential-harbor configure --migrate` moves them into the helper's store, where jobs find them",
@@ -111,8 +111,9 @@ fn copy_for_job(
 }
 
 /// Adds the entries to a user's own file, each under a lease, so that the last job using an
-/// entry is the one that takes it out again (issue 9, defect 14). The file is read, decided
-/// on and written under the lease table's lock (issue 16, defect 6).
+/// entry is the one that takes it out again. The file is read, decided on and written under
+/// the lease table's lock, the one another job's post-build removes entries under
+/// (docs/gitlab-runner.md#what-the-hooks-do).
 fn in_place(
     client: Client,
     file: &Path,

@@ -1,16 +1,17 @@
 //! The runner-side config file: credentials for processes that carry no job variables.
 //!
 //! The GitLab runner resolves `DOCKER_AUTH_CONFIG={"credHelpers":{…}}` in its own process, with
-//! no `HARBOR_*` variables, before every image pull (protocol.md §5); this file gives it a
+//! no `HARBOR_*` variables, before every image pull
+//! (docs/gitlab-runner.md#job-images-from-harbor-image-and-services); this file gives it a
 //! pull-only robot per Harbor. It is read only after the environment and the store missed.
 //! A host it does not list is a plain miss, never an error, because the runner drops every
 //! credential of a source whose helper fails. A password is read from `password_file`,
 //! `password_env`, or inline `password` (only from a file no group or other can read).
 //!
 //! The file decides which host gets which secret, so it must be its reader's or root's, and
-//! no one else may write it or its directory (issue 9, defect 8). An entry whose key is not a
-//! registry address is ignored and reported by its position, never echoed: a key may carry
-//! `user:password@` (issue 9, defect 11).
+//! no one else may write it or its directory. An entry whose key is not a registry address is
+//! ignored and reported by its position, never echoed: a key may carry `user:password@`
+//! (docs/security.md#what-holds-and-how-it-is-checked).
 
 use std::collections::BTreeMap;
 use std::fmt;

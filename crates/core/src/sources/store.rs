@@ -6,8 +6,8 @@
 //! file. Readers take no lock: a rename is atomic, so they see the old or the new file. A store
 //! that cannot be parsed is reported and never overwritten. Secrets stay in `SecretString`
 //! except in the one serialiser that writes the file. A store, or a store directory, that
-//! belongs to another user or that others may write is refused, never served (issue 9,
-//! defect 8): someone else could plant the credentials a client sends.
+//! belongs to another user or that others may write is refused, never served: someone else
+//! could plant the credentials a client sends (docs/store.md#guarantees).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -131,7 +131,7 @@ impl Store {
     }
 
     /// Adds the entry for `server` unless the store has one: an existing login is never
-    /// replaced, so a migration cannot lose one (issue 16, defect 5).
+    /// replaced, so a migration cannot lose one (docs/store.md#migrating-docker-logins).
     pub fn insert_new(
         &self,
         server: &Registry,
