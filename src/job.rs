@@ -127,15 +127,32 @@ impl JobState {
 
     /// The record `bytes` hold, as read from `path`. It lives where the job can write, so it
     /// is outside input like any other.
+    /// A record of another format version is refused, not read as this one: its actions could
+    /// mean something else, and undoing the wrong thing is worse than undoing nothing.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<JobState> {
-        serde_json::from_slice(bytes).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             anyhow!(
                 "the job record {} is not valid (line {}, column {})",
                 path.display(),
                 e.line(),
                 e.column()
             )
-        })
+        };
+        // The version first, alone: a newer record need not parse as this one.
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let Version { version } = serde_json::from_slice(bytes).map_err(invalid)?;
+        if version != FORMAT_VERSION {
+            return Err(anyhow!(
+                "the job record {} has format version {version}, and this docker-credential-harbor \
+                 reads version {FORMAT_VERSION} only; run pre-build and post-build with the same \
+                 docker-credential-harbor, or remove what the record lists by hand",
+                path.display()
+            ));
+        }
+        serde_json::from_slice(bytes).map_err(invalid)
     }
 
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
@@ -146,5 +163,59 @@ impl JobState {
         let bytes = serde_json::to_vec_pretty(self).context("cannot encode the job record")?;
         atomic_file::write_private(path, &bytes)
             .with_context(|| format!("cannot write the job record {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_of_another_format_version_is_refused_with_what_to_do() {
+        let path = Path::new("/build.tmp/docker-credential-harbor/state.json");
+        // 0.1's record (fields per kind of thing) and a future one with an action this
+        // version does not know; both used to load as a record with nothing to undo, or fail
+        // as "not valid".
+        for (bytes, version) in [
+            (
+                &br#"{"version":1,"docker_config":"/home/u/.docker/config.json"}"#[..],
+                1,
+            ),
+            (br#"{"version":3,"actions":[{"action":"new_kind"}]}"#, 3),
+        ] {
+            let e = format!("{:#}", JobState::from_bytes(path, bytes).unwrap_err());
+            assert_eq!(
+                e,
+                format!(
+                    "the job record {} has format version {version}, and this \
+                     docker-credential-harbor reads version 2 only; run pre-build and post-build \
+                     with the same docker-credential-harbor, or remove what the record lists by \
+                     hand",
+                    path.display()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_of_this_version_loads_and_one_without_a_version_is_not_valid() {
+        let path = Path::new("state.json");
+        let mut state = JobState {
+            version: FORMAT_VERSION,
+            job_id: Some("7".into()),
+            ..JobState::default()
+        };
+        state.push(Action::PerJobDir {
+            path: "/build.tmp/docker-credential-harbor".into(),
+        });
+        let bytes = serde_json::to_vec(&state).unwrap();
+        let back = JobState::from_bytes(path, &bytes).unwrap();
+        assert_eq!((back.job_id, back.actions), (state.job_id, state.actions));
+        let e = JobState::from_bytes(path, br#"{"actions":[]}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the job record state.json is not valid"),
+            "{e}"
+        );
     }
 }

@@ -470,3 +470,49 @@ fn as_root_the_ca_goes_to_etc_certs_d_and_post_build_takes_it_away() {
         out.stderr
     );
 }
+
+#[test]
+fn post_build_without_a_record_says_where_it_looked_in_one_line_and_exits_0() {
+    let mut t = TestEnv::new("hooks-post-build-no-record");
+    t.set("RUNNER_TEMP_PROJECT_DIR", t.path("build.tmp"));
+    let out = t.helper(&["post-build"], b"").success();
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "docker-credential-harbor: post-build found no job record at {}; nothing to clean up\n",
+            t.path("build.tmp/docker-credential-harbor/state.json")
+                .display()
+        )
+    );
+}
+
+#[test]
+fn post_build_refuses_a_record_of_another_version_touches_nothing_and_exits_0() {
+    let mut t = TestEnv::new("hooks-post-build-other-version");
+    t.set("RUNNER_TEMP_PROJECT_DIR", t.path("build.tmp"));
+    let dir = t.path("build.tmp/docker-credential-harbor");
+    fs::create_dir_all(&dir).unwrap();
+    // A record from a newer helper, naming its own per-job directory in a way this one does
+    // not know: nothing is undone on a guess.
+    let record = dir.join("state.json");
+    write_mode(
+        &record,
+        &format!(
+            r#"{{"version":3,"actions":[{{"action":"per_job_dir","path":"{}"}}]}}"#,
+            dir.display()
+        ),
+        0o600,
+    );
+    let out = t.helper(&["post-build"], b"").success();
+    out.stderr_has(&format!(
+        "warning: the job record {} has format version 3, and this docker-credential-harbor \
+         reads version 2 only",
+        record.display()
+    ))
+    .stderr_has("nothing cleaned up");
+    assert!(
+        record.exists(),
+        "the record is left for the helper that wrote it"
+    );
+}

@@ -23,7 +23,14 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
     });
     let (path, state) = match loaded {
         Ok((path, Some(state))) => (path, state),
-        Ok((_, None)) => return Ok(()),
+        Ok((path, None)) => {
+            return writeln!(
+                err,
+                "{}: post-build found no job record at {}; nothing to clean up",
+                report::NAME,
+                path.display()
+            );
+        }
         Err(e) => return report::warning(err, &Said(&format!("{e}; nothing cleaned up"), None)),
     };
     let mut warnings = Vec::new();
