@@ -132,17 +132,11 @@ impl Settings {
                 DEFAULT_TIMEOUT
             }
         };
-        let yes = |var: &str| {
-            matches!(
-                env.var(var).map(|v| v.to_ascii_lowercase()).as_deref(),
-                Some("1" | "true" | "yes")
-            )
-        };
         let first = |names: &[&'static str]| names.iter().copied().find(|v| env.var(v).is_some());
         Settings {
             verify,
             timeout,
-            job_robot: yes(JOB_ROBOT_VAR),
+            job_robot: env.yes(JOB_ROBOT_VAR),
             trust: TrustFiles {
                 ssl_cert_file: env.var(SSL_CERT_FILE),
                 ssl_cert_dir: env.var(SSL_CERT_DIR),
@@ -173,7 +167,7 @@ impl Settings {
                     .as_deref()
                     .map(OsStrExt::as_bytes),
             ),
-            keep_docker_auth_config: yes(KEEP_AUTH_CONFIG_VAR),
+            keep_docker_auth_config: env.yes(KEEP_AUTH_CONFIG_VAR),
             notes,
         }
     }

@@ -4,7 +4,8 @@
 //! Everything else takes an [`Env`], or the typed values commands build from one once
 //! (`integration::Integration`, the binary's `Settings`), so unit tests build one from a map
 //! and nothing depends on process-global state. This module only reads; it never sets or
-//! removes a variable, and it never interprets a value beyond "set and non-empty". Every
+//! removes a variable, and it never interprets a value beyond "set and non-empty" and the one
+//! rule for a yes/no variable ([`Env::yes`]). Every
 //! variable's name is a constant here and nowhere else; [`VARIABLES`] describes the ones a
 //! user sets, and `--help` lists exactly those.
 
@@ -29,7 +30,7 @@ pub const HARBOR_REGISTRY: &str = "HARBOR_REGISTRY";
 pub const STORE_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_STORE";
 /// Path of the runner-side config file.
 pub const CONFIG_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_CONFIG";
-/// `1` or `true` turns on debug lines on stderr.
+/// Yes ([`Env::yes`]) turns on debug lines on stderr.
 pub const DEBUG_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_DEBUG";
 /// A PEM bundle of extra CAs for Harbor.
 pub const CA_FILE_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_CA_FILE";
@@ -37,9 +38,9 @@ pub const CA_FILE_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_CA_FILE";
 pub const TIMEOUT_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_TIMEOUT";
 /// pre-build's verification: `warn`, `strict`, `off`.
 pub const VERIFY_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_VERIFY";
-/// `1`, `true` or `yes`: pre-build swaps the integration's credentials for a job robot.
+/// Yes ([`Env::yes`]): pre-build swaps the integration's credentials for a job robot.
 pub const JOB_ROBOT_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT";
-/// `1`: pre-build leaves the job's `DOCKER_AUTH_CONFIG` as it is.
+/// Yes ([`Env::yes`]): pre-build leaves the job's `DOCKER_AUTH_CONFIG` as it is.
 pub const KEEP_AUTH_CONFIG_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG";
 /// Where kaniko keeps its docker config (kaniko's image sets `DOCKER_CONFIG=/kaniko/.docker`).
 pub const KANIKO_DIR_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KANIKO_DIR";
@@ -183,12 +184,19 @@ impl Env {
             .map(PathBuf::from)
     }
 
-    /// `DOCKER_CREDENTIAL_HARBOR_DEBUG` is `1` or `true`.
+    /// Whether the yes/no variable `name` says yes: `1`, or `true` or `yes` in any case. Every
+    /// yes/no variable goes through this one rule; it accepts all that either earlier rule did
+    /// (`1/true/TRUE/yes` for debug, `1/true/yes` in any case for the others). Anything else,
+    /// unset or empty, is no.
+    pub fn yes(&self, name: &str) -> bool {
+        self.var(name).is_some_and(|v| {
+            v == "1" || v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes")
+        })
+    }
+
+    /// `DOCKER_CREDENTIAL_HARBOR_DEBUG` says yes ([`Env::yes`]).
     pub fn debug_enabled(&self) -> bool {
-        matches!(
-            self.var(DEBUG_VAR).as_deref(),
-            Some("1" | "true" | "TRUE" | "yes")
-        )
+        self.yes(DEBUG_VAR)
     }
 
     /// The user's data directory for this tool (`$XDG_DATA_HOME/docker-credential-harbor`,
@@ -246,6 +254,23 @@ mod tests {
         assert_eq!(env.var("BAD"), None);
         assert_eq!(env.var("MISSING"), None);
         assert_eq!(env.var("OK").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn yes_is_1_or_true_or_yes_in_any_case_and_nothing_else() {
+        for v in ["1", "true", "TRUE", "True", "tRuE", "yes", "YES", "Yes"] {
+            let env = Env::from_pairs([(JOB_ROBOT_VAR, v), (DEBUG_VAR, v)]);
+            assert!(env.yes(JOB_ROBOT_VAR), "{v:?}");
+            assert!(env.debug_enabled(), "{v:?}");
+        }
+        for v in [
+            "", "0", "false", "no", "on", "y", "2", "01", " 1", "true ", "yes\n", "truee",
+        ] {
+            let env = Env::from_pairs([(JOB_ROBOT_VAR, v), (DEBUG_VAR, v)]);
+            assert!(!env.yes(JOB_ROBOT_VAR), "{v:?}");
+            assert!(!env.debug_enabled(), "{v:?}");
+        }
+        assert!(!Env::empty().yes(JOB_ROBOT_VAR), "unset is no");
     }
 
     #[test]
