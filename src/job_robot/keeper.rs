@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::RetireError;
 use crate::harbor::url::HarborUrl;
@@ -31,11 +31,13 @@ use crate::vars::RegistryFrom;
 pub const SOCKET: &str = "robot-keeper.sock";
 const POLL: Duration = Duration::from_millis(250);
 
-/// What pre-build hands the keeper on its stdin.
-#[derive(Deserialize)]
-struct Request {
+/// What pre-build hands the keeper on its stdin, as JSON: written by [`Request::json`] in
+/// pre-build, read by [`run`] in the keeper, so the two sides cannot drift apart.
+#[derive(Serialize, Deserialize)]
+pub struct Request {
     url: String,
     username: String,
+    #[serde(serialize_with = "expose")]
     password: SecretString,
     robot_id: i64,
     robot_name: String,
@@ -47,28 +49,39 @@ struct Request {
     watch: Shell,
 }
 
-/// The JSON pre-build writes to the keeper's stdin. Exposure point: the integration password,
-/// into a pipe to the keeper only.
-pub fn request_json(
-    url: &str,
-    account: &Account,
-    robot: &robots::Created,
-    socket: &Path,
-    store: &Path,
-    watch: &Shell,
-) -> Zeroizing<Vec<u8>> {
-    let v = serde_json::json!({
-        "url": url,
-        "username": account.username,
-        "password": account.password.expose_secret(),
-        "robot_id": robot.id,
-        "robot_name": robot.name,
-        "expires_at": robot.expires_at,
-        "socket": socket,
-        "store": store,
-        "watch": watch,
-    });
-    Zeroizing::new(serde_json::to_vec(&v).unwrap_or_default())
+impl Request {
+    pub fn new(
+        url: &str,
+        account: &Account,
+        robot: &robots::Created,
+        socket: &Path,
+        store: &Path,
+        watch: &Shell,
+    ) -> Request {
+        Request {
+            url: url.to_owned(),
+            username: account.username.clone(),
+            password: account.password.clone(),
+            robot_id: robot.id,
+            robot_name: robot.name.clone(),
+            expires_at: robot.expires_at,
+            socket: socket.to_owned(),
+            store: store.to_owned(),
+            watch: watch.clone(),
+        }
+    }
+
+    /// The JSON pre-build writes to the keeper's stdin; empty (which the keeper refuses) when
+    /// a path is not UTF-8.
+    pub fn json(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+/// Exposure point: the integration password, into [`Request::json`], for a pipe to the keeper
+/// only.
+fn expose<S: Serializer>(password: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(password.expose_secret())
 }
 
 /// Runs the keeper; the exit status does not matter to anyone (it is detached).
@@ -221,5 +234,65 @@ pub fn request_delete(socket: &Path, timeout: Duration) -> Result<String, Retire
         Some(e) => Err(RetireError::Harbor(e.to_owned())),
         None if line.is_empty() => Err(RetireError::NoKeeper("it closed the connection".into())),
         None => Ok(line),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_is_the_json_pre_build_always_wrote_and_reads_back_whole() {
+        let account = Account {
+            username: "robot$proj+ci".into(),
+            password: SecretString::from("pa\"ss\u{e9}\n"),
+        };
+        let robot = robots::Created {
+            id: 42,
+            name: "robot$proj+job-7".into(),
+            secret: SecretString::from("unused"),
+            expires_at: 1_900_000_000,
+        };
+        let (socket, store) = (
+            Path::new("/b\"t/docker-credential-harbor/robot-keeper.sock"),
+            Path::new("/b\"t/docker-credential-harbor/r.credentials.json"),
+        );
+        let watch = Shell {
+            pid: 4321,
+            start: 98_765,
+        };
+        let url = "https://harbor.example:8443/sub";
+        let json = Request::new(url, &account, &robot, socket, store, &watch).json();
+        // What the hand-built JSON of earlier versions was, byte for byte.
+        let before = serde_json::to_vec(&serde_json::json!({
+            "url": url,
+            "username": account.username,
+            "password": account.password.expose_secret(),
+            "robot_id": robot.id,
+            "robot_name": robot.name,
+            "expires_at": robot.expires_at,
+            "socket": socket,
+            "store": store,
+            "watch": watch,
+        }))
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&json),
+            String::from_utf8_lossy(&before)
+        );
+        let back: Request = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            (back.url.as_str(), back.username.as_str()),
+            (url, "robot$proj+ci")
+        );
+        assert_eq!(back.password.expose_secret(), "pa\"ss\u{e9}\n");
+        assert_eq!(
+            (back.robot_id, back.robot_name.as_str(), back.expires_at),
+            (42, "robot$proj+job-7", 1_900_000_000)
+        );
+        assert_eq!(
+            (back.socket.as_path(), back.store.as_path(), back.watch),
+            (socket, store, watch)
+        );
     }
 }

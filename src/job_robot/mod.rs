@@ -185,7 +185,7 @@ fn start_keeper(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let request = keeper::request_json(&url.base(), account, robot, socket, store, &shell);
+    let request = keeper::Request::new(&url.base(), account, robot, socket, store, &shell).json();
     let mut stdin = child.stdin.take().ok_or("no pipe to the keeper")?;
     stdin.write_all(&request).map_err(|e| e.to_string())?;
     drop(stdin);
