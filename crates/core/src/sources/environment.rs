@@ -4,6 +4,8 @@
 //! only for the one registry `HARBOR_URL` (or `HARBOR_HOST`) names, and only when a user and a
 //! password are both set; everything else falls through to the next source. It reads no file.
 
+use secrecy::SecretString;
+
 use crate::address::Registry;
 use crate::debug;
 use crate::env::Env;
@@ -13,6 +15,29 @@ use crate::vars;
 /// The registry the environment serves and its user name, when it serves one.
 pub fn entry(env: &Env) -> Option<(Registry, String)> {
     let (registry, from) = vars::registry(env)?;
+    let (username, _) = account(env, &registry, from)?;
+    Some((registry, username))
+}
+
+/// The environment's credentials for `server`, if it is the integration's registry. Each
+/// variable is read once, and the account only for that registry.
+pub fn get(env: &Env, server: &Registry) -> Option<Credentials> {
+    let (registry, from) = vars::registry(env)?;
+    if registry != *server {
+        return None;
+    }
+    let (username, secret) = account(env, &registry, from)?;
+    debug!("{server}: answered from the environment ({})", from.var());
+    Some(Credentials { username, secret })
+}
+
+/// The user and password for `registry`, which `from` named; `None`, with a debug line naming
+/// the variable to set, unless both are there.
+fn account(
+    env: &Env,
+    registry: &Registry,
+    from: vars::RegistryFrom,
+) -> Option<(String, SecretString)> {
     let Some(username) = vars::username(env) else {
         debug!(
             "{} names {registry}, but neither {} nor {} is set",
@@ -22,27 +47,15 @@ pub fn entry(env: &Env) -> Option<(Registry, String)> {
         );
         return None;
     };
-    if env.var(vars::HARBOR_PASSWORD).is_none() {
+    let Some(secret) = vars::password(env) else {
         debug!(
             "{} names {registry}, but {} is not set",
             from.var(),
             vars::HARBOR_PASSWORD
         );
         return None;
-    }
-    Some((registry, username))
-}
-
-/// The environment's credentials for `server`, if it is the integration's registry.
-pub fn get(env: &Env, server: &Registry) -> Option<Credentials> {
-    let (registry, from) = vars::registry(env)?;
-    if registry != *server {
-        return None;
-    }
-    let (_, username) = entry(env)?;
-    let secret = vars::password(env)?;
-    debug!("{server}: answered from the environment ({})", from.var());
-    Some(Credentials { username, secret })
+    };
+    Some((username, secret))
 }
 
 #[cfg(test)]
