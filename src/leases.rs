@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::address::Registry;
 use crate::atomic_file::{self, Links, Lock, LockError};
-use crate::process::{self, Shell};
+use crate::process::Shell;
 use crate::settings::Settings;
 use crate::{certs_d, client_config};
 
@@ -200,9 +200,10 @@ impl Leases {
     }
 }
 
-/// This job, as a holder of leases: the job's shell, or this process when it has none.
-pub fn me() -> Shell {
-    process::shell().unwrap_or_else(Shell::this_process)
+/// This job, as a holder of leases: the job's shell (`process::shell`, found once by the
+/// caller), or this process when it has none.
+pub fn me(job_shell: Option<Shell>) -> Shell {
+    job_shell.unwrap_or_else(Shell::this_process)
 }
 
 /// The lease table as one job uses it: opened on first need (a job with a per-job directory

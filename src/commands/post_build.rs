@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use crate::job::{self, Action, JobState};
 use crate::job_robot;
 use crate::leases::{self, Leases, Thing};
+use crate::process;
 use crate::report::{self, Said};
 use crate::settings::Settings;
 
@@ -35,7 +36,10 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
     };
     let mut warnings = Vec::new();
     let mut removed = 0usize;
-    let me = state.shell.clone().unwrap_or_else(leases::me);
+    let me = state
+        .shell
+        .clone()
+        .unwrap_or_else(|| leases::me(process::shell()));
     let shared: Vec<&Thing> = state
         .actions
         .iter()

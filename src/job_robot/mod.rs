@@ -22,7 +22,7 @@ use crate::harbor::robots::{self, CreateError, MARK};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Account, HarborClient};
 use crate::job::{self, JobRobot};
-use crate::process;
+use crate::process::Shell;
 use crate::protocol::Credentials;
 use crate::report::Problem;
 use crate::settings::Settings;
@@ -81,6 +81,7 @@ pub fn mint(
     account: &Account,
     url: &HarborUrl,
     project: &str,
+    job_shell: Option<&Shell>,
 ) -> Result<JobRobot, MintError> {
     let job = &settings.job;
     let description = format!(
@@ -113,7 +114,7 @@ pub fn mint(
             },
         )
         .map_err(|e| undo("store the robot's secret", format!("{e:#}")))?;
-    if let Err(e) = start_keeper(settings, url, account, &robot, &socket, &store) {
+    if let Err(e) = start_keeper(settings, url, account, &robot, &socket, &store, job_shell) {
         let _ = std::fs::remove_file(&store);
         return Err(undo("start the robot's keeper", e));
     }
@@ -171,11 +172,12 @@ fn start_keeper(
     robot: &robots::Created,
     socket: &Path,
     store: &Path,
+    job_shell: Option<&Shell>,
 ) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     // The job's shell itself, not a subshell that ran pre-build
     // (docs/gitlab-runner.md#job-scoped-robot-accounts).
-    let shell = process::shell().ok_or("cannot find the job's shell in /proc")?;
+    let shell = job_shell.ok_or("cannot find the job's shell in /proc")?;
     let mut child = Command::new(exe)
         .arg("robot-keeper")
         // The password reaches the keeper only through the pipe below.
@@ -185,7 +187,7 @@ fn start_keeper(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let request = keeper::Request::new(&url.base(), account, robot, socket, store, &shell).json();
+    let request = keeper::Request::new(&url.base(), account, robot, socket, store, shell).json();
     let mut stdin = child.stdin.take().ok_or("no pipe to the keeper")?;
     stdin.write_all(&request).map_err(|e| e.to_string())?;
     drop(stdin);

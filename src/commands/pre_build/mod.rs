@@ -35,6 +35,7 @@ use crate::harbor::{HarborClient, verify};
 use crate::integration::Integration;
 use crate::job::{self, Action, JobState};
 use crate::leases::{self, JobLeases};
+use crate::process::{self, Shell};
 use crate::report::{self, Said};
 use crate::settings::{Settings, VerifyMode};
 use crate::sources::runner_config;
@@ -124,7 +125,9 @@ fn configure_job(
 
     auth_env::neutralise(settings, &registries, o);
 
-    let me = leases::me();
+    // The job's shell, found once: it holds the leases, and a job robot's keeper lives as long.
+    let job_shell = process::shell();
+    let me = leases::me(job_shell.clone());
     let mut state = JobState::new(settings, me.clone());
     let mut shared = JobLeases::new(settings, me);
     clients::point_clients(settings, &registries, &mut shared, &mut state, o);
@@ -137,7 +140,15 @@ fn configure_job(
     if let Err(e) = shared.close() {
         o.note(e);
     }
-    let robot = access(integration, settings, url, job_robot, &mut state, o);
+    let robot = access(
+        integration,
+        settings,
+        url,
+        job_robot,
+        job_shell.as_ref(),
+        &mut state,
+        o,
+    );
     if let Some(u) = robot.as_deref().or(integration.user()) {
         o.exports.push(shell::export(HARBOR_USERNAME, u));
         o.exports.push(shell::export(HARBOR_USER, u));
@@ -156,6 +167,7 @@ fn access(
     settings: &Settings,
     url: &HarborUrl,
     job_robot: bool,
+    job_shell: Option<&Shell>,
     state: &mut JobState,
     o: &mut Outcome,
 ) -> Option<String> {
@@ -205,7 +217,7 @@ fn access(
     if !job_robot {
         return None;
     }
-    match job_robot::mint(settings, &client, &account, url, project) {
+    match job_robot::mint(settings, &client, &account, url, project, job_shell) {
         Ok(robot) => {
             o.exports.push(shell::unset(HARBOR_PASSWORD));
             o.exports.push(shell::export(STORE_VAR, &robot.store));
