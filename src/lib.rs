@@ -25,6 +25,8 @@
 //!   and the Harbor client's options made from it.
 //! - [`leases`] → certs_d, client_config, process, settings: what concurrent jobs share, and
 //!   its undo.
+//! - [`docker_auth_verdict`]: what a `DOCKER_AUTH_CONFIG` means for the helper's registries,
+//!   and its one text for each reader (doctor, the runner check, pre-build).
 //! - [`runner_toml`]: the GitLab runner's config.toml: the hook lines, read for doctor (hooks,
 //!   allowlist), and the checked text edit that adds the hook lines (`runner_toml::edit`).
 //! - [`job`] → leases, process, settings: what pre-build did (its actions), for post-build.
@@ -53,6 +55,7 @@ pub(crate) mod certs_d;
 pub mod cli;
 pub mod client_config;
 pub mod commands;
+pub(crate) mod docker_auth_verdict;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod hardening;

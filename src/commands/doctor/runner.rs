@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{Line, Outcome, write_line};
 use crate::address::Registry;
-use crate::docker_auth_config::DockerAuthConfig;
+use crate::docker_auth_verdict::{Reader, Verdict};
 use crate::integration::Integration;
 use crate::report::Said;
 use crate::runner_toml::{self, ALLOWLIST_KEY, Allowlist, HELPER, PreBuild, Runner};
@@ -145,19 +145,8 @@ fn allowlist(r: &Runner, registry: &Registry, config: &Path) -> Outcome {
 }
 
 fn environment(r: &Runner, registry: &Registry) -> Option<Outcome> {
-    let name = &r.name;
-    let fix =
-        "put credHelpers in the runner user's ~/.docker/config.json instead, which no job sees";
-    match r.environment_auth.as_ref()? {
-        DockerAuthConfig::Invalid(why) => Some(Outcome::Warn(format!(
-            "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG that docker >= 28.3 rejects ({why}) and ignores, with a warning at every credential lookup; {fix}"
-        ))),
-        c @ DockerAuthConfig::Valid { .. } => {
-            c.shadowing(std::slice::from_ref(registry)).next()?;
-            Some(Outcome::Warn(format!(
-                "runner {name}: environment gives every job a DOCKER_AUTH_CONFIG entry for {registry}, which docker >= 28.3 answers from instead of the helper; {fix}"
-            )))
-        }
-        DockerAuthConfig::Unset => None,
-    }
+    let config = r.environment_auth.as_ref()?;
+    let said =
+        Verdict::of(config, std::slice::from_ref(registry))?.said(Reader::Runner(&r.name))?;
+    Some(Outcome::Warn(said))
 }

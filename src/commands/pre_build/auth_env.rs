@@ -18,7 +18,8 @@ use std::ops::Range;
 use super::summary::Outcome;
 use crate::address::Registry;
 use crate::docker_auth_config::{DockerAuthConfig, Entry};
-use crate::env::{DOCKER_AUTH_CONFIG, KEEP_AUTH_CONFIG_VAR};
+use crate::docker_auth_verdict::{Reader, Verdict};
+use crate::env::DOCKER_AUTH_CONFIG;
 use crate::settings::Settings;
 use crate::shell::{self, Cut, Piece};
 
@@ -31,70 +32,60 @@ const MAX_REBUILT: usize = 64 * 1024;
 /// Adds the lines that neutralise the variable, and says what they do.
 pub(super) fn neutralise(settings: &Settings, registries: &[Registry], o: &mut Outcome) {
     let config = &settings.docker_auth_config;
-    let gone: Vec<&Entry> = config.shadowing(registries).collect();
+    let Some(verdict) = Verdict::of(config, registries) else {
+        return;
+    };
     if settings.keep_docker_auth_config {
-        if !gone.is_empty() {
-            o.note(format!(
-                "{DOCKER_AUTH_CONFIG} has an entry for {}, kept because {KEEP_AUTH_CONFIG_VAR} is set: docker ≥ 28.3 uses it instead of the helper",
-                listed(&gone)
-            ));
+        if let Some(note) = verdict.said(Reader::PreBuildKeeping) {
+            o.note(note);
         }
         return;
     }
-    match config {
-        DockerAuthConfig::Unset => {}
-        DockerAuthConfig::Valid { .. } if gone.is_empty() => {}
+    let why = verdict.said(Reader::PreBuild).unwrap_or_default();
+    let (
+        Verdict::Shadows(gone),
         DockerAuthConfig::Valid {
             len,
             ascii,
             entries,
             quotes,
-        } => {
-            let kept = entries.len() - gone.len();
-            let why = format!(
-                "docker ≥ 28.3 would use the entry for {} instead of the helper",
-                listed(&gone)
-            );
-            let cut = if !ascii {
-                Err("the value is not ASCII".to_owned())
-            } else if *len > MAX_REBUILT {
-                Err(format!(
-                    "the value is longer than {MAX_REBUILT} bytes, the most pre-build rebuilds"
-                ))
-            } else {
-                let pieces = pieces(entries, |e| !gone.contains(&e));
-                Cut::new(*len, b'"', quotes, &pieces)
-                    .ok_or_else(|| "they cannot be cut from the value".to_owned())
-            };
-            match cut {
-                _ if kept == 0 => {
-                    o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
-                    o.configured
-                        .push(format!("{DOCKER_AUTH_CONFIG} unset for this job ({why})"));
-                }
-                Err(because) => {
-                    o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
-                    o.note(format!(
-                        "{DOCKER_AUTH_CONFIG} unset for this job ({why}); its other entries cannot be kept, because {because}"
-                    ));
-                }
-                Ok(cut) => {
-                    o.exports.push(shell::rebuild(DOCKER_AUTH_CONFIG, &cut));
-                    o.configured.push(format!(
-                        "{DOCKER_AUTH_CONFIG} without its Harbor entry for this job ({why}); {kept} other {} kept",
-                        if kept == 1 { "entry" } else { "entries" }
-                    ));
-                }
-            }
+        },
+    ) = (&verdict, config)
+    else {
+        // Rejected: docker ignores it anyway, so unsetting it loses nothing.
+        o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
+        o.note(why);
+        return;
+    };
+    let kept = entries.len() - gone.len();
+    let cut = if !ascii {
+        Err("the value is not ASCII".to_owned())
+    } else if *len > MAX_REBUILT {
+        Err(format!(
+            "the value is longer than {MAX_REBUILT} bytes, the most pre-build rebuilds"
+        ))
+    } else {
+        let pieces = pieces(entries, |e| !gone.contains(&e));
+        Cut::new(*len, b'"', quotes, &pieces)
+            .ok_or_else(|| "they cannot be cut from the value".to_owned())
+    };
+    match cut {
+        _ if kept == 0 => {
+            o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
+            o.configured
+                .push(format!("{DOCKER_AUTH_CONFIG} unset for this job ({why})"));
         }
-        DockerAuthConfig::Invalid(why) => {
+        Err(because) => {
             o.exports.push(shell::unset(DOCKER_AUTH_CONFIG));
             o.note(format!(
-                "{DOCKER_AUTH_CONFIG} unset for this job: docker ≥ 28.3 rejects it ({why}), so it ignores it and \
-                 uses its config files, but prints \"Failed to create credential store from DOCKER_AUTH_CONFIG\" at \
-                 every credential lookup; unsetting it loses nothing docker uses. The runner has already pulled \
-                 the job's images; for the runner's own pulls, put credHelpers in the runner user's \
-                 ~/.docker/config.json instead (docs/gitlab-runner.md)"
+                "{DOCKER_AUTH_CONFIG} unset for this job ({why}); its other entries cannot be kept, because {because}"
+            ));
+        }
+        Ok(cut) => {
+            o.exports.push(shell::rebuild(DOCKER_AUTH_CONFIG, &cut));
+            o.configured.push(format!(
+                "{DOCKER_AUTH_CONFIG} without its Harbor entry for this job ({why}); {kept} other {} kept",
+                if kept == 1 { "entry" } else { "entries" }
             ));
         }
     }
@@ -126,11 +117,4 @@ pub(crate) fn pieces<'a>(entries: &[Entry], keep: impl Fn(&Entry) -> bool) -> Ve
     }
     pieces.push(Piece::Text(b"}}"));
     pieces
-}
-
-fn listed(entries: &[&Entry]) -> String {
-    let mut names: Vec<String> = entries.iter().map(|e| e.shown()).collect();
-    names.sort();
-    names.dedup();
-    names.join(", ")
 }
