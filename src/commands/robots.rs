@@ -10,7 +10,7 @@
 
 use std::io::{self, Write};
 
-use crate::harbor::account::{self, Kind};
+use crate::harbor::account;
 use crate::harbor::robots::{self, Listed};
 use crate::harbor::{HarborClient, HarborError};
 use crate::integration::Integration;
@@ -54,14 +54,7 @@ pub fn prune(
     let user = client.user().to_owned();
     // Asked only once Harbor refused something, and then once.
     let asked = std::cell::OnceCell::new();
-    let kind = || {
-        *asked.get_or_init(|| {
-            account::kind(&client).unwrap_or(Kind::Guessed {
-                robot: account::looks_like_robot(&user),
-                status: 0,
-            })
-        })
-    };
+    let kind = || *asked.get_or_init(|| account::of(&client));
     let listed = robots::project_id(&client, &project).and_then(|id| match id {
         Some(id) => robots::list(&client, id),
         None => Ok(None),

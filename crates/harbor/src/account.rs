@@ -7,8 +7,8 @@
 //! Then the name decides, and the result says it is a guess ([`Kind::Guessed`]), so the output can
 //! say so: a leading `robot$` (the default prefix, and the only one before 2.2) or one `+` followed
 //! by a robot name (every project robot's login is `<prefix><project>+<name>`, and `+` is illegal
-//! in other names). One request, asked only by the callers that need the answer; never on `get`'s
-//! path.
+//! in other names). [`of`] is the one rule every caller asks: one request at most, asked only by
+//! the callers that need the answer; never on `get`'s path.
 
 use crate::{HarborClient, HarborError, is_project_name};
 
@@ -43,9 +43,24 @@ impl Kind {
     }
 }
 
+/// What the client's account is, the one rule (docs/harbor.md#doctor): a name that cannot be
+/// a robot's under any prefix ([`may_be_robot`]) is a user, and Harbor is not asked, so a
+/// user costs no request; otherwise Harbor's answer ([`kind`]), and when the request leaves no
+/// answer at all, the name ([`looks_like_robot`]).
+pub fn of(client: &HarborClient) -> Kind {
+    let user = client.user();
+    if !may_be_robot(user) {
+        return Kind::User;
+    }
+    kind(client).unwrap_or(Kind::Guessed {
+        robot: looks_like_robot(user),
+        status: 0,
+    })
+}
+
 /// Asks Harbor what the client's account is (one `GET /api/v2.0/users/current`). Only a
 /// failure that leaves no answer at all (network, timeout, a proxy's page) is an error.
-pub fn kind(client: &HarborClient) -> Result<Kind, HarborError> {
+fn kind(client: &HarborClient) -> Result<Kind, HarborError> {
     let guessed = |status| Kind::Guessed {
         robot: looks_like_robot(client.user()),
         status,
@@ -64,17 +79,17 @@ pub fn kind(client: &HarborClient) -> Result<Kind, HarborError> {
     }
 }
 
-/// Whether a name may be a robot's login under some prefix, so that asking [`kind`] can
+/// Whether a name may be a robot's login under some prefix, so that asking Harbor can
 /// change anything: a project robot's login always has a `+`, the default prefix a `$`. A
 /// name with neither is a user or a system robot under a custom prefix, and a system robot's
 /// expiry is not in its project's robot list anyway.
-pub fn may_be_robot(name: &str) -> bool {
+fn may_be_robot(name: &str) -> bool {
     name.contains('+') || name.contains('$')
 }
 
 /// The heuristic, for when Harbor does not say: the default prefix `robot$`, or exactly one
 /// `+` with a project-like name before it and a robot name after it.
-pub fn looks_like_robot(name: &str) -> bool {
+fn looks_like_robot(name: &str) -> bool {
     if name.starts_with("robot$") {
         return true;
     }

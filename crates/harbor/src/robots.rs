@@ -146,12 +146,7 @@ pub fn create(
             oidc_hint: reply.status == 401,
             // One more request, on this failure only: whether to advise a project admin or a
             // robot's own permissions. A failed request leaves the name to decide.
-            kind: (reply.status == 403).then(|| {
-                account::kind(client).unwrap_or(Kind::Guessed {
-                    robot: account::looks_like_robot(client.user()),
-                    status: 0,
-                })
-            }),
+            kind: (reply.status == 403).then(|| account::of(client)),
         }),
         409 => Err(CreateError::Duplicate),
         400 | 404 | 422 => Err(CreateError::Rejected {

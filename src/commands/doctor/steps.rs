@@ -185,20 +185,13 @@ fn project_id(c: &Checkup) -> Option<i64> {
     })
 }
 
-/// What the account is, by Harbor's word (`harbor::account`), asked once. A name that cannot
-/// be a project robot's under any prefix is taken for a user without asking, so a user's
-/// doctor run costs no extra request; when the request fails, the name decides.
+/// What the account is, by the one rule (`harbor::account::of`: a user's doctor run costs no
+/// extra request), asked once, and only once Harbor accepted the credentials.
 fn kind(c: &Checkup) -> Kind {
-    *c.kind
-        .get_or_init(|| match (&c.client, c.integration.user()) {
-            (Some(client), Some(user)) if c.accepted && account::may_be_robot(user) => {
-                account::kind(client).unwrap_or(Kind::Guessed {
-                    robot: account::looks_like_robot(user),
-                    status: 0,
-                })
-            }
-            _ => Kind::User,
-        })
+    *c.kind.get_or_init(|| match &c.client {
+        Some(client) if c.accepted => account::of(client),
+        _ => Kind::User,
+    })
 }
 
 /// The client, user and project, once Harbor accepted the credentials: what the checks about
