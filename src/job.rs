@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file::{self, Links};
 use crate::leases::Thing;
 use crate::process::Shell;
-use crate::settings::{PER_JOB_DIR, Settings};
+use crate::settings::{Job, JobContext, PER_JOB_DIR};
 
 const STATE_FILE: &str = "state.json";
 /// 2: a list of actions (0.1 wrote fields per kind of thing).
@@ -64,15 +64,15 @@ pub struct JobState {
 }
 
 /// Where this job's record lives: the per-job directory, else the data directory by job id.
-pub fn state_path(settings: &Settings) -> Result<PathBuf, String> {
-    if let Some(dir) = &settings.per_job_dir {
+pub fn state_path(context: &JobContext) -> Result<PathBuf, String> {
+    if let Some(dir) = &context.per_job_dir {
         return Ok(dir.join(STATE_FILE));
     }
-    let data = settings
+    let data = context
         .data_dir
         .as_ref()
         .ok_or("no RUNNER_TEMP_PROJECT_DIR and no data directory (HOME is not set)")?;
-    let job = settings.job.id.as_deref().unwrap_or("local");
+    let job = context.job.id.as_deref().unwrap_or("local");
     // A job id is digits; anything else is kept to a safe file name.
     let job: String = job
         .chars()
@@ -100,10 +100,10 @@ pub fn remove_per_job_dir(dir: &Path) -> Result<bool, String> {
 }
 
 impl JobState {
-    pub fn new(settings: &Settings, shell: Shell) -> JobState {
+    pub fn new(job: &Job, shell: Shell) -> JobState {
         JobState {
             version: FORMAT_VERSION,
-            job_id: settings.job.id.clone(),
+            job_id: job.id.clone(),
             shell: Some(shell),
             actions: Vec::new(),
         }

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::address::Registry;
 use crate::atomic_file::{self, Links, Lock, LockError};
 use crate::process::Shell;
-use crate::settings::Settings;
 use crate::{certs_d, client_config};
 
 const FILE_NAME: &str = "leases.json";
@@ -98,8 +97,8 @@ pub struct Leases {
 
 impl Leases {
     /// Where the table lives: the user's data directory.
-    pub fn path(settings: &Settings) -> Option<PathBuf> {
-        settings.data_dir.as_ref().map(|d| d.join(FILE_NAME))
+    pub fn path(data_dir: Option<&Path>) -> Option<PathBuf> {
+        data_dir.map(|d| d.join(FILE_NAME))
     }
 
     /// Opens the table at `path`, waiting for its lock, and forgets every holder whose shell
@@ -211,16 +210,16 @@ pub fn me(job_shell: Option<Shell>) -> Shell {
 /// saved on [`JobLeases::close`]. Without a table (no HOME, or it cannot be opened) the job
 /// owns what it places alone, as its record says, and [`JobLeases::problem`] says why.
 pub struct JobLeases<'s> {
-    settings: &'s Settings,
+    data_dir: Option<&'s Path>,
     table: Option<Option<Leases>>,
     me: Shell,
     problem: Option<String>,
 }
 
 impl<'s> JobLeases<'s> {
-    pub fn new(settings: &'s Settings, me: Shell) -> JobLeases<'s> {
+    pub fn new(data_dir: Option<&'s Path>, me: Shell) -> JobLeases<'s> {
         JobLeases {
-            settings,
+            data_dir,
             table: None,
             me,
             problem: None,
@@ -228,10 +227,10 @@ impl<'s> JobLeases<'s> {
     }
 
     fn table(&mut self) -> Option<&mut Leases> {
-        let (settings, problem) = (self.settings, &mut self.problem);
+        let (data_dir, problem) = (self.data_dir, &mut self.problem);
         self.table
             .get_or_insert_with(|| {
-                Leases::path(settings).and_then(|p| match Leases::open(&p) {
+                Leases::path(data_dir).and_then(|p| match Leases::open(&p) {
                     Ok(l) => Some(l),
                     Err(e) => {
                         *problem = Some(format!(

@@ -21,9 +21,10 @@
 //! - [`client_config`]: each client's config file, pointing it at the helper and back.
 //! - [`certs_d`]: where clients read a registry's CA, for trust (handed to the Harbor client
 //!   as data), placement and removal.
-//! - [`settings`] → certs_d, client_config: everything else a command reads, resolved once,
-//!   and the Harbor client's options made from it.
-//! - [`leases`] → certs_d, client_config, process, settings: what concurrent jobs share, and
+//! - [`settings`] → certs_d, client_config: everything else a command reads, resolved once
+//!   and split by who reads it: `HarborSettings` (the Harbor client's options are made from
+//!   it) and `JobContext` (what the hooks read about the job).
+//! - [`leases`] → certs_d, client_config, process: what concurrent jobs share, and
 //!   its undo.
 //! - [`docker_auth_verdict`]: what a `DOCKER_AUTH_CONFIG` means for the helper's registries,
 //!   and its one text for each reader (doctor, the runner check, pre-build).

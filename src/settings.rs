@@ -1,6 +1,9 @@
-//! What the commands read from the environment besides GitLab's integration, resolved once at
-//! the start of a command into [`Settings`] and passed down: nothing below a command driver
-//! reads a variable.
+//! What the commands read from the environment besides GitLab's integration, split by who
+//! reads it and resolved once at the start of a command: [`HarborSettings`], what the Harbor
+//! client is built from, and [`JobContext`], what the runner hooks read about the job. Paths
+//! only one command uses (the store, the helper's runner-side config) are resolved by that
+//! command's dispatch (`commands::run`), not here. Nothing below a command driver reads a
+//! variable.
 //!
 //! A value that cannot be used (a verify mode that is not `warn`, `strict` or `off`, a timeout
 //! that is not a number of seconds) falls back to the default and leaves a note saying so;
@@ -23,7 +26,6 @@ use crate::env::{
     RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE, TIMEOUT_VAR, VERIFY_VAR,
 };
 use crate::harbor::{self, Proxies, TrustFiles};
-use crate::sources::{self, runner_config};
 
 /// The directory `pre-build` owns inside `RUNNER_TEMP_PROJECT_DIR`.
 pub const PER_JOB_DIR: &str = "docker-credential-harbor";
@@ -51,44 +53,21 @@ pub struct Job {
     pub project_path: Option<String>,
 }
 
-/// Everything a command reads besides the integration.
+/// What the Harbor client is built from besides the URL and account: read by the commands
+/// that talk to Harbor (doctor, the hooks, `robots prune`, the keeper), and by nothing else.
 #[derive(Clone, Debug)]
-pub struct Settings {
-    pub verify: VerifyMode,
+pub struct HarborSettings {
     pub timeout: Duration,
-    pub job_robot: bool,
     pub trust: TrustFiles,
     pub proxies: Proxies,
-    pub job: Job,
-    /// `$RUNNER_TEMP_PROJECT_DIR/docker-credential-harbor`, pre-build's own directory.
-    pub per_job_dir: Option<PathBuf>,
+    /// `HOME`, under which rootless clients read a registry's CA (`certs_d`): read for trust
+    /// here, written by pre-build.
     pub home: Option<PathBuf>,
-    /// The user's data directory for this tool (the store, job records, leases).
-    pub data_dir: Option<PathBuf>,
-    /// The helper's store, or why there is none.
-    pub store: Result<PathBuf, String>,
-    /// The runner config to read.
-    pub runner_config: PathBuf,
-    /// The file each client reads for this user.
-    pub clients: ClientFiles,
-    pub path: OsString,
-    /// The job's `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads it (keys and offsets, no secret).
-    pub docker_auth_config: DockerAuthConfig,
-    /// `DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG=1`: pre-build leaves it as it is.
-    pub keep_docker_auth_config: bool,
-    /// What could not be used, and what was used instead, by variable.
-    pub notes: Vec<(&'static str, String)>,
+    /// Why `DOCKER_CREDENTIAL_HARBOR_TIMEOUT` could not be used, and what was used instead.
+    pub timeout_note: Option<String>,
 }
 
-impl Settings {
-    /// The note about `var`'s value, if it could not be used.
-    pub fn note(&self, var: &str) -> Option<&str> {
-        self.notes
-            .iter()
-            .find(|(v, _)| *v == var)
-            .map(|(_, n)| n.as_str())
-    }
-
+impl HarborSettings {
     /// What a Harbor client for `registry` is built from: the timeout, trust and proxies read
     /// here, and the `certs.d` directories clients read that registry's CAs from.
     pub fn harbor_options(&self, registry: &Registry) -> harbor::Options {
@@ -100,43 +79,22 @@ impl Settings {
         }
     }
 
-    pub fn from_env(env: &Env) -> Settings {
-        let mut notes = Vec::new();
-        let verify = match env
-            .var(VERIFY_VAR)
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
+    pub fn from_env(env: &Env) -> HarborSettings {
+        let (timeout, timeout_note) = match env.var(TIMEOUT_VAR).map(|v| parse_timeout(&v).ok_or(v))
         {
-            None | Some("warn") => VerifyMode::Warn,
-            Some("strict") => VerifyMode::Strict,
-            Some("off") => VerifyMode::Off,
-            Some(other) => {
-                notes.push((
-                    VERIFY_VAR,
-                    format!("{VERIFY_VAR}={other:?} is not warn, strict or off; using warn"),
-                ));
-                VerifyMode::Warn
-            }
-        };
-        let timeout = match env.var(TIMEOUT_VAR).map(|v| parse_timeout(&v).ok_or(v)) {
-            None => DEFAULT_TIMEOUT,
-            Some(Ok(t)) => t,
-            Some(Err(bad)) => {
-                notes.push((
-                    TIMEOUT_VAR,
-                    format!(
-                        "{TIMEOUT_VAR}={bad:?} is not a number of seconds; using {} s",
-                        DEFAULT_TIMEOUT.as_secs()
-                    ),
-                ));
-                DEFAULT_TIMEOUT
-            }
+            None => (DEFAULT_TIMEOUT, None),
+            Some(Ok(t)) => (t, None),
+            Some(Err(bad)) => (
+                DEFAULT_TIMEOUT,
+                Some(format!(
+                    "{TIMEOUT_VAR}={bad:?} is not a number of seconds; using {} s",
+                    DEFAULT_TIMEOUT.as_secs()
+                )),
+            ),
         };
         let first = |names: &[&'static str]| names.iter().copied().find(|v| env.var(v).is_some());
-        Settings {
-            verify,
+        HarborSettings {
             timeout,
-            job_robot: env.yes(JOB_ROBOT_VAR),
             trust: TrustFiles {
                 ssl_cert_file: env.var(SSL_CERT_FILE),
                 ssl_cert_dir: env.var(SSL_CERT_DIR),
@@ -147,6 +105,54 @@ impl Settings {
                 http: first(HTTP_PROXY),
                 no_proxy: NO_PROXY.iter().find_map(|v| env.var(v)).unwrap_or_default(),
             },
+            home: env.path(HOME),
+            timeout_note,
+        }
+    }
+}
+
+/// What the runner hooks read about the job they run in (and doctor, about the job it may run
+/// in); `configure` and `robots prune` never read it.
+#[derive(Clone, Debug)]
+pub struct JobContext {
+    pub job: Job,
+    /// `$RUNNER_TEMP_PROJECT_DIR/docker-credential-harbor`, pre-build's own directory.
+    pub per_job_dir: Option<PathBuf>,
+    /// The user's data directory for this tool (the store, job records, leases).
+    pub data_dir: Option<PathBuf>,
+    /// The file each client reads for this user.
+    pub clients: ClientFiles,
+    pub path: OsString,
+    /// The job's `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads it (keys and offsets, no secret).
+    pub docker_auth_config: DockerAuthConfig,
+    /// `DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG=1`: pre-build leaves it as it is.
+    pub keep_docker_auth_config: bool,
+    pub verify: VerifyMode,
+    /// Why `DOCKER_CREDENTIAL_HARBOR_VERIFY` could not be used, and what was used instead.
+    pub verify_note: Option<String>,
+    /// The job asks for a job robot (`DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT`, or pre-build's
+    /// `--job-robot`, which the dispatch folds in).
+    pub job_robot: bool,
+}
+
+impl JobContext {
+    pub fn from_env(env: &Env) -> JobContext {
+        let (verify, verify_note) = match env
+            .var(VERIFY_VAR)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("warn") => (VerifyMode::Warn, None),
+            Some("strict") => (VerifyMode::Strict, None),
+            Some("off") => (VerifyMode::Off, None),
+            Some(other) => (
+                VerifyMode::Warn,
+                Some(format!(
+                    "{VERIFY_VAR}={other:?} is not warn, strict or off; using warn"
+                )),
+            ),
+        };
+        JobContext {
             job: Job {
                 ci: env.var(CI).is_some(),
                 id: env.var(CI_JOB_ID),
@@ -156,10 +162,7 @@ impl Settings {
             per_job_dir: env
                 .path(RUNNER_TEMP_PROJECT_DIR)
                 .map(|d| d.join(PER_JOB_DIR)),
-            home: env.path(HOME),
             data_dir: env.data_dir(),
-            store: sources::store_path(env).map_err(|e| format!("{e:#}")),
-            runner_config: runner_config::locate(env),
             clients: ClientFiles::from_env(env),
             path: env.var_os(PATH).unwrap_or_default(),
             docker_auth_config: DockerAuthConfig::parse(
@@ -168,7 +171,9 @@ impl Settings {
                     .map(OsStrExt::as_bytes),
             ),
             keep_docker_auth_config: env.yes(KEEP_AUTH_CONFIG_VAR),
-            notes,
+            verify,
+            verify_note,
+            job_robot: env.yes(JOB_ROBOT_VAR),
         }
     }
 }
@@ -187,27 +192,30 @@ mod tests {
 
     #[test]
     fn timeout_variable() {
-        let timeout = |v: &str| Settings::from_env(&Env::from_pairs([(TIMEOUT_VAR, v)]));
+        let timeout = |v: &str| HarborSettings::from_env(&Env::from_pairs([(TIMEOUT_VAR, v)]));
         assert_eq!(timeout("2.5").timeout, Duration::from_millis(2500));
-        assert_eq!(Settings::from_env(&Env::empty()).timeout, DEFAULT_TIMEOUT);
+        assert_eq!(
+            HarborSettings::from_env(&Env::empty()).timeout,
+            DEFAULT_TIMEOUT
+        );
         for bad in ["0", "soon"] {
             let s = timeout(bad);
             assert_eq!(s.timeout, DEFAULT_TIMEOUT);
-            let note = s.note(TIMEOUT_VAR).unwrap();
+            let note = s.timeout_note.unwrap();
             assert!(note.contains(&format!("{bad:?} is not a number")), "{note}");
         }
     }
 
     #[test]
     fn an_unknown_verify_mode_is_warn_and_says_so() {
-        let s = Settings::from_env(&Env::from_pairs([(VERIFY_VAR, "Loud")]));
+        let s = JobContext::from_env(&Env::from_pairs([(VERIFY_VAR, "Loud")]));
         assert_eq!(s.verify, VerifyMode::Warn);
         assert!(
-            s.note(VERIFY_VAR)
+            s.verify_note
                 .unwrap()
                 .contains("\"loud\" is not warn, strict or off")
         );
-        let s = Settings::from_env(&Env::from_pairs([(VERIFY_VAR, "STRICT")]));
+        let s = JobContext::from_env(&Env::from_pairs([(VERIFY_VAR, "STRICT")]));
         assert_eq!(s.verify, VerifyMode::Strict);
     }
 }

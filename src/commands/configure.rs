@@ -9,6 +9,7 @@
 //! registry stay where they were, and only what reached the store is reported moved.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,18 +19,21 @@ use serde_json::{Map, Value};
 
 use crate::address::Registry;
 use crate::cli::ConfigureArgs;
-use crate::client_config::{self, Client, ConfigFile, Entry, Target};
+use crate::client_config::{self, Client, ClientFiles, ConfigFile, Entry, Target};
+use crate::env::{Env, PATH};
 use crate::integration::Integration;
 use crate::protocol::Credentials;
 use crate::report::{self, Said};
-use crate::settings::Settings;
-use crate::sources::runner_config;
 use crate::sources::store::{Inserted, Store};
+use crate::sources::{self, runner_config};
 
-/// Runs `configure`; `Ok(false)` when something could not be done (reported on `err`).
+/// Runs `configure`; `Ok(false)` when something could not be done (reported on `err`). What
+/// it reads besides the integration (the helper's runner-side config, PATH, the clients'
+/// files, the store for `--migrate`) it resolves from `env` where it needs it: it is no job,
+/// so it takes no job context.
 pub fn run(
     integration: &Integration,
-    settings: &Settings,
+    env: &Env,
     args: &ConfigureArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -51,7 +55,7 @@ pub fn run(
         if let Some(r) = integration.registry() {
             registries.push(r.clone());
         }
-        let (listed, note) = match runner_config::registries_at(&settings.runner_config) {
+        let (listed, note) = match runner_config::registries_at(&runner_config::locate(env)) {
             Ok(found) => found,
             Err(e) => (Vec::new(), Some(format!("{e:#}"))),
         };
@@ -72,7 +76,7 @@ pub fn run(
         )?;
         return Ok(false);
     }
-    if !client_config::helper_on_path(&settings.path) {
+    if !client_config::helper_on_path(&env.var_os(PATH).unwrap_or_default()) {
         writeln!(
             err,
             "docker-credential-harbor: warning: docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory"
@@ -83,8 +87,9 @@ pub fn run(
     } else {
         args.clients.clone()
     };
+    let files = ClientFiles::from_env(env);
     for client in clients {
-        let Some(path) = settings.clients.get(client) else {
+        let Some(path) = files.get(client) else {
             if args.clients.contains(&client) {
                 let what =
                     format!("{client}: no config location here (for kaniko: no /kaniko directory)");
@@ -117,7 +122,7 @@ pub fn run(
             )?;
         }
         if client == Client::Docker && args.migrate {
-            ok &= migrate(settings, &mut pointed.file, out, err)?;
+            ok &= migrate(sources::store_path(env), &mut pointed.file, out, err)?;
         }
         if let Err(e) = pointed.file.save() {
             report::error(err, &e)?;
@@ -140,15 +145,15 @@ struct Logins {
 /// (docs/store.md#migrating-docker-logins). A moved registry's entries are emptied, as docker
 /// leaves an entry a credential store holds, and named in `credHelpers`.
 fn migrate(
-    settings: &Settings,
+    store: anyhow::Result<PathBuf>,
     file: &mut ConfigFile,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<bool> {
-    let store = match &settings.store {
-        Ok(p) => Store::at(p.clone()),
+    let store = match store {
+        Ok(p) => Store::at(p),
         Err(e) => {
-            report::error(err, &Said(&format!("cannot migrate: {e}"), None))?;
+            report::error(err, &Said(&format!("cannot migrate: {e:#}"), None))?;
             return Ok(false);
         }
     };

@@ -1,5 +1,9 @@
 //! One driver per subcommand, and the dispatch to them. Each command's inputs are resolved
-//! once here, from the environment, into an [`Integration`] and [`Settings`], and passed down.
+//! once here, from the environment, into an [`Integration`], the Harbor client's
+//! [`HarborSettings`] and the hooks' [`JobContext`], each built only for the commands that
+//! read it, and passed down. A path only one command reads is not in either: pre-build's
+//! runner-side config is resolved here for it, and `configure` resolves its own (that config,
+//! PATH, the clients' files, the store) from the environment.
 //! Drivers never call each other; code two of them need lives in a lower module (`job`,
 //! `job_robot`, `client_config`, `certs_d`, `leases`, `harbor`). The protocol's own answers
 //! (`get`, `version`, the usage line, …) never come here: the core serves them (`main`).
@@ -17,7 +21,8 @@ use crate::cli::{self, Subcommand};
 use crate::env::Env;
 use crate::integration::Integration;
 use crate::report::{self, Said};
-use crate::settings::Settings;
+use crate::settings::{HarborSettings, JobContext};
+use crate::sources::runner_config;
 use crate::text::Escaped;
 
 /// Runs a subcommand; `true` for exit status 0. Everything a person reads goes through
@@ -29,7 +34,8 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
         Escaped::new(std::io::stderr().lock()),
     );
     let integration = || Integration::resolve(env);
-    let settings = || Settings::from_env(env);
+    let harbor = || HarborSettings::from_env(env);
+    let context = || JobContext::from_env(env);
     match command {
         Subcommand::Help => print(&mut out, &cli::help()),
         Subcommand::SubcommandHelp(text) => print(&mut out, text),
@@ -37,19 +43,27 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             let _ = report::error(&mut err, &Said(&text, None));
             false
         }
-        Subcommand::Doctor => doctor::run(&integration(), &settings(), &mut out).unwrap_or(false),
+        Subcommand::Doctor => {
+            doctor::run(&integration(), &harbor(), &context(), &mut out).unwrap_or(false)
+        }
         Subcommand::DoctorRunner { config, registry } => {
             doctor::runner::run(&config, registry.as_deref(), &integration(), &mut out)
                 .unwrap_or(false)
         }
-        Subcommand::PreBuild { job_robot } => pre_build::run(
-            &integration(),
-            &settings(),
-            job_robot,
-            &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
-        )
-        .is_ok(),
+        Subcommand::PreBuild { job_robot } => {
+            let mut context = context();
+            // `--job-robot` asks what the variable asks.
+            context.job_robot |= job_robot;
+            pre_build::run(
+                &integration(),
+                &harbor(),
+                &context,
+                &runner_config::locate(env),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .is_ok()
+        }
         Subcommand::InstallHooks {
             config,
             job_path,
@@ -64,25 +78,25 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
         .unwrap_or(false),
         // Always 0: a cleanup problem is a warning, never a failed job.
         Subcommand::PostBuild => {
-            let _ = post_build::run(&settings(), &mut err);
+            let _ = post_build::run(&context(), harbor().timeout, &mut err);
             true
         }
         Subcommand::Configure(args) => {
-            configure::run(&integration(), &settings(), &args, &mut out, &mut err).unwrap_or(false)
+            configure::run(&integration(), env, &args, &mut out, &mut err).unwrap_or(false)
         }
         Subcommand::RobotsPrune {
             older_than_hours,
             dry_run,
         } => robots::prune(
             &integration(),
-            &settings(),
+            &harbor(),
             older_than_hours,
             dry_run,
             &mut out,
             &mut err,
         )
         .unwrap_or(false),
-        Subcommand::RobotKeeper => crate::job_robot::keeper::run(&settings()),
+        Subcommand::RobotKeeper => crate::job_robot::keeper::run(&harbor()),
     }
 }
 

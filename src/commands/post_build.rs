@@ -8,16 +8,18 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::time::Duration;
 
 use crate::job::{self, Action, JobState};
 use crate::job_robot;
 use crate::leases::{self, Leases, Thing};
 use crate::process;
 use crate::report::{self, Said};
-use crate::settings::Settings;
+use crate::settings::JobContext;
 
-pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
-    let loaded = job::state_path(settings).and_then(|path| {
+/// `timeout` bounds the wait for the job robot's keeper to delete the robot.
+pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::Result<()> {
+    let loaded = job::state_path(context).and_then(|path| {
         JobState::load(&path)
             .map(|s| (path, s))
             .map_err(|e| format!("{e:#}"))
@@ -51,7 +53,7 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
     // The robot first, and before the lease table is locked: deleting it waits on Harbor.
     for action in &state.actions {
         if let Action::Robot { robot } = action {
-            match job_robot::retire(settings, robot) {
+            match job_robot::retire(timeout, robot) {
                 Ok(said) => {
                     removed += 1;
                     writeln!(err, "{}: {said}", report::NAME)?;
@@ -66,7 +68,8 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
     }
     // The table is opened when this job holds something, or when dead jobs may have left
     // something in it.
-    let table = Leases::path(settings).filter(|p| !shared.is_empty() || p.exists());
+    let table =
+        Leases::path(context.data_dir.as_deref()).filter(|p| !shared.is_empty() || p.exists());
     let mut table = match table.map(|p| Leases::open(&p)) {
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => {
@@ -110,7 +113,7 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
             warnings.push(format!("{e:#}"));
         }
     }
-    if settings.per_job_dir.is_none()
+    if context.per_job_dir.is_none()
         && let Err(e) = fs::remove_file(&path)
         && e.kind() != io::ErrorKind::NotFound
     {

@@ -15,11 +15,11 @@ use crate::harbor::robots::{self, Listed};
 use crate::harbor::{HarborClient, HarborError};
 use crate::integration::Integration;
 use crate::report::{self, Problem, Said};
-use crate::settings::Settings;
+use crate::settings::HarborSettings;
 
 pub fn prune(
     integration: &Integration,
-    settings: &Settings,
+    harbor: &HarborSettings,
     older_than_hours: u64,
     dry_run: bool,
     out: &mut dyn Write,
@@ -47,7 +47,7 @@ pub fn prune(
         );
     };
     let client =
-        match HarborClient::with_options(&settings.harbor_options(&url.registry), url, account) {
+        match HarborClient::with_options(&harbor.harbor_options(&url.registry), url, account) {
             Ok(c) => c,
             Err(e) => return fail(err, &e),
         };

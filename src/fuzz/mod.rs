@@ -19,7 +19,7 @@ use crate::integration::Integration;
 use crate::job::JobState;
 use crate::protocol::{self, Memory, Verb};
 use crate::runner_toml::edit;
-use crate::settings::Settings;
+use crate::settings::{HarborSettings, JobContext};
 use crate::shell::{Cut, Piece};
 use crate::sources::environment;
 use crate::sources::runner_config::RunnerConfig;
@@ -189,7 +189,8 @@ pub fn variables(data: &[u8]) {
     let _ = (
         integration.missing(),
         integration.account(),
-        Settings::from_env(&env).timeout,
+        HarborSettings::from_env(&env).timeout,
+        JobContext::from_env(&env).verify,
     );
     assert_eq!(integration.registry(), registry.as_ref().map(|(r, _)| r));
     if let Some((r, _)) = &registry {

@@ -24,7 +24,7 @@ use super::RetireError;
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Account, HarborClient, robots};
 use crate::process::Shell;
-use crate::settings::Settings;
+use crate::settings::HarborSettings;
 use crate::vars::RegistryFrom;
 
 /// The socket's name in the per-job directory.
@@ -85,7 +85,7 @@ fn expose<S: Serializer>(password: &SecretString, s: S) -> Result<S::Ok, S::Erro
 }
 
 /// Runs the keeper; the exit status does not matter to anyone (it is detached).
-pub fn run(settings: &Settings) -> bool {
+pub fn run(harbor: &HarborSettings) -> bool {
     // main made this process non-dumpable (hardening.rs) before it read anything; now it
     // leaves the job's session, so the job's end does not signal it.
     // SAFETY: setsid takes no arguments; failure leaves the process in the job's session.
@@ -105,7 +105,7 @@ pub fn run(settings: &Settings) -> bool {
     };
     drop(raw);
     let _ = std::env::set_current_dir("/");
-    let Some(client) = client(settings, &req) else {
+    let Some(client) = client(harbor, &req) else {
         return false;
     };
     let _ = std::fs::remove_file(&req.socket);
@@ -139,13 +139,13 @@ pub fn run(settings: &Settings) -> bool {
     true
 }
 
-fn client(settings: &Settings, req: &Request) -> Option<HarborClient> {
+fn client(harbor: &HarborSettings, req: &Request) -> Option<HarborClient> {
     let url = HarborUrl::parse(&req.url, RegistryFrom::Url).ok()?;
     let account = Account {
         username: req.username.clone(),
         password: req.password.clone(),
     };
-    HarborClient::with_options(&settings.harbor_options(&url.registry), &url, account).ok()
+    HarborClient::with_options(&harbor.harbor_options(&url.registry), &url, account).ok()
 }
 
 fn serve(listener: &UnixListener, client: &HarborClient, req: &Request) {

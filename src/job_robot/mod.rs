@@ -25,7 +25,7 @@ use crate::job::{self, JobRobot};
 use crate::process::Shell;
 use crate::protocol::Credentials;
 use crate::report::Problem;
-use crate::settings::Settings;
+use crate::settings::JobContext;
 use crate::sources::store::Store;
 
 /// Why the job keeps the integration's credentials instead of a robot.
@@ -76,14 +76,15 @@ impl fmt::Display for RetireError {
 /// Creates the job's robot, stores its secret for the helper and starts its keeper. On any
 /// failure after creation the robot is deleted again, so none is left without a keeper.
 pub fn mint(
-    settings: &Settings,
+    context: &JobContext,
+    timeout: Duration,
     client: &HarborClient,
     account: &Account,
     url: &HarborUrl,
     project: &str,
     job_shell: Option<&Shell>,
 ) -> Result<JobRobot, MintError> {
-    let job = &settings.job;
+    let job = &context.job;
     let description = format!(
         "GitLab job {} ({}) of {}; created by {MARK} pre-build, deleted when the job ends",
         job.id.as_deref().unwrap_or("?"),
@@ -104,7 +105,7 @@ pub fn mint(
             detail,
         }
     };
-    let (store, socket) = paths(settings, &robot.name).map_err(|e| undo("prepare its files", e))?;
+    let (store, socket) = paths(context, &robot.name).map_err(|e| undo("prepare its files", e))?;
     Store::at(store.clone())
         .upsert(
             &url.registry,
@@ -114,7 +115,7 @@ pub fn mint(
             },
         )
         .map_err(|e| undo("store the robot's secret", format!("{e:#}")))?;
-    if let Err(e) = start_keeper(settings, url, account, &robot, &socket, &store, job_shell) {
+    if let Err(e) = start_keeper(timeout, url, account, &robot, &socket, &store, job_shell) {
         let _ = std::fs::remove_file(&store);
         return Err(undo("start the robot's keeper", e));
     }
@@ -128,19 +129,19 @@ pub fn mint(
 }
 
 /// Undoes [`mint`]: asks the keeper to delete the robot and removes its secret.
-pub fn retire(settings: &Settings, robot: &JobRobot) -> Result<String, RetireError> {
+pub fn retire(timeout: Duration, robot: &JobRobot) -> Result<String, RetireError> {
     let _ = std::fs::remove_file(&robot.store);
-    keeper::request_delete(&robot.socket, settings.timeout + Duration::from_secs(5))
+    keeper::request_delete(&robot.socket, timeout + Duration::from_secs(5))
 }
 
 /// The robot's store and the keeper's socket: in the per-job directory, else by job id in
 /// the data directory. A socket path has to fit in 107 bytes; a longer one goes into a new
 /// directory of its own under the temp directory, mode 0700 like the per-job one, so no other
 /// user can reach the socket (docs/security.md#job-robots-what-they-protect-and-what-they-do-not).
-fn paths(settings: &Settings, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
-    let dir = match &settings.per_job_dir {
+fn paths(context: &JobContext, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
+    let dir = match &context.per_job_dir {
         Some(d) => d.clone(),
-        None => job::state_path(settings)?
+        None => job::state_path(context)?
             .parent()
             .map(Path::to_owned)
             .ok_or("no directory for the job's files")?,
@@ -166,7 +167,7 @@ fn paths(settings: &Settings, robot_name: &str) -> Result<(PathBuf, PathBuf), St
 }
 
 fn start_keeper(
-    settings: &Settings,
+    timeout: Duration,
     url: &HarborUrl,
     account: &Account,
     robot: &robots::Created,
@@ -198,7 +199,7 @@ fn start_keeper(
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = tx.send(line);
     });
-    match rx.recv_timeout(settings.timeout) {
+    match rx.recv_timeout(timeout) {
         Ok(line) if line.trim() == "ready" => Ok(()),
         _ => {
             let _ = child.kill();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use docker_credential_harbor::env::Env;
 use docker_credential_harbor::harbor::url::HarborUrl;
 use docker_credential_harbor::harbor::{Account, HarborClient, tls};
-use docker_credential_harbor::settings::Settings;
+use docker_credential_harbor::settings::HarborSettings;
 use harbor_double::Harbor;
 
 /// A Harbor client for `user`/`password`, trusting the double.
@@ -19,7 +19,7 @@ pub fn client(h: &Harbor, user: &str, password: &str) -> HarborClient {
         ),
     ]);
     let url = HarborUrl::from_env(&env).unwrap();
-    let trust = tls::build(&Settings::from_env(&env).harbor_options(&url.registry)).unwrap();
+    let trust = tls::build(&HarborSettings::from_env(&env).harbor_options(&url.registry)).unwrap();
     let account = Account {
         username: user.into(),
         password: password.to_owned().into(),

@@ -26,7 +26,7 @@ use crate::harbor::url::HarborUrl;
 use crate::harbor::verify::SystemInfo;
 use crate::integration::Integration;
 use crate::report::Problem;
-use crate::settings::Settings;
+use crate::settings::{HarborSettings, JobContext};
 
 /// What one check found.
 pub(crate) enum Outcome {
@@ -69,7 +69,9 @@ fn skip(checks: &[&'static str], why: &str) -> Vec<Line> {
 /// What the steps found so far, for the steps after them.
 pub(crate) struct Checkup<'a> {
     integration: &'a Integration,
-    settings: &'a Settings,
+    harbor: &'a HarborSettings,
+    /// Only the job's `DOCKER_AUTH_CONFIG` and job-robot flag are read.
+    context: &'a JobContext,
     url: Option<HarborUrl>,
     /// Why the checks that need the network are skipped, once one of them failed.
     blocked: Option<&'static str>,
@@ -90,13 +92,15 @@ pub(crate) struct Checkup<'a> {
 /// Runs every check and writes the report; `Ok(true)` when none failed.
 pub fn run(
     integration: &Integration,
-    settings: &Settings,
+    harbor: &HarborSettings,
+    context: &JobContext,
     out: &mut dyn Write,
 ) -> io::Result<bool> {
     let start = Instant::now();
     let mut c = Checkup {
         integration,
-        settings,
+        harbor,
+        context,
         url: None,
         blocked: None,
         proxy: None,

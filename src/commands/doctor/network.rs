@@ -11,7 +11,7 @@ use crate::harbor::{HarborClient, HarborError, probe};
 /// Builds the trust now; the `tls` check reports it (plain HTTP needs none).
 pub(super) fn trust(c: &mut Checkup) -> Vec<Line> {
     if let Some(url) = &c.url {
-        c.trust = Some(tls::build(&c.settings.harbor_options(&url.registry)));
+        c.trust = Some(tls::build(&c.harbor.harbor_options(&url.registry)));
     }
     Vec::new()
 }
@@ -35,7 +35,7 @@ pub(super) fn dns(c: &mut Checkup) -> Vec<Line> {
         return lines;
     }
     let Some(url) = &c.url else { return Vec::new() };
-    match probe::resolve(url, c.settings.timeout) {
+    match probe::resolve(url, c.harbor.timeout) {
         Ok(addrs) => {
             let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
             let line = Outcome::pass(format!("{} is {}", url.bare_host(), shown.join(", ")));
@@ -54,7 +54,7 @@ pub(super) fn tcp(c: &mut Checkup) -> Vec<Line> {
         return lines;
     }
     let Some(url) = &c.url else { return Vec::new() };
-    match probe::connect(url, &c.addrs, c.settings.timeout) {
+    match probe::connect(url, &c.addrs, c.harbor.timeout) {
         Ok((stream, addr, took)) => {
             c.stream = Some(stream);
             vec![(
@@ -97,7 +97,7 @@ pub(super) fn handshake(c: &mut Checkup) -> Vec<Line> {
     let Some(stream) = c.stream.take() else {
         return Vec::new();
     };
-    match probe::handshake(stream, &url, trust, c.settings.timeout) {
+    match probe::handshake(stream, &url, trust, c.harbor.timeout) {
         Ok(version) => {
             let sources: Vec<String> = trust
                 .sources
@@ -133,7 +133,7 @@ pub(super) fn harbor(c: &mut Checkup) -> Vec<Line> {
         (None, Scheme::Https) => return Vec::new(),
     };
     let client = trust.map_err(HarborError::Trust).and_then(|t| {
-        HarborClient::new(url.clone(), &t, c.settings.timeout, c.integration.account())
+        HarborClient::new(url.clone(), &t, c.harbor.timeout, c.integration.account())
     });
     let client = match client {
         Ok(client) => client,

@@ -3,7 +3,7 @@
 //! finding. The layers come from `harbor::probe`, the verification from `harbor::verify`.
 
 use super::{Checkup, Line, Outcome, docker_env, network, skip};
-use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME, TIMEOUT_VAR};
+use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME};
 use crate::harbor::account::{self, Kind};
 use crate::harbor::url::Scheme;
 use crate::harbor::verify;
@@ -51,7 +51,7 @@ fn url(c: &mut Checkup) -> Vec<Line> {
             url.registry
         ))
     };
-    c.proxy = probe::proxy_for(&c.settings.proxies, &url);
+    c.proxy = probe::proxy_for(&c.harbor.proxies, &url);
     c.url = Some(url);
     vec![("url", line)]
 }
@@ -72,7 +72,7 @@ fn variables(c: &mut Checkup) -> Vec<Line> {
 }
 
 fn timeout(c: &mut Checkup) -> Vec<Line> {
-    match c.settings.note(TIMEOUT_VAR) {
+    match &c.harbor.timeout_note {
         Some(note) => vec![("timeout", Outcome::Warn(note.to_owned()))],
         None => Vec::new(),
     }
@@ -253,7 +253,7 @@ fn job_robots(c: &mut Checkup) -> Vec<Line> {
     };
     let fallback = "pre-build --job-robot would keep the integration's credentials";
     let cannot = |text: String| {
-        if c.settings.job_robot {
+        if c.context.job_robot {
             Outcome::Warn(text)
         } else {
             Outcome::Info(text)

@@ -20,7 +20,7 @@ use crate::address::Registry;
 use crate::docker_auth_config::{DockerAuthConfig, Entry};
 use crate::docker_auth_verdict::{Reader, Verdict};
 use crate::env::DOCKER_AUTH_CONFIG;
-use crate::settings::Settings;
+use crate::settings::JobContext;
 use crate::shell::{self, Cut, Piece};
 
 /// The longest value pre-build rebuilds without its Harbor entries; a longer one that holds
@@ -30,12 +30,12 @@ use crate::shell::{self, Cut, Piece};
 const MAX_REBUILT: usize = 64 * 1024;
 
 /// Adds the lines that neutralise the variable, and says what they do.
-pub(super) fn neutralise(settings: &Settings, registries: &[Registry], o: &mut Outcome) {
-    let config = &settings.docker_auth_config;
+pub(super) fn neutralise(context: &JobContext, registries: &[Registry], o: &mut Outcome) {
+    let config = &context.docker_auth_config;
     let Some(verdict) = Verdict::of(config, registries) else {
         return;
     };
-    if settings.keep_docker_auth_config {
+    if context.keep_docker_auth_config {
         if let Some(note) = verdict.said(Reader::PreBuildKeeping) {
             o.note(note);
         }

@@ -11,20 +11,20 @@ use crate::client_config::{self, Client, Entry, Target};
 use crate::harbor::tls;
 use crate::job::{Action, JobState};
 use crate::leases::{JobLeases, Thing};
-use crate::settings::Settings;
+use crate::settings::JobContext;
 use crate::{atomic_file, shell};
 
 /// Writes `credHelpers` for every registry into each client's config: per-job copies when the
 /// runner gives a per-job directory, the user's own files (under a lease) otherwise. kaniko
 /// reads only its own file, so it is always edited in place when kaniko is here.
 pub(super) fn point_clients(
-    settings: &Settings,
+    context: &JobContext,
     registries: &[Registry],
     shared: &mut JobLeases,
     state: &mut JobState,
     o: &mut Outcome,
 ) {
-    let mut per_job = settings.per_job_dir.as_deref();
+    let mut per_job = context.per_job_dir.as_deref();
     if let Some(dir) = per_job {
         // A previous job's leftovers (post-build is skipped when a job fails) are replaced.
         let _ = std::fs::remove_dir_all(dir);
@@ -42,7 +42,7 @@ pub(super) fn point_clients(
         }
     }
     for client in Client::ALL {
-        let user_file = settings.clients.get(client);
+        let user_file = context.clients.get(client);
         match (per_job, user_file) {
             (Some(dir), _) if client != Client::Kaniko => {
                 copy_for_job(client, dir, user_file, registries, o)
@@ -162,9 +162,10 @@ fn in_place(
 }
 
 /// Places the CA's certificates (nothing else of the bundle) where docker and the containers
-/// tools look, each file under a lease, placed under the lease table's lock.
+/// tools look (rootless ones under `home`), each file under a lease, placed under the lease
+/// table's lock.
 pub(super) fn place_ca(
-    settings: &Settings,
+    home: Option<&Path>,
     registry: &Registry,
     ca: &Path,
     shared: &mut JobLeases,
@@ -175,9 +176,7 @@ pub(super) fn place_ca(
         Ok((pem, _)) => pem,
         Err(e) => return o.note(format!("{e}; no CA was placed in certs.d")),
     };
-    let Some(dirs) =
-        certs_d::write_dirs(atomic_file::euid() == 0, settings.home.as_deref(), registry)
-    else {
+    let Some(dirs) = certs_d::write_dirs(atomic_file::euid() == 0, home, registry) else {
         return o.note("HOME is not set: the CA was not placed in a certs.d directory");
     };
     shared.lock();

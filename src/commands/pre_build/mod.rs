@@ -20,7 +20,9 @@ pub(crate) mod auth_env;
 mod clients;
 mod summary;
 
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
+use std::path::Path;
 use std::time::Instant;
 
 use summary::Outcome;
@@ -37,16 +39,19 @@ use crate::job::{self, Action, JobState};
 use crate::leases::{self, JobLeases};
 use crate::process::{self, Shell};
 use crate::report::{self, Said};
-use crate::settings::{Settings, VerifyMode};
+use crate::settings::{HarborSettings, JobContext, VerifyMode};
 use crate::sources::runner_config;
 use crate::{job_robot, shell};
 
 /// Runs the hook: exports on `out`, the summary and warnings on `err`. Whether the job may go
 /// on is in the output (a last `false` in strict mode); an error means it could not be said.
+/// `runner_config` is the helper's runner-side config, whose registries are pointed at the
+/// helper too.
 pub fn run(
     integration: &Integration,
-    settings: &Settings,
-    job_robot: bool,
+    harbor: &HarborSettings,
+    context: &JobContext,
+    runner_config: &Path,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<()> {
@@ -58,25 +63,22 @@ pub fn run(
         )?;
         return Ok(());
     }
-    let strict = settings.verify == VerifyMode::Strict;
+    let strict = context.verify == VerifyMode::Strict;
     let mut o = Outcome::default();
-    for (_, note) in &settings.notes {
+    for note in [&context.verify_note, &harbor.timeout_note]
+        .into_iter()
+        .flatten()
+    {
         o.note(note.clone());
     }
     match integration.harbor_url() {
-        Ok(url) => configure_job(
-            integration,
-            settings,
-            url,
-            job_robot || settings.job_robot,
-            &mut o,
-        ),
+        Ok(url) => configure_job(integration, harbor, context, runner_config, url, &mut o),
         Err(p) => {
             o.warn(&p);
             o.failed = strict;
         }
     }
-    summary::write(integration, settings, &o, err)?;
+    summary::write(integration, context, harbor, &o, err)?;
     let mut text = Vec::new();
     for line in &o.exports {
         text.extend_from_slice(line);
@@ -93,9 +95,10 @@ pub fn run(
 
 fn configure_job(
     integration: &Integration,
-    settings: &Settings,
+    harbor: &HarborSettings,
+    context: &JobContext,
+    runner_config: &Path,
     url: &HarborUrl,
-    job_robot: bool,
     o: &mut Outcome,
 ) {
     let registry = &url.registry;
@@ -108,12 +111,12 @@ fn configure_job(
     if let Some(p) = &integration.project {
         o.exports.push(shell::export(HARBOR_PROJECT, p));
     }
-    if let Some(path) = helper_missing_from_path(settings) {
+    if let Some(path) = helper_missing_from_path(&context.path) {
         o.exports.push(shell::export(PATH, path));
     }
 
     let mut registries = vec![registry.clone()];
-    match runner_config::registries_at(&settings.runner_config) {
+    match runner_config::registries_at(runner_config) {
         Ok((list, note)) => {
             registries.extend(list.into_iter().filter(|r| r != registry));
             if let Some(note) = note {
@@ -123,16 +126,23 @@ fn configure_job(
         Err(e) => o.note(format!("{e:#}")),
     }
 
-    auth_env::neutralise(settings, &registries, o);
+    auth_env::neutralise(context, &registries, o);
 
     // The job's shell, found once: it holds the leases, and a job robot's keeper lives as long.
     let job_shell = process::shell();
     let me = leases::me(job_shell.clone());
-    let mut state = JobState::new(settings, me.clone());
-    let mut shared = JobLeases::new(settings, me);
-    clients::point_clients(settings, &registries, &mut shared, &mut state, o);
-    if let Some(ca) = &settings.trust.ca_file {
-        clients::place_ca(settings, registry, ca, &mut shared, &mut state, o);
+    let mut state = JobState::new(&context.job, me.clone());
+    let mut shared = JobLeases::new(context.data_dir.as_deref(), me);
+    clients::point_clients(context, &registries, &mut shared, &mut state, o);
+    if let Some(ca) = &harbor.trust.ca_file {
+        clients::place_ca(
+            harbor.home.as_deref(),
+            registry,
+            ca,
+            &mut shared,
+            &mut state,
+            o,
+        );
     }
     if let Some(problem) = shared.problem() {
         o.note(problem);
@@ -142,9 +152,9 @@ fn configure_job(
     }
     let robot = access(
         integration,
-        settings,
+        harbor,
+        context,
         url,
-        job_robot,
         job_shell.as_ref(),
         &mut state,
         o,
@@ -154,7 +164,7 @@ fn configure_job(
         o.exports.push(shell::export(HARBOR_USER, u));
     }
     let saved =
-        job::state_path(settings).and_then(|path| state.save(&path).map_err(|e| format!("{e:#}")));
+        job::state_path(context).and_then(|path| state.save(&path).map_err(|e| format!("{e:#}")));
     if let Err(e) = saved {
         o.note(format!("{e}; post-build will not be able to clean up"));
     }
@@ -164,14 +174,15 @@ fn configure_job(
 /// Returns the robot's name when the job is to use one.
 fn access(
     integration: &Integration,
-    settings: &Settings,
+    harbor: &HarborSettings,
+    context: &JobContext,
     url: &HarborUrl,
-    job_robot: bool,
     job_shell: Option<&Shell>,
     state: &mut JobState,
     o: &mut Outcome,
 ) -> Option<String> {
-    let mode = settings.verify;
+    let mode = context.verify;
+    let job_robot = context.job_robot;
     if mode == VerifyMode::Off && !job_robot {
         return None;
     }
@@ -185,7 +196,7 @@ fn access(
         return None;
     };
     let client = match HarborClient::with_options(
-        &settings.harbor_options(&url.registry),
+        &harbor.harbor_options(&url.registry),
         url,
         account.clone(),
     ) {
@@ -217,7 +228,15 @@ fn access(
     if !job_robot {
         return None;
     }
-    match job_robot::mint(settings, &client, &account, url, project, job_shell) {
+    match job_robot::mint(
+        context,
+        harbor.timeout,
+        &client,
+        &account,
+        url,
+        project,
+        job_shell,
+    ) {
         Ok(robot) => {
             o.exports.push(shell::unset(HARBOR_PASSWORD));
             o.exports.push(shell::export(STORE_VAR, &robot.store));
@@ -242,18 +261,18 @@ fn access(
 
 /// When clients cannot find `docker-credential-harbor` on PATH (the runner calls the hook by
 /// an absolute path), the PATH that adds this binary's directory.
-fn helper_missing_from_path(settings: &Settings) -> Option<std::ffi::OsString> {
-    if client_config::helper_on_path(&settings.path) {
+fn helper_missing_from_path(path: &OsStr) -> Option<OsString> {
+    if client_config::helper_on_path(path) {
         return None;
     }
     let exe = std::env::current_exe().ok()?;
     if exe.file_name()? != "docker-credential-harbor" {
         return None;
     }
-    let mut path = exe.parent()?.as_os_str().to_owned();
-    if !settings.path.is_empty() {
-        path.push(":");
-        path.push(&settings.path);
+    let mut with_exe = exe.parent()?.as_os_str().to_owned();
+    if !path.is_empty() {
+        with_exe.push(":");
+        with_exe.push(path);
     }
-    Some(path)
+    Some(with_exe)
 }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use crate::env::VERIFY_VAR;
 use crate::integration::Integration;
 use crate::report::{self, Problem};
-use crate::settings::{Settings, VerifyMode};
+use crate::settings::{HarborSettings, JobContext, VerifyMode};
 use crate::text;
 
 /// Everything the run decided, for the summary and the exit status.
@@ -36,12 +36,13 @@ impl Outcome {
 
 pub fn write(
     integration: &Integration,
-    settings: &Settings,
+    context: &JobContext,
+    harbor: &HarborSettings,
     o: &Outcome,
     err: &mut dyn Write,
 ) -> io::Result<()> {
     let url = integration.harbor_url().ok();
-    let mode = settings.verify;
+    let mode = context.verify;
     let headline = match (url, &o.verified, o.warnings.is_empty()) {
         (Some(u), Some(_), true) => format!("Harbor {}: credentials verified", u.registry),
         (Some(u), None, true) if mode == VerifyMode::Off => {
@@ -75,7 +76,7 @@ pub fn write(
         let _ = writeln!(body, "  configured {c}");
     }
     if let Some(u) = url
-        && settings.trust.ca_file.is_some()
+        && harbor.trust.ca_file.is_some()
     {
         let _ = writeln!(
             body,
@@ -101,14 +102,14 @@ pub fn write(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut all = String::new();
-    if settings.job.ci {
+    if context.job.ci {
         let _ = write!(
             all,
             "\x1b[0Ksection_start:{stamp}:docker_credential_harbor[collapsed=true]\r\x1b[0K"
         );
     }
     all.push_str(&text::escape(&body));
-    if settings.job.ci {
+    if context.job.ci {
         let _ = write!(
             all,
             "\x1b[0Ksection_end:{stamp}:docker_credential_harbor\r\x1b[0K\n"
