@@ -205,8 +205,8 @@ pub fn variables(data: &[u8]) {
         }
         let again = HarborUrl::parse(&url.base(), url.from).expect("its own base parses");
         assert_eq!(
-            (&again.registry, again.base(), again.port),
-            (&url.registry, url.base(), url.port)
+            (&again.registry, again.base(), again.port()),
+            (&url.registry, url.base(), url.port())
         );
         assert!(url.scheme == crate::harbor::url::Scheme::Https || url.is_loopback());
     }

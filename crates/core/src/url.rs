@@ -17,19 +17,20 @@ pub enum Scheme {
     Http,
 }
 
-/// A Harbor endpoint the client may call.
+/// A Harbor endpoint the client may call. The host and port are the registry's
+/// ([`HarborUrl::host`], [`HarborUrl::port`]), so they cannot disagree with it; only what the
+/// registry key drops is kept beside it.
 #[derive(Clone, Debug)]
 pub struct HarborUrl {
     pub scheme: Scheme,
-    /// Host as it goes into a URL: lower-case, IPv6 in brackets.
-    pub host: String,
-    pub port: u16,
     /// Path prefix without a trailing slash (normally empty).
     pub path: String,
     /// The credential-helper key for this Harbor.
     pub registry: Registry,
     /// The variable the value came from.
     pub from: RegistryFrom,
+    /// `http://` to port 443, which the registry key never keeps.
+    http_on_443: bool,
 }
 
 /// Why there is no usable Harbor URL.
@@ -130,27 +131,34 @@ impl HarborUrl {
                 problem: AddressError::BadCharacter,
             });
         }
-        let port = match registry.port() {
-            Some(p) => p,
-            None if scheme == Scheme::Https || explicit_443(rest) => 443,
-            None => 80,
-        };
-        let host = registry.host().to_owned();
         let url = HarborUrl {
             scheme,
-            host,
-            port,
             path,
+            http_on_443: scheme == Scheme::Http && explicit_443(rest),
             registry,
             from,
         };
         if scheme == Scheme::Http && !url.is_loopback() {
             return Err(UrlProblem::PlainHttp {
                 var,
-                host: url.host.clone(),
+                host: url.host().to_owned(),
             });
         }
         Ok(url)
+    }
+
+    /// Host as it goes into a URL: lower-case, IPv6 in brackets.
+    pub fn host(&self) -> &str {
+        self.registry.host()
+    }
+
+    /// The port requests go to: the registry's, else the scheme's default.
+    pub fn port(&self) -> u16 {
+        match self.registry.port() {
+            Some(p) => p,
+            None if self.scheme == Scheme::Https || self.http_on_443 => 443,
+            None => 80,
+        }
     }
 
     /// `https://host[:port][/path]`, without a trailing slash.
@@ -162,16 +170,17 @@ impl HarborUrl {
         // A port the registry key carries is shown even when it is the scheme's default
         // (`http://h:80` is registry `h:80`), so the base names the same registry (found by
         // fuzzing).
-        if self.port == default && self.registry.port().is_none() {
-            format!("{scheme}://{}{}", self.host, self.path)
+        let (host, port) = (self.host(), self.port());
+        if port == default && self.registry.port().is_none() {
+            format!("{scheme}://{host}{}", self.path)
         } else {
-            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
+            format!("{scheme}://{host}:{port}{}", self.path)
         }
     }
 
     /// The host without IPv6 brackets, for DNS and TLS server names.
     pub fn bare_host(&self) -> &str {
-        self.host.trim_start_matches('[').trim_end_matches(']')
+        self.host().trim_start_matches('[').trim_end_matches(']')
     }
 
     pub fn is_loopback(&self) -> bool {
@@ -199,7 +208,7 @@ mod tests {
     fn https_urls_with_ports_paths_and_slashes() {
         let u = parse("https://Harbor.Example.net:8443/").unwrap();
         assert_eq!(
-            (u.host.as_str(), u.port, u.base()),
+            (u.host(), u.port(), u.base()),
             (
                 "harbor.example.net",
                 8443,
@@ -209,21 +218,18 @@ mod tests {
         assert_eq!(u.registry.as_str(), "harbor.example.net:8443");
         let u = parse("https://harbor.example.net").unwrap();
         assert_eq!(
-            (u.port, u.base()),
+            (u.port(), u.base()),
             (443, "https://harbor.example.net".into())
         );
         let u = parse("https://harbor.example.net:443/sub/path/").unwrap();
         assert_eq!(
-            (u.port, u.base()),
+            (u.port(), u.base()),
             (443, "https://harbor.example.net/sub/path".into())
         );
         let u = HarborUrl::parse("harbor.example.net", RegistryFrom::Host).unwrap();
         assert_eq!(u.base(), "https://harbor.example.net");
         let u = parse("https://[::1]:9443").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.bare_host()),
-            ("[::1]", 9443, "::1")
-        );
+        assert_eq!((u.host(), u.port(), u.bare_host()), ("[::1]", 9443, "::1"));
         assert!(u.is_loopback());
     }
 
@@ -231,11 +237,11 @@ mod tests {
     fn plain_http_only_for_loopback() {
         let u = parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(
-            (u.scheme, u.port, u.base()),
+            (u.scheme, u.port(), u.base()),
             (Scheme::Http, 8080, "http://127.0.0.1:8080".into())
         );
         let u = parse("http://localhost").unwrap();
-        assert_eq!(u.port, 80);
+        assert_eq!(u.port(), 80);
         let u = parse("http://127.0.0.1:80").unwrap();
         assert_eq!(
             (u.registry.as_str(), u.base()),

@@ -257,7 +257,7 @@ impl HarborClient {
     }
 
     fn classify(&self, e: reqwest::Error) -> HarborError {
-        let target = format!("{}:{}", self.url.host, self.url.port);
+        let target = format!("{}:{}", self.url.host(), self.url.port());
         if e.is_timeout() {
             return HarborError::Timeout {
                 after: self.timeout,

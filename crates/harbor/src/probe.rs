@@ -15,7 +15,7 @@ use crate::Proxies;
 /// The addresses `url`'s host resolves to, as the client would resolve them.
 pub fn resolve(url: &HarborUrl, timeout: Duration) -> Result<Vec<SocketAddr>, HarborError> {
     let host = url.bare_host();
-    dns::resolve(host, url.port, timeout).map_err(|detail| HarborError::Dns {
+    dns::resolve(host, url.port(), timeout).map_err(|detail| HarborError::Dns {
         host: host.to_owned(),
         detail,
     })
@@ -37,7 +37,7 @@ pub fn connect(
         }
     }
     Err(HarborError::Connect {
-        target: format!("{}:{}", url.host, url.port),
+        target: format!("{}:{}", url.host(), url.port()),
         detail: last_error,
     })
 }
