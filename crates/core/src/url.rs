@@ -234,6 +234,15 @@ mod tests {
     }
 
     #[test]
+    fn http_to_port_443_keeps_the_port_the_registry_key_drops() {
+        let u = parse("http://localhost:443/").unwrap();
+        assert_eq!(
+            (u.registry.as_str(), u.port(), u.base()),
+            ("localhost", 443, "http://localhost:443".into())
+        );
+    }
+
+    #[test]
     fn plain_http_only_for_loopback() {
         let u = parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(
