@@ -97,3 +97,46 @@ fn listed(entries: &[&Entry]) -> String {
     names.dedup();
     names.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry under two spellings is one registry, named as the runner check and doctor
+    /// named the registry they were given.
+    #[test]
+    fn each_reader_names_a_shadowed_registry_once() {
+        let registry = Registry::parse("harbor.example.com").unwrap();
+        let value =
+            br#"{"auths":{"https://HARBOR.example.com/":{"auth":"eDp5"},"harbor.example.com":{"auth":"eDp5"},"other.example":{"auth":"eDp5"}}}"#;
+        let config = DockerAuthConfig::parse(Some(value));
+        let registries = [registry.clone()];
+        let verdict = Verdict::of(&config, &registries).unwrap();
+        assert_eq!(
+            verdict.said(Reader::Runner("docker")).unwrap(),
+            format!(
+                "runner docker: environment gives every job a DOCKER_AUTH_CONFIG entry for {registry}, which docker >= 28.3 answers from instead of the helper; put credHelpers in the runner user's ~/.docker/config.json instead, which no job sees"
+            )
+        );
+        assert!(
+            verdict
+                .said(Reader::Doctor)
+                .unwrap()
+                .starts_with(&format!("DOCKER_AUTH_CONFIG has an entry for {registry}: "))
+        );
+        assert!(Verdict::of(&config, &[Registry::parse("elsewhere.example").unwrap()]).is_none());
+    }
+
+    #[test]
+    fn pre_build_keeping_a_rejected_value_says_nothing() {
+        let config = DockerAuthConfig::parse(Some(br#"{"credHelpers":{"h":"harbor"}}"#));
+        let registries = [Registry::parse("h").unwrap()];
+        let verdict = Verdict::of(&config, &registries).unwrap();
+        assert!(verdict.said(Reader::PreBuildKeeping).is_none());
+        let said = verdict.said(Reader::PreBuild).unwrap();
+        assert!(
+            said.contains("rejects it (it holds \"credHelpers\""),
+            "{said}"
+        );
+    }
+}
