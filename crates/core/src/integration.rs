@@ -27,7 +27,9 @@ pub struct Integration {
     /// `HARBOR_HOST` is set (the job has no Harbor integration).
     pub url: Option<Result<HarborUrl, UrlProblem>>,
     /// The registry the helper serves from these variables (`vars::registry`: what `get`
-    /// answers for), and the variable it came from; Docker Hub never.
+    /// answers for), and the variable it came from; Docker Hub never. Not taken from `url`:
+    /// `get` answers for it even when the URL cannot be used (`oci://`, plain HTTP to
+    /// another host), and `configure` points clients at it then too.
     pub registry: Option<(Registry, RegistryFrom)>,
     /// The user name, and the variable it came from (`HARBOR_USERNAME`, or 14.9's `HARBOR_USER`).
     pub username: Option<(String, &'static str)>,

@@ -10,7 +10,8 @@
 //! - [`env`] → text: the one reader of the process environment, and the name of every
 //!   variable the tool reads ([`env::VARIABLES`]). [`debug`]: opt-in stderr lines.
 //! - [`vars`] → env, address: GitLab's `HARBOR_*` variables resolved, cheaply, for `get`.
-//! - [`url`] → vars: Harbor's base URL, checked for what a client may talk to.
+//! - [`url`] → vars: Harbor's base URL, checked for what a client may talk to; its host
+//!   and port are its registry's.
 //! - [`integration`] → url, vars: the whole integration resolved once, for the commands.
 //! - [`docker_auth_config`] → address, text: `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads
 //!   it, as keys and offsets. Pure. Not on the `get` path (docker never passes it on).

@@ -23,7 +23,8 @@
 //! - `client` → dns, error, options, reply, tls: [`HarborClient`].
 //! - [`probe`] → dns, error, options, tls: `doctor`'s checks of each layer, no request sent.
 //! - [`verify`] → client, token: the one-request verification of the push right.
-//! - [`account`] → client: whether the account is a robot (under any prefix).
+//! - [`account`] → client: whether the account is a robot (under any prefix), by one rule
+//!   (`account::of`) every caller asks.
 //! - [`robots`] → account, client, verify: the robot API.
 
 pub mod account;
