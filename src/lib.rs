@@ -35,7 +35,8 @@
 //! - [`cli`] → client_config: argv to a command.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
 //!   `post-build`, `configure`, `robots prune`, `install-hooks`).
-//! - [`fuzz`]: the entry point of each fuzz target (fuzz/), one per parser of outside input.
+//! - `fuzz` (the `fuzzing` feature only, never in a release build): the entry point of each
+//!   fuzz target (fuzz/), one per parser of outside input.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process: `main` hands the
 //! protocol to the core.
@@ -53,6 +54,9 @@ pub(crate) mod certs_d;
 pub mod cli;
 pub mod client_config;
 pub mod commands;
+// Scaffolding for the fuzz workspace and the corpus replay, behind the `fuzzing` feature: a
+// normal or release build does not compile it.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod hardening;

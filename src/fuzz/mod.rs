@@ -2,7 +2,8 @@
 //! (`tests/fuzz_corpus.rs`): one function per parser of outside input. Each hands the bytes
 //! to the parser exactly as the binary does, then checks what must hold whatever the input;
 //! a violated property panics, which the fuzzer reports as a crash. Not an API: nothing but
-//! the fuzzer and the tests calls it, and it performs no I/O beyond what it says.
+//! the fuzzer and the tests calls it, it performs no I/O beyond what it says, and only a build
+//! with the `fuzzing` feature compiles it (never the shipped binary).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

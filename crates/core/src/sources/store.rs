@@ -113,7 +113,9 @@ impl Store {
         })
     }
 
-    /// What `list` would answer for a store file holding `bytes` (for the fuzzer).
+    /// What `list` would answer for a store file holding `bytes` (for the fuzzer only: the
+    /// `fuzzing` feature).
+    #[cfg(feature = "fuzzing")]
     pub fn list_bytes(&self, bytes: &[u8]) -> anyhow::Result<BTreeMap<Registry, String>> {
         self.decode(bytes).map(listed)
     }
