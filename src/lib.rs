@@ -38,7 +38,8 @@
 //! - [`cli`] → client_config: argv to a command.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
 //!   `post-build`, `configure`, `robots prune`, `install-hooks`).
-//! - [`fuzz`]: the entry point of each fuzz target (fuzz/), one per parser of outside input.
+//! - `fuzz` (the `fuzzing` feature only, never in a release build): the entry point of each
+//!   fuzz target (fuzz/), one per parser of outside input.
 //!
 //! Nothing on the `get` path builds an HTTP client or spawns a process: `main` hands the
 //! protocol to the core.
@@ -57,6 +58,9 @@ pub mod cli;
 pub mod client_config;
 pub mod commands;
 pub(crate) mod docker_auth_verdict;
+// Scaffolding for the fuzz workspace and the corpus replay, behind the `fuzzing` feature: a
+// normal or release build does not compile it.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod hardening;

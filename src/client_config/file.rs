@@ -302,16 +302,10 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dch-config-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn merging_keeps_unknown_keys_order_and_mode_and_drops_the_bom() {
-        let dir = scratch("merge");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("config.json");
         let original = "\u{feff}{\"zeta\":1,\"auths\":{\"other.example\":{\"auth\":\"eDp5\"}},\"credHelpers\":{\"gcr.io\":\"gcloud\"},\"alpha\":{\"x\":[1,2]}}";
         fs::write(&path, original).unwrap();
@@ -348,12 +342,12 @@ mod tests {
         f.save().unwrap();
         let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["credHelpers"], serde_json::json!({"gcr.io": "gcloud"}));
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_9_a_copy_holds_no_login() {
-        let dir = scratch("copy");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("config.json");
         fs::write(
             &path,
@@ -373,12 +367,12 @@ mod tests {
             text.contains("c.example") && text.contains("\"credsStore\": \"pass\""),
             "{text}"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn other_helpers_are_kept_in_user_files_and_replaced_in_ours() {
-        let dir = scratch("other");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("c.json");
         fs::write(&path, r#"{"credHelpers":{"h.example":"desktop"}}"#).unwrap();
         let reg = Registry::parse("h.example").unwrap();
@@ -389,12 +383,12 @@ mod tests {
         );
         assert_eq!(f.set_helper(&reg, true), Entry::Replaced("desktop".into()));
         assert_eq!(f.helper_for(&reg), Some(HELPER));
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_broken_file_is_reported_without_its_content_and_not_touched() {
-        let dir = scratch("broken");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("c.json");
         fs::write(&path, r#"{"auths":{"h":{"auth":"U0VDUkVU"}}"#).unwrap();
         let err = ConfigFile::load(&path).err().unwrap().to_string();
@@ -410,6 +404,5 @@ mod tests {
                 .helper_for(&Registry::parse("h").unwrap())
                 .is_none()
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -298,15 +298,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dch-atomic-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
-
     #[test]
     fn written_files_are_private_and_replace_wider_modes() {
-        let dir = scratch("mode");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         create_private_dir_all(&dir.join("a/b")).unwrap();
         assert_eq!(
             fs::metadata(dir.join("a/b")).unwrap().permissions().mode() & 0o777,
@@ -321,13 +316,12 @@ mod tests {
             fs::metadata(&f).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_replacement_keeps_owner_and_mode() {
-        let dir = scratch("keep");
-        create_private_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let f = dir.join("config.toml");
         fs::write(&f, "old").unwrap();
         fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
@@ -347,30 +341,28 @@ mod tests {
             (after.uid(), after.gid(), after.mode() & 0o7777),
             (before.uid(), before.gid(), 0o640)
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn stale_temps_are_replaced_and_removed() {
-        let dir = scratch("stale");
-        create_private_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let f = dir.join("store.json");
         fs::write(temp_path(&f, std::process::id()), "junk").unwrap();
         fs::write(temp_path(&f, 1), "junk").unwrap();
         write_private(&f, b"x").unwrap();
         remove_stale_temps(&f);
-        let left: Vec<_> = fs::read_dir(&dir)
+        let left: Vec<_> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, vec![std::ffi::OsString::from("store.json")]);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_9_the_lock_follows_no_link_and_is_made_private() {
-        let dir = scratch("locklink");
-        create_private_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let target = dir.join("target");
         let link = dir.join("l");
         std::os::unix::fs::symlink(&target, &link).unwrap();
@@ -387,13 +379,12 @@ mod tests {
             fs::metadata(&wide).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_9_reads_refuse_fifos_devices_links_and_floods() {
-        let dir = scratch("reads");
-        create_private_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let fifo = dir.join("fifo");
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid NUL-terminated path.
@@ -426,13 +417,12 @@ mod tests {
                 .len(),
             2048
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_held_lock_times_out_as_busy() {
-        let dir = scratch("lock");
-        create_private_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("l");
         let held = Lock::acquire(&path, Duration::from_secs(1)).unwrap();
         match Lock::acquire(&path, Duration::from_millis(30)) {
@@ -441,6 +431,5 @@ mod tests {
         }
         drop(held);
         Lock::acquire(&path, Duration::from_millis(30)).unwrap();
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

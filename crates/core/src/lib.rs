@@ -19,12 +19,19 @@
 //! - [`protocol`] → address, text: the wire protocol and the [`protocol::Helper`] trait.
 //! - [`sources`] → address, atomic_file, debug, env, protocol, vars: environment, store and
 //!   runner config, in that order, as one `Helper`.
+//! - `fuzz` → address, protocol, sources (the `fuzzing` feature only, never in a release
+//!   build): the entry point of each fuzz target in `crates/core/fuzz/`.
 
 pub mod address;
 pub mod atomic_file;
 pub mod debug;
 pub mod docker_auth_config;
 pub mod env;
+// Scaffolding for crates/core/fuzz and the corpus replay, behind the `fuzzing` feature: a
+// normal or release build does not compile it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod integration;
 pub mod protocol;
 pub mod sources;

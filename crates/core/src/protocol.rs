@@ -336,11 +336,13 @@ fn read_address(input: &mut dyn Read) -> Result<String, ProtocolError> {
 
 /// An in-memory [`Helper`], as docker-credential-helpers' `memoryStore`: the protocol's own
 /// tests and the fuzz targets serve from it. It holds secrets as plain strings, so nothing but
-/// tests and fuzzing uses it.
+/// tests and fuzzing uses it, and only their builds compile it (the `fuzzing` feature).
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 #[derive(Default)]
 pub struct Memory(std::cell::RefCell<BTreeMap<Registry, (String, String)>>);
 
+#[cfg(any(test, feature = "fuzzing"))]
 impl Helper for Memory {
     fn get(&self, server: &Registry) -> anyhow::Result<Option<Credentials>> {
         Ok(self.0.borrow().get(server).map(|(u, s)| Credentials {

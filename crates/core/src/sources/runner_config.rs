@@ -289,13 +289,6 @@ mod tests {
     use secrecy::ExposeSecret;
     use std::fs;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dch-runner-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     fn write(path: &Path, text: &str, mode: u32) {
         fs::write(path, text).unwrap();
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
@@ -303,7 +296,8 @@ mod tests {
 
     #[test]
     fn password_file_env_and_inline() {
-        let dir = scratch("kinds");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         write(&dir.join("pull.secret"), "from-file\n", 0o600);
         let cfg = dir.join("config.json");
         write(
@@ -326,12 +320,12 @@ mod tests {
         assert_eq!(get("c.example").as_deref(), Some("inline"));
         assert_eq!(get("b.example"), None);
         assert_eq!(c.list().unwrap().len(), 3);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn inline_password_in_a_readable_file_is_refused_and_not_shown() {
-        let dir = scratch("shared");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let cfg = dir.join("config.json");
         write(
             &cfg,
@@ -347,12 +341,12 @@ mod tests {
             text.contains("chmod 600") && !text.contains("TOPSECRET"),
             "{text}"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_9_an_invalid_key_is_ignored_by_position_and_never_echoed() {
-        let dir = scratch("badkey");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let cfg = dir.join("config.json");
         write(
             &cfg,
@@ -373,12 +367,12 @@ mod tests {
             !note.contains("TOPSECRET") && !note.contains("robot"),
             "{note}"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_9_a_config_others_may_write_is_refused() {
-        let dir = scratch("trust");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let cfg = dir.join("config.json");
         write(
             &cfg,
@@ -391,17 +385,17 @@ mod tests {
             "{text}"
         );
         fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
         let text = format!("{:#}", RunnerConfig::load(&cfg).err().unwrap());
         assert!(text.contains("its directory"), "{text}");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(RunnerConfig::load(&cfg).unwrap().is_some());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn broken_entries_name_what_to_fix() {
-        let dir = scratch("broken");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let cfg = dir.join("config.json");
         write(
             &cfg,
@@ -438,6 +432,5 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

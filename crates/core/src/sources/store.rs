@@ -113,7 +113,9 @@ impl Store {
         })
     }
 
-    /// What `list` would answer for a store file holding `bytes` (for the fuzzer).
+    /// What `list` would answer for a store file holding `bytes` (for the fuzzer only: the
+    /// `fuzzing` feature).
+    #[cfg(feature = "fuzzing")]
     pub fn list_bytes(&self, bytes: &[u8]) -> anyhow::Result<BTreeMap<Registry, String>> {
         self.decode(bytes).map(listed)
     }
@@ -299,12 +301,6 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("dch-store-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
-
     fn creds(u: &str, s: &str) -> Credentials {
         Credentials {
             username: u.into(),
@@ -314,7 +310,8 @@ mod tests {
 
     #[test]
     fn upsert_get_list_remove() {
-        let dir = scratch("crud");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
         let store = Store::at(dir.join("sub/credentials.json"));
         let h = Registry::parse("h.example:5000").unwrap();
         assert!(store.get(&h).unwrap().is_none());
@@ -336,12 +333,12 @@ mod tests {
         assert_eq!(mode(&dir.join("sub")), 0o700);
         store.remove(&h).unwrap();
         assert!(store.get(&h).unwrap().is_none());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn insert_new_never_replaces_a_login() {
-        let dir = scratch("insert-new");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let store = Store::at(dir.join("credentials.json"));
         let h = Registry::parse("h.example").unwrap();
         assert_eq!(
@@ -363,13 +360,12 @@ mod tests {
             (got.username.as_str(), got.secret.expose_secret()),
             ("u", "one")
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_corrupt_store_is_reported_without_its_contents_and_kept() {
-        let dir = scratch("corrupt");
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("credentials.json");
         let junk = r#"{"version":1,"registries":{"h":{"username":"u","secret":TOPSECRET"#;
         fs::write(&path, junk).unwrap();
@@ -388,13 +384,12 @@ mod tests {
             assert!(!text.contains("TOPSECRET"), "{text}");
         }
         assert_eq!(fs::read_to_string(&path).unwrap(), junk);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_9_a_store_others_can_write_or_own_is_refused_and_kept() {
-        let dir = scratch("foreign");
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("credentials.json");
         let planted = r#"{"version":1,"registries":{"h":{"username":"evil","secret":"planted"}}}"#;
         fs::write(&path, planted).unwrap();
@@ -402,7 +397,7 @@ mod tests {
         let store = Store::at(path.clone());
         let h = Registry::parse("h").unwrap();
         assert!(store.get(&h).unwrap().is_some());
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
         for err in [
             store.get(&h).unwrap_err(),
             store.upsert(&h, creds("u", "p")).unwrap_err(),
@@ -413,7 +408,7 @@ mod tests {
                 "{text}"
             );
         }
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o622)).unwrap();
         assert!(format!("{:#}", store.get(&h).unwrap_err()).contains("mode 0622"));
         if atomic_file::euid() == 0 {
@@ -422,32 +417,29 @@ mod tests {
             assert!(format!("{:#}", store.get(&h).unwrap_err()).contains("belongs to uid 65534"));
         }
         assert_eq!(fs::read_to_string(&path).unwrap(), planted);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn issue_9_a_store_linked_to_a_device_is_refused_at_once() {
-        let dir = scratch("zero");
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("credentials.json");
         std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
         let err = Store::at(path)
             .get(&Registry::parse("h").unwrap())
             .unwrap_err();
         assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_newer_format_is_refused() {
-        let dir = scratch("newer");
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("credentials.json");
         fs::write(&path, r#"{"version":2,"registries":{}}"#).unwrap();
         let err = Store::at(path)
             .get(&Registry::parse("h").unwrap())
             .unwrap_err();
         assert!(format!("{err:#}").contains("upgrade"));
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,10 +12,10 @@ use crate::util::*;
 
 #[test]
 fn the_binary_announces_itself_and_stops_when_stdin_closes() {
-    let dir = TestDir::new();
+    let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-double"))
         .arg("--dir")
-        .arg(&dir.0)
+        .arg(dir.path())
         .args(["--oidc", "--plain-http", "--stdin-lifetime"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -27,7 +27,8 @@ fn the_binary_announces_itself_and_stops_when_stdin_closes() {
         .unwrap();
     let announced: Value = serde_json::from_str(&line).unwrap();
     let written: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("harbor.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("harbor.json")).unwrap())
+            .unwrap();
     assert_eq!(announced, written);
     assert_eq!(announced["registry"], false);
     assert!(

@@ -8,7 +8,7 @@
 // Tests report what they measured on stderr, as the main crate's tests do.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
-/// Shared support: scratch directories, a started double, a client, requests and answers.
+/// Shared support: a started double in a temporary directory, a client, requests and answers.
 mod util;
 
 /// db_auth, oidc_auth CLI secrets and the failed-login lock (§0, §6).

@@ -75,8 +75,8 @@ fn skopeo_pushes_and_pulls_through_the_double_and_a_guest_cannot_push() {
         ..Config::default()
     });
     let h = &f.h;
-    let image = f.dir.0.join("image");
-    let home = f.dir.0.join("home");
+    let image = f.dir.path().join("image");
+    let home = f.dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let mkimage = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/mkimage.sh");
     let made = Command::new("sh")
@@ -89,7 +89,7 @@ fn skopeo_pushes_and_pulls_through_the_double_and_a_guest_cannot_push() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let cert_dir = f.dir.0.join("certs.d").join(h.addr());
+    let cert_dir = f.dir.path().join("certs.d").join(h.addr());
     assert!(cert_dir.join("ca.crt").exists());
     let cert_dir = cert_dir.to_string_lossy().into_owned();
     let src = format!("oci:{}:v1", image.display());

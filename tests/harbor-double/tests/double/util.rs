@@ -1,9 +1,9 @@
-//! What every test module shares: a scratch directory, a started double with its directory,
+//! What every test module shares: a started double with its (temporary) directory,
 //! a client that trusts the double's CA (rustls, ring; no redirects, no cookies), requests and
 //! their answers, and the token service's claims.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,37 +14,17 @@ use reqwest::header::HeaderMap;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
-
-/// A scratch directory removed at drop.
-pub struct TestDir(pub PathBuf);
-
-impl TestDir {
-    pub fn new() -> TestDir {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("harbor-double-test-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TestDir(dir)
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use tempfile::TempDir;
 
 /// A double and its directory; the double is dropped (registry killed) before the directory.
 pub struct Fixture {
     pub h: Harbor,
-    pub dir: TestDir,
+    pub dir: TempDir,
 }
 
 pub fn start(config: Config) -> Fixture {
-    let dir = TestDir::new();
-    let h = Harbor::start(&dir.0, config);
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harbor::start(dir.path(), config);
     Fixture { h, dir }
 }
 
