@@ -1,6 +1,6 @@
 //! The one way a subcommand tells a person what went wrong: every error type is a
-//! [`Problem`] (what failed and why, plus an optional hint naming what to change), and the
-//! functions here own the format (`docker-credential-harbor: warning: …` with `  hint: …` on
+//! [`Problem`] (what failed and why, plus an optional hint naming what to change, implemented
+//! beside each type, in the core), and the functions here own the format (`docker-credential-harbor: warning: …` with `  hint: …` on
 //! the next line). `doctor` puts the same hint under its check lines. Also the panic hook,
 //! which never prints the panic's payload.
 //!
@@ -12,50 +12,10 @@
 use std::fmt::{self, Display};
 use std::io::{self, Write};
 
-use crate::client_config::ConfigError;
-use crate::harbor::HarborError;
-use crate::harbor::robots::CreateError;
-use crate::harbor::tls::TrustError;
-use crate::url::UrlProblem;
+use crate::problem::Problem;
 
 /// Prefix of every line a subcommand writes about itself.
 pub const NAME: &str = "docker-credential-harbor";
-
-/// An error a person reads: `Display` says what failed and why; `hint` what to do next.
-pub trait Problem: Display {
-    fn hint(&self) -> Option<String> {
-        None
-    }
-}
-
-impl Problem for HarborError {
-    fn hint(&self) -> Option<String> {
-        HarborError::hint(self)
-    }
-}
-
-impl Problem for UrlProblem {
-    fn hint(&self) -> Option<String> {
-        Some(UrlProblem::hint(self))
-    }
-}
-
-impl Problem for TrustError {
-    fn hint(&self) -> Option<String> {
-        Some(TrustError::hint(self))
-    }
-}
-
-impl Problem for CreateError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            CreateError::Harbor(e) => e.hint(),
-            _ => None,
-        }
-    }
-}
-
-impl Problem for ConfigError {}
 
 /// A problem given as text, for what no error type describes.
 pub struct Said<'a>(pub &'a str, pub Option<String>);

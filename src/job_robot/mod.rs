@@ -10,7 +10,6 @@
 
 pub mod keeper;
 
-use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -22,28 +21,21 @@ use crate::harbor::robots::{self, CreateError, MARK};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Account, HarborClient};
 use crate::job::{self, JobRobot};
+use crate::problem::Problem;
 use crate::process::Shell;
 use crate::protocol::Credentials;
-use crate::report::Problem;
 use crate::settings::Settings;
 use crate::sources::store::Store;
 
 /// Why the job keeps the integration's credentials instead of a robot.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum MintError {
     /// Harbor would not create one.
+    #[error(transparent)]
     Create(CreateError),
     /// A robot was made but cannot be put in service (it is deleted again).
+    #[error("cannot {what}: {detail}")]
     Setup { what: String, detail: String },
-}
-
-impl fmt::Display for MintError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MintError::Create(e) => write!(f, "{e}"),
-            MintError::Setup { what, detail } => write!(f, "cannot {what}: {detail}"),
-        }
-    }
 }
 
 impl Problem for MintError {
@@ -56,21 +48,14 @@ impl Problem for MintError {
 }
 
 /// Why post-build could not have the robot deleted.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RetireError {
     /// Nothing listens on the keeper's socket (the keeper died, or the job moved machines).
+    #[error("the robot's keeper is not reachable ({0})")]
     NoKeeper(String),
     /// The keeper answered, but Harbor refused or did not answer.
+    #[error("{0}")]
     Harbor(String),
-}
-
-impl fmt::Display for RetireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RetireError::NoKeeper(why) => write!(f, "the robot's keeper is not reachable ({why})"),
-            RetireError::Harbor(e) => write!(f, "{e}"),
-        }
-    }
 }
 
 /// Creates the job's robot, stores its secret for the helper and starts its keeper. On any

@@ -5,7 +5,6 @@
 //! directories docker and podman users already keep for their registry (the caller names them
 //! in [`Options::certs_d`]). Nothing here ever disables verification.
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use rustls::{CertificateError, ClientConfig, RootCertStore};
 use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::atomic_file::{self, Links};
 use docker_credential_harbor_core::env::CA_FILE_VAR;
+use docker_credential_harbor_core::problem::Problem;
 
 use crate::Options;
 
@@ -37,39 +37,24 @@ pub struct Trust {
 }
 
 /// Why no TLS configuration could be built.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     /// The CA file named by the variable is unreadable or holds no certificate.
-    CaFile {
-        path: PathBuf,
-        detail: String,
-    },
+    #[error("cannot use {CA_FILE_VAR}={}: {detail}", path.display())]
+    CaFile { path: PathBuf, detail: String },
     /// Not a single CA from any source.
-    NoRoots {
-        certs_d: Vec<PathBuf>,
-    },
-    Rustls(rustls::Error),
+    #[error(
+        "no CA certificates to verify Harbor with: no system store was found, and neither SSL_CERT_FILE, \
+         SSL_CERT_DIR, {CA_FILE_VAR} nor a certs.d directory for this registry holds one"
+    )]
+    NoRoots { certs_d: Vec<PathBuf> },
+    #[error("cannot set up TLS: {0}")]
+    Rustls(#[source] rustls::Error),
 }
 
-impl fmt::Display for TrustError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrustError::CaFile { path, detail } => {
-                write!(f, "cannot use {CA_FILE_VAR}={}: {detail}", path.display())
-            }
-            TrustError::NoRoots { .. } => write!(
-                f,
-                "no CA certificates to verify Harbor with: no system store was found, and neither SSL_CERT_FILE, \
-                 SSL_CERT_DIR, {CA_FILE_VAR} nor a certs.d directory for this registry holds one"
-            ),
-            TrustError::Rustls(e) => write!(f, "cannot set up TLS: {e}"),
-        }
-    }
-}
-
-impl TrustError {
-    pub fn hint(&self) -> String {
-        match self {
+impl Problem for TrustError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             TrustError::CaFile { .. } => format!(
                 "point {CA_FILE_VAR} at a readable PEM file holding Harbor's CA certificate"
             ),
@@ -81,7 +66,7 @@ impl TrustError {
                     .unwrap_or_default()
             ),
             TrustError::Rustls(_) => "report this as a bug".into(),
-        }
+        })
     }
 }
 

@@ -232,7 +232,7 @@ fn access(
         Err(e) => {
             o.warn(&Said(
                 &format!("{e}; the job keeps the integration's credentials"),
-                report::Problem::hint(&e),
+                crate::problem::Problem::hint(&e),
             ));
             o.failed = strict;
             None

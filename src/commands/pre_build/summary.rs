@@ -8,7 +8,8 @@ use std::io::{self, Write};
 
 use crate::env::VERIFY_VAR;
 use crate::integration::Integration;
-use crate::report::{self, Problem};
+use crate::problem::Problem;
+use crate::report;
 use crate::settings::{Settings, VerifyMode};
 use crate::text;
 
