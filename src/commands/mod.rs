@@ -11,36 +11,65 @@ pub(crate) mod post_build;
 pub(crate) mod pre_build;
 pub(crate) mod robots;
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use crate::cli::{self, Subcommand};
 use crate::env::Env;
 use crate::integration::Integration;
+use crate::problem::Problem;
 use crate::report::{self, Said};
 use crate::settings::Settings;
 use crate::text::Escaped;
 
 /// Runs a subcommand; `true` for exit status 0. Everything a person reads goes through
 /// [`Escaped`]; only pre-build's stdout (the `export` lines) is machine output, and its
-/// summary adds GitLab's section markers itself.
+/// summary adds GitLab's section markers itself. A driver reports its own findings and
+/// returns whether they pass; what stopped it from reporting them (an error writing stdout
+/// or stderr) comes back here and is printed once, through `report`, and fails the command,
+/// except post-build's, which never fails a job. A reader that went away (`… | head`, EPIPE)
+/// is the one error not said, as for the protocol's verbs: the reader asked for no more, and
+/// exit 1 says the rest was not written.
 pub fn run(command: Subcommand, env: &Env) -> bool {
-    let (mut out, mut err) = (
-        Escaped::new(std::io::stdout().lock()),
-        Escaped::new(std::io::stderr().lock()),
-    );
+    let never_fails = matches!(command, Subcommand::PostBuild);
+    let mut err = Escaped::new(std::io::stderr().lock());
+    match drive(command, env, &mut err) {
+        Ok(ok) => ok,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => never_fails,
+        Err(e) => {
+            // The message may fail to write too (stderr closed): the exit status still says.
+            let _ = report::error(&mut err, &Unwritten(e));
+            never_fails
+        }
+    }
+}
+
+/// Why a command's own output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the report: {0}")]
+struct Unwritten(#[source] io::Error);
+
+impl Problem for Unwritten {
+    fn hint(&self) -> Option<String> {
+        Some("check that the command's stdout and stderr are open and writable".into())
+    }
+}
+
+/// The driver `command` names, with its inputs resolved; `Ok(false)` when it reported a
+/// failure, `Err` when it could not report.
+fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool> {
+    let mut out = Escaped::new(std::io::stdout().lock());
     let integration = || Integration::resolve(env);
     let settings = || Settings::from_env(env);
     match command {
         Subcommand::Help => print(&mut out, &cli::help()),
         Subcommand::SubcommandHelp(text) => print(&mut out, text),
         Subcommand::BadArguments(text) => {
-            let _ = report::error(&mut err, &Said(&text, None));
-            false
+            report::error(err, &Said(&text, None))?;
+            Ok(false)
         }
-        Subcommand::Doctor => doctor::run(&integration(), &settings(), &mut out).unwrap_or(false),
+        Subcommand::Doctor => doctor::run(&integration(), &settings(), &mut out),
         Subcommand::DoctorRunner { config, registry } => {
             doctor::runner::run(&config, registry.as_deref(), &integration(), &mut out)
-                .unwrap_or(false)
         }
         Subcommand::PreBuild { job_robot } => pre_build::run(
             &integration(),
@@ -49,7 +78,7 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         )
-        .is_ok(),
+        .map(|()| true),
         Subcommand::InstallHooks {
             config,
             job_path,
@@ -59,16 +88,12 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             job_path.as_deref(),
             registry.as_deref(),
             &mut out,
-            &mut err,
-        )
-        .unwrap_or(false),
+            err,
+        ),
         // Always 0: a cleanup problem is a warning, never a failed job.
-        Subcommand::PostBuild => {
-            let _ = post_build::run(&settings(), &mut err);
-            true
-        }
+        Subcommand::PostBuild => post_build::run(&settings(), err).map(|()| true),
         Subcommand::Configure(args) => {
-            configure::run(&integration(), &settings(), &args, &mut out, &mut err).unwrap_or(false)
+            configure::run(&integration(), &settings(), &args, &mut out, err)
         }
         Subcommand::RobotsPrune {
             older_than_hours,
@@ -79,16 +104,15 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             older_than_hours,
             dry_run,
             &mut out,
-            &mut err,
-        )
-        .unwrap_or(false),
-        Subcommand::RobotKeeper => crate::job_robot::keeper::run(&settings()),
+            err,
+        ),
+        Subcommand::RobotKeeper => Ok(crate::job_robot::keeper::run(&settings())),
     }
 }
 
 /// Help texts go to stdout, as DCH's `Serve` prints its usage there.
-fn print(out: &mut dyn Write, text: &str) -> bool {
-    writeln!(out, "{}", text.trim_end())
-        .and_then(|()| out.flush())
-        .is_ok()
+fn print(out: &mut dyn Write, text: &str) -> io::Result<bool> {
+    writeln!(out, "{}", text.trim_end())?;
+    out.flush()?;
+    Ok(true)
 }
