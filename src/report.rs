@@ -40,14 +40,25 @@ pub fn with_hint(problem: &dyn Problem) -> String {
     }
 }
 
+/// `docker-credential-harbor: …`: the start of every line a subcommand writes about itself,
+/// for output that is put together before it is written (pre-build's summary).
+pub fn line(text: impl Display) -> String {
+    format!("{NAME}: {text}")
+}
+
+/// `docker-credential-harbor: …`: what a command did or found, when it is not a problem.
+pub fn note(out: &mut dyn Write, text: impl Display) -> io::Result<()> {
+    writeln!(out, "{}", line(text))
+}
+
 /// `docker-credential-harbor: warning: …` (and its hint).
 pub fn warning(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
-    writeln!(out, "{NAME}: warning: {}", with_hint(problem))
+    note(out, format_args!("warning: {}", with_hint(problem)))
 }
 
 /// `docker-credential-harbor: …` (and its hint), for a failure of the command itself.
 pub fn error(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
-    writeln!(out, "{NAME}: {}", with_hint(problem))
+    note(out, with_hint(problem))
 }
 
 /// Replaces the default panic hook with one that prints only where the panic happened.
@@ -75,9 +86,11 @@ mod tests {
         let mut out = Vec::new();
         warning(&mut out, &Said("it broke", Some("mend it".into()))).unwrap();
         error(&mut out, &Said("plain", None)).unwrap();
+        note(&mut out, "done").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "docker-credential-harbor: warning: it broke\n  hint: mend it\ndocker-credential-harbor: plain\n"
+            "docker-credential-harbor: warning: it broke\n  hint: mend it\ndocker-credential-harbor: plain\n\
+             docker-credential-harbor: done\n"
         );
     }
 }

@@ -66,16 +66,22 @@ pub fn run(
         }
     }
     if registries.is_empty() && !args.migrate {
-        writeln!(
+        report::error(
             err,
-            "docker-credential-harbor: no registry to configure: name one (configure harbor.example.net), set HARBOR_URL, or list registries in the runner config"
+            &Said(
+                "no registry to configure: name one (configure harbor.example.net), set HARBOR_URL, or list registries in the runner config",
+                None,
+            ),
         )?;
         return Ok(false);
     }
     if !client_config::helper_on_path(&settings.path) {
-        writeln!(
+        report::warning(
             err,
-            "docker-credential-harbor: warning: docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory"
+            &Said(
+                "docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory",
+                None,
+            ),
         )?;
     }
     let clients: Vec<Client> = if args.clients.is_empty() {

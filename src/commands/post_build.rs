@@ -25,11 +25,12 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
     let (path, state) = match loaded {
         Ok((path, Some(state))) => (path, state),
         Ok((path, None)) => {
-            return writeln!(
+            return report::note(
                 err,
-                "{}: post-build found no job record at {}; nothing to clean up",
-                report::NAME,
-                path.display()
+                format_args!(
+                    "post-build found no job record at {}; nothing to clean up",
+                    path.display()
+                ),
             );
         }
         Err(e) => return report::warning(err, &Said(&format!("{e}; nothing cleaned up"), None)),
@@ -54,7 +55,7 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
             match job_robot::retire(settings, robot) {
                 Ok(said) => {
                     removed += 1;
-                    writeln!(err, "{}: {said}", report::NAME)?;
+                    report::note(err, said)?;
                 }
                 Err(e) => warnings.push(format!(
                     "could not delete the job robot {}: {e}; it expires at {} (unix time) regardless, \
@@ -123,11 +124,7 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
         report::warning(err, &Said(w, None))?;
     }
     if removed > 0 && warnings.is_empty() {
-        writeln!(
-            err,
-            "{}: post-build removed this job's client configuration",
-            report::NAME
-        )?;
+        report::note(err, "post-build removed this job's client configuration")?;
     }
     Ok(())
 }

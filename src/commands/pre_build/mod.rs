@@ -51,10 +51,9 @@ pub fn run(
     err: &mut dyn Write,
 ) -> io::Result<()> {
     if !integration.present() {
-        writeln!(
+        report::note(
             err,
-            "{}: no HARBOR_URL or HARBOR_HOST in this job (no Harbor integration); nothing to do",
-            report::NAME
+            "no HARBOR_URL or HARBOR_HOST in this job (no Harbor integration); nothing to do",
         )?;
         return Ok(());
     }
