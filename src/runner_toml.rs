@@ -120,11 +120,7 @@ pub enum Allowlist {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("cannot read {}: {error}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        error: io::Error,
-    },
+    Io { path: PathBuf, error: io::Error },
     #[error("{} does not exist", path.display())]
     Missing { path: PathBuf },
     #[error("{} is not UTF-8, so not TOML", path.display())]

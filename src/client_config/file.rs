@@ -38,20 +38,12 @@ pub const LOGIN_FIELDS: [&str; 5] = [
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {}: {error}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        error: io::Error,
-    },
+    Read { path: PathBuf, error: io::Error },
     /// Not JSON, or JSON but not an object; the file is left as it is.
     #[error("{} is not a JSON object ({detail}); it was left untouched", path.display())]
     Invalid { path: PathBuf, detail: String },
     #[error("cannot write {}: {error}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        error: io::Error,
-    },
+    Write { path: PathBuf, error: io::Error },
 }
 
 impl Problem for ConfigError {}

@@ -46,7 +46,7 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
 /// Why a command's own output could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the report: {0}")]
-struct Unwritten(#[source] io::Error);
+struct Unwritten(io::Error);
 
 impl Problem for Unwritten {
     fn hint(&self) -> Option<String> {

@@ -2,6 +2,13 @@
 //! in the type's own module, so a type and its hints are read together. The format (the
 //! `hint:` line under the message) belongs to the binary's `report`; this only says what the
 //! hint is. Never puts a secret in a hint.
+//!
+//! The error model: typed errors derive `Display` and `Error` with `thiserror`; the rest is
+//! `anyhow` with context, shown with `{:#}`. A typed error that wraps another either says the
+//! wrapped one's words in its own text or returns it from `source()`, never both (the Rust API
+//! guidelines' rule): `{:#}` prints every source after the text, so both would say it twice.
+//! The texts are the contract (tests and fuzz targets compare them), so a wrapped error stays
+//! in the text; `#[error(transparent)]` forwards both to the wrapped error.
 
 use std::fmt::Display;
 

@@ -110,11 +110,17 @@ pub enum ProtocolError {
         column: usize,
     },
     #[error("{NAME}: cannot use the server address: {0}; send host[:port] as docker does")]
-    BadAddress(#[source] AddressError),
+    BadAddress(AddressError),
     #[error("{NAME}: {0:#}")]
-    Source(#[from] anyhow::Error),
+    Source(anyhow::Error),
     #[error("{NAME}: cannot read the request on stdin: {0}")]
-    Io(#[source] io::Error),
+    Io(io::Error),
+}
+
+impl From<anyhow::Error> for ProtocolError {
+    fn from(e: anyhow::Error) -> Self {
+        ProtocolError::Source(e)
+    }
 }
 
 /// What argv asks of the protocol: a verb, or what docker-credential-helpers' `Serve` answers

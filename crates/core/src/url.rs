@@ -51,7 +51,6 @@ pub enum UrlProblem {
     #[error("{var} is not a usable URL: {problem}")]
     Address {
         var: &'static str,
-        #[source]
         problem: AddressError,
     },
 }

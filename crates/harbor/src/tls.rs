@@ -49,7 +49,7 @@ pub enum TrustError {
     )]
     NoRoots { certs_d: Vec<PathBuf> },
     #[error("cannot set up TLS: {0}")]
-    Rustls(#[source] rustls::Error),
+    Rustls(rustls::Error),
 }
 
 impl Problem for TrustError {
