@@ -23,7 +23,7 @@ use crate::env::{
     RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE, TIMEOUT_VAR, VERIFY_VAR,
 };
 use crate::harbor::{self, Proxies, TrustFiles};
-use crate::sources::{self, runner_config};
+use crate::sources::{self, NoStorePath, runner_config};
 
 /// The directory `pre-build` owns inside `RUNNER_TEMP_PROJECT_DIR`.
 pub const PER_JOB_DIR: &str = "docker-credential-harbor";
@@ -66,7 +66,7 @@ pub struct Settings {
     /// The user's data directory for this tool (the store, job records, leases).
     pub data_dir: Option<PathBuf>,
     /// The helper's store, or why there is none.
-    pub store: Result<PathBuf, String>,
+    pub store: Result<PathBuf, NoStorePath>,
     /// The runner config to read.
     pub runner_config: PathBuf,
     /// The file each client reads for this user.
@@ -158,7 +158,7 @@ impl Settings {
                 .map(|d| d.join(PER_JOB_DIR)),
             home: env.path(HOME),
             data_dir: env.data_dir(),
-            store: sources::store_path(env).map_err(|e| format!("{e:#}")),
+            store: sources::store_path(env),
             runner_config: runner_config::locate(env),
             clients: ClientFiles::from_env(env),
             path: env.var_os(PATH).unwrap_or_default(),

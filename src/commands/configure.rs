@@ -287,9 +287,20 @@ fn same_login(a: &Credentials, b: &Credentials) -> bool {
     a.username == b.username && a.secret.expose_secret() == b.secret.expose_secret()
 }
 
+/// Why an `auths` entry's `auth` holds no login; never quotes it (it is a secret).
+#[derive(Debug, thiserror::Error)]
+enum BadAuth {
+    #[error("the auth field is not base64")]
+    NotBase64,
+    #[error("the auth field is not UTF-8")]
+    NotUtf8,
+    #[error("the auth field is not user:password")]
+    NoColon,
+}
+
 /// The credentials an `auths` entry holds: `auth` (base64 `user:password`), or
 /// `username`/`password`, or `identitytoken` (stored as docker's `<token>` user).
-fn credentials_of(entry: &Map<String, Value>) -> Result<Option<Credentials>, &'static str> {
+fn credentials_of(entry: &Map<String, Value>) -> Result<Option<Credentials>, BadAuth> {
     let text = |k: &str| {
         entry
             .get(k)
@@ -303,15 +314,9 @@ fn credentials_of(entry: &Map<String, Value>) -> Result<Option<Credentials>, &'s
         }));
     }
     if let Some(auth) = text("auth") {
-        let decoded = Zeroizing::new(
-            STANDARD
-                .decode(auth)
-                .map_err(|_| "the auth field is not base64")?,
-        );
-        let text = std::str::from_utf8(&decoded).map_err(|_| "the auth field is not UTF-8")?;
-        let (user, password) = text
-            .split_once(':')
-            .ok_or("the auth field is not user:password")?;
+        let decoded = Zeroizing::new(STANDARD.decode(auth).map_err(|_| BadAuth::NotBase64)?);
+        let text = std::str::from_utf8(&decoded).map_err(|_| BadAuth::NotUtf8)?;
+        let (user, password) = text.split_once(':').ok_or(BadAuth::NoColon)?;
         return Ok(Some(Credentials {
             username: user.to_owned(),
             secret: SecretString::from(password),

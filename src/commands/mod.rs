@@ -17,7 +17,7 @@ use crate::cli::{self, Subcommand};
 use crate::env::Env;
 use crate::integration::Integration;
 use crate::problem::Problem;
-use crate::report::{self, Said};
+use crate::report;
 use crate::settings::Settings;
 use crate::text::Escaped;
 
@@ -63,8 +63,8 @@ fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool
     match command {
         Subcommand::Help => print(&mut out, &cli::help()),
         Subcommand::SubcommandHelp(text) => print(&mut out, text),
-        Subcommand::BadArguments(text) => {
-            report::error(err, &Said(&text, None))?;
+        Subcommand::BadArguments(e) => {
+            report::error(err, &e)?;
             Ok(false)
         }
         Subcommand::Doctor => doctor::run(&integration(), &settings(), &mut out),

@@ -17,11 +17,8 @@ use crate::report::{self, Said};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
-    let loaded = job::state_path(settings).and_then(|path| {
-        JobState::load(&path)
-            .map(|s| (path, s))
-            .map_err(|e| format!("{e:#}"))
-    });
+    let loaded =
+        job::state_path(settings).and_then(|path| JobState::load(&path).map(|s| (path, s)));
     let (path, state) = match loaded {
         Ok((path, Some(state))) => (path, state),
         Ok((path, None)) => {
@@ -33,7 +30,7 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
                 ),
             );
         }
-        Err(e) => return report::warning(err, &Said(&format!("{e}; nothing cleaned up"), None)),
+        Err(e) => return report::warning(err, &Said(&format!("{e:#}; nothing cleaned up"), None)),
     };
     let mut warnings = Vec::new();
     let mut removed = 0usize;
@@ -80,7 +77,7 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
         thing,
     ) {
         Ok(done) => *removed += usize::from(done),
-        Err(e) => warnings.push(e),
+        Err(e) => warnings.push(format!("{e:#}")),
     };
     for action in state.actions.iter().rev() {
         match action {
@@ -97,7 +94,7 @@ pub fn run(settings: &Settings, err: &mut dyn Write) -> io::Result<()> {
             },
             Action::PerJobDir { path } => match job::remove_per_job_dir(path) {
                 Ok(done) => removed += usize::from(done),
-                Err(e) => warnings.push(e),
+                Err(e) => warnings.push(format!("{e:#}")),
             },
         }
     }

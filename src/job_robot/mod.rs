@@ -17,6 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
+
 use crate::harbor::robots::{self, CreateError, MARK};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Account, HarborClient};
@@ -34,8 +36,8 @@ pub enum MintError {
     #[error(transparent)]
     Create(CreateError),
     /// A robot was made but cannot be put in service (it is deleted again).
-    #[error("cannot {what}: {detail}")]
-    Setup { what: String, detail: String },
+    #[error("cannot {what}: {error:#}")]
+    Setup { what: String, error: anyhow::Error },
 }
 
 impl Problem for MintError {
@@ -82,11 +84,11 @@ pub fn mint(
         attempt = robots::create(client, project, &name(), &description);
     }
     let robot = attempt.map_err(MintError::Create)?;
-    let undo = |what: &str, detail: String| {
+    let undo = |what: &str, error: anyhow::Error| {
         let _ = robots::delete(client, robot.id);
         MintError::Setup {
             what: what.to_owned(),
-            detail,
+            error,
         }
     };
     let (store, socket) = paths(settings, &robot.name).map_err(|e| undo("prepare its files", e))?;
@@ -98,7 +100,7 @@ pub fn mint(
                 secret: robot.secret.clone(),
             },
         )
-        .map_err(|e| undo("store the robot's secret", format!("{e:#}")))?;
+        .map_err(|e| undo("store the robot's secret", e))?;
     if let Err(e) = start_keeper(settings, url, account, &robot, &socket, &store, job_shell) {
         let _ = std::fs::remove_file(&store);
         return Err(undo("start the robot's keeper", e));
@@ -122,16 +124,16 @@ pub fn retire(settings: &Settings, robot: &JobRobot) -> Result<String, RetireErr
 /// the data directory. A socket path has to fit in 107 bytes; a longer one goes into a new
 /// directory of its own under the temp directory, mode 0700 like the per-job one, so no other
 /// user can reach the socket (docs/security.md#job-robots-what-they-protect-and-what-they-do-not).
-fn paths(settings: &Settings, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
+fn paths(settings: &Settings, robot_name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = match &settings.per_job_dir {
         Some(d) => d.clone(),
         None => job::state_path(settings)?
             .parent()
             .map(Path::to_owned)
-            .ok_or("no directory for the job's files")?,
+            .ok_or_else(|| anyhow!("no directory for the job's files"))?,
     };
     crate::atomic_file::create_private_dir_all(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let stem: String = robot_name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
@@ -144,7 +146,7 @@ fn paths(settings: &Settings, robot_name: &str) -> Result<(PathBuf, PathBuf), St
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&private)
-            .map_err(|e| format!("cannot create {}: {e}", private.display()))?;
+            .with_context(|| format!("cannot create {}", private.display()))?;
         socket = private.join(keeper::SOCKET);
     }
     Ok((store, socket))
@@ -158,11 +160,11 @@ fn start_keeper(
     socket: &Path,
     store: &Path,
     job_shell: Option<&Shell>,
-) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
     // The job's shell itself, not a subshell that ran pre-build
     // (docs/gitlab-runner.md#job-scoped-robot-accounts).
-    let shell = job_shell.ok_or("cannot find the job's shell in /proc")?;
+    let shell = job_shell.ok_or_else(|| anyhow!("cannot find the job's shell in /proc"))?;
     let mut child = Command::new(exe)
         .arg("robot-keeper")
         // The password reaches the keeper only through the pipe below.
@@ -170,13 +172,18 @@ fn start_keeper(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+        .spawn()?;
     let request = keeper::Request::new(&url.base(), account, robot, socket, store, shell).json();
-    let mut stdin = child.stdin.take().ok_or("no pipe to the keeper")?;
-    stdin.write_all(&request).map_err(|e| e.to_string())?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow!("no pipe to the keeper"))?;
+    stdin.write_all(&request)?;
     drop(stdin);
-    let stdout = child.stdout.take().ok_or("no pipe from the keeper")?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no pipe from the keeper"))?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -188,7 +195,7 @@ fn start_keeper(
         _ => {
             let _ = child.kill();
             let _ = child.wait();
-            Err("it did not start".into())
+            bail!("it did not start")
         }
     }
 }

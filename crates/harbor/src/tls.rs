@@ -41,7 +41,7 @@ pub struct Trust {
 pub enum TrustError {
     /// The CA file named by the variable is unreadable or holds no certificate.
     #[error("cannot use {CA_FILE_VAR}={}: {detail}", path.display())]
-    CaFile { path: PathBuf, detail: String },
+    CaFile { path: PathBuf, detail: PemError },
     /// Not a single CA from any source.
     #[error(
         "no CA certificates to verify Harbor with: no system store was found, and neither SSL_CERT_FILE, \
@@ -100,7 +100,7 @@ pub fn build(options: &Options) -> Result<Trust, TrustError> {
         if added == 0 {
             return Err(TrustError::CaFile {
                 path,
-                detail: "it holds no usable CA certificate".into(),
+                detail: PemError::NoUsableCa,
             });
         }
         sources.push(TrustSource {
@@ -171,18 +171,37 @@ fn crt_files(dir: &Path) -> Vec<PathBuf> {
 /// A CA bundle larger than this is not one (Mozilla's whole store is about 220 KiB).
 const MAX_PEM: u64 = 4 << 20;
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// Why a file gave no certificate; the message that shows it names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    #[error("{0}")]
+    Read(std::io::Error),
+    #[error("there is no such file")]
+    Missing,
+    #[error("it is not a PEM certificate file ({0})")]
+    NotPem(rustls::pki_types::pem::Error),
+    #[error("it holds no PEM certificate")]
+    Empty,
+    /// Certificates, but none rustls takes as a trust anchor.
+    #[error("it holds no usable CA certificate")]
+    NoUsableCa,
+    /// Certificates, but none that can serve as a CA.
+    #[error("it holds no CA certificate")]
+    NoCa,
+}
+
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemError> {
     let (bytes, _) = atomic_file::read_regular(path, Links::Follow, MAX_PEM)
-        .map_err(|e| e.to_string())?
-        .ok_or("there is no such file")?;
+        .map_err(PemError::Read)?
+        .ok_or(PemError::Missing)?;
     pem_certs(&bytes)
 }
 
-fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, PemError> {
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
-    let certs = certs.map_err(|e| format!("it is not a PEM certificate file ({e})"))?;
+    let certs = certs.map_err(PemError::NotPem)?;
     if certs.is_empty() {
-        return Err("it holds no PEM certificate".into());
+        return Err(PemError::Empty);
     }
     Ok(certs)
 }
@@ -193,7 +212,7 @@ fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
 /// as a CA.
 pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), TrustError> {
     use base64::Engine;
-    let ca_file = |detail: String| TrustError::CaFile {
+    let ca_file = |detail: PemError| TrustError::CaFile {
         path: path.to_owned(),
         detail,
     };
@@ -214,7 +233,7 @@ pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), TrustError> {
         count += 1;
     }
     if count == 0 {
-        return Err(ca_file("it holds no CA certificate".into()));
+        return Err(ca_file(PemError::NoCa));
     }
     Ok((pem, count))
 }

@@ -56,15 +56,12 @@ pub(super) fn neutralise(settings: &Settings, registries: &[Registry], o: &mut O
                 listed(&gone)
             );
             let cut = if !ascii {
-                Err("the value is not ASCII".to_owned())
+                Err(Uncut::NotAscii)
             } else if *len > MAX_REBUILT {
-                Err(format!(
-                    "the value is longer than {MAX_REBUILT} bytes, the most pre-build rebuilds"
-                ))
+                Err(Uncut::TooLong)
             } else {
                 let pieces = pieces(entries, |e| !gone.contains(&e));
-                Cut::new(*len, b'"', quotes, &pieces)
-                    .ok_or_else(|| "they cannot be cut from the value".to_owned())
+                Cut::new(*len, b'"', quotes, &pieces).ok_or(Uncut::Inseparable)
             };
             match cut {
                 _ if kept == 0 => {
@@ -133,4 +130,16 @@ fn listed(entries: &[&Entry]) -> String {
     names.sort();
     names.dedup();
     names.join(", ")
+}
+
+/// Why the entries that would shadow the helper cannot be cut out of the value, so that the
+/// others are kept; said after "because".
+#[derive(Debug, thiserror::Error)]
+enum Uncut {
+    #[error("the value is not ASCII")]
+    NotAscii,
+    #[error("the value is longer than {MAX_REBUILT} bytes, the most pre-build rebuilds")]
+    TooLong,
+    #[error("they cannot be cut from the value")]
+    Inseparable,
 }

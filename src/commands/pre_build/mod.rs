@@ -137,7 +137,7 @@ fn configure_job(
         o.note(problem);
     }
     if let Err(e) = shared.close() {
-        o.note(e);
+        o.note(format!("{e:#}"));
     }
     let robot = access(
         integration,
@@ -152,10 +152,9 @@ fn configure_job(
         o.exports.push(shell::export(HARBOR_USERNAME, u));
         o.exports.push(shell::export(HARBOR_USER, u));
     }
-    let saved =
-        job::state_path(settings).and_then(|path| state.save(&path).map_err(|e| format!("{e:#}")));
+    let saved = job::state_path(settings).and_then(|path| state.save(&path));
     if let Err(e) = saved {
-        o.note(format!("{e}; post-build will not be able to clean up"));
+        o.note(format!("{e:#}; post-build will not be able to clean up"));
     }
 }
 
