@@ -13,6 +13,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use crate::address::Registry;
 use crate::atomic_file;
 
@@ -77,11 +79,11 @@ pub fn place(dir: &Path, pem: &[u8]) -> io::Result<Placed> {
 
 /// Undoes [`place`]: the file goes, and the directories made for it when they are empty
 /// (something else may have been put there since). Returns whether the file was there.
-pub fn remove(file: &Path, created_dirs: &[PathBuf]) -> Result<bool, String> {
+pub fn remove(file: &Path, created_dirs: &[PathBuf]) -> anyhow::Result<bool> {
     let removed = match fs::remove_file(file) {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(format!("cannot remove {}: {e}", file.display())),
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", file.display())),
     };
     for dir in created_dirs.iter().rev() {
         let _ = fs::remove_dir(dir);

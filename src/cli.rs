@@ -13,6 +13,7 @@ use lexopt::Arg::{Long, Short, Value};
 
 use crate::client_config::Client;
 use crate::env::VARIABLES;
+use crate::problem::Problem;
 use crate::protocol::{Call, Verb};
 
 /// `configure`'s arguments.
@@ -66,8 +67,36 @@ pub enum Subcommand {
     /// `<subcommand> --help`.
     SubcommandHelp(&'static str),
     /// A subcommand with arguments it does not take.
-    BadArguments(String),
+    BadArguments(ArgError),
 }
+
+/// Why the words after a subcommand are refused. Each text names the subcommand and where
+/// its help is; a refused word is quoted as it was typed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    /// A word the subcommand does not take (`said` is "doctor: unknown argument" and the like).
+    #[error("{said} {word:?}; see {help} --help")]
+    Unknown {
+        said: &'static str,
+        word: String,
+        help: &'static str,
+    },
+    #[error("post-build takes no arguments (got {0:?}); see post-build --help")]
+    PostBuildTakesNone(String),
+    #[error("{sub}: {flag} needs a value")]
+    NeedsValue {
+        sub: &'static str,
+        flag: &'static str,
+    },
+    #[error("robots prune: --older-than takes a number of hours")]
+    NotHours,
+    #[error("doctor: --registry goes with --runner-config FILE; see doctor --help")]
+    RegistryAlone,
+    #[error("install-hooks: --runner-config FILE is required; see install-hooks --help")]
+    NoRunnerConfig,
+}
+
+impl Problem for ArgError {}
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[OsString]) -> Command {
@@ -117,14 +146,20 @@ impl Args {
         Args(parser)
     }
 
-    /// The next argument. `Err` is the word as typed, for a flag given `=value`.
-    fn next(&mut self) -> Result<Option<lexopt::Arg<'_>>, String> {
-        self.0.next().map_err(|e| match e {
-            lexopt::Error::UnexpectedValue { option, value } => {
-                format!("{option}={}", value.to_string_lossy())
-            }
-            // `next` reports nothing else; kept as text rather than a panic.
-            other => other.to_string(),
+    /// The next argument. A flag given `=value` is refused by `unknown`, with the word as
+    /// typed.
+    fn next(
+        &mut self,
+        unknown: impl Fn(String) -> ArgError,
+    ) -> Result<Option<lexopt::Arg<'_>>, ArgError> {
+        self.0.next().map_err(|e| {
+            unknown(match e {
+                lexopt::Error::UnexpectedValue { option, value } => {
+                    format!("{option}={}", value.to_string_lossy())
+                }
+                // `next` reports nothing else; kept as text rather than a panic.
+                other => other.to_string(),
+            })
         })
     }
 
@@ -160,23 +195,25 @@ fn typed(written: String, args: &mut Args) -> String {
 }
 
 /// `doctor [--runner-config FILE [--registry HOST[:PORT]]]`.
-fn doctor(mut args: Args) -> Result<Subcommand, String> {
-    let unknown = |w: String| {
-        let w = crate::text::inline(&w);
-        format!("doctor: unknown argument {w:?}; see doctor --help")
+fn doctor(mut args: Args) -> Result<Subcommand, ArgError> {
+    let unknown = |w: String| ArgError::Unknown {
+        said: "doctor: unknown argument",
+        word: crate::text::inline(&w).into_owned(),
+        help: "doctor",
+    };
+    let needs = |flag| ArgError::NeedsValue {
+        sub: "doctor",
+        flag,
     };
     let (mut config, mut registry) = (None, None);
-    while let Some(arg) = args.next().map_err(unknown)? {
+    while let Some(arg) = args.next(unknown)? {
         match arg {
             Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(DOCTOR_HELP)),
             Long("runner-config") => {
-                config = Some(
-                    args.value()
-                        .ok_or("doctor: --runner-config needs a value")?,
-                );
+                config = Some(args.value().ok_or(needs("--runner-config"))?);
             }
             Long("registry") => {
-                registry = Some(args.text().ok_or("doctor: --registry needs a value")?);
+                registry = Some(args.text().ok_or(needs("--registry"))?);
             }
             other => return Err(unknown(typed(written(other), &mut args))),
         }
@@ -187,9 +224,7 @@ fn doctor(mut args: Args) -> Result<Subcommand, String> {
             config: PathBuf::from(c),
             registry,
         }),
-        (None, Some(_)) => {
-            Err("doctor: --registry goes with --runner-config FILE; see doctor --help".into())
-        }
+        (None, Some(_)) => Err(ArgError::RegistryAlone),
     }
 }
 
@@ -215,10 +250,14 @@ reported as present, shape unverified.
 ";
 
 /// `pre-build [--job-robot]`.
-fn pre_build(mut args: Args) -> Result<Subcommand, String> {
-    let unknown = |w: String| format!("pre-build: unknown argument {w:?}; see pre-build --help");
+fn pre_build(mut args: Args) -> Result<Subcommand, ArgError> {
+    let unknown = |word| ArgError::Unknown {
+        said: "pre-build: unknown argument",
+        word,
+        help: "pre-build",
+    };
     let mut job_robot = false;
-    while let Some(arg) = args.next().map_err(unknown)? {
+    while let Some(arg) = args.next(unknown)? {
         match arg {
             Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(PRE_BUILD_HELP)),
             Long("job-robot") => job_robot = true,
@@ -254,34 +293,30 @@ when the job ends (it expires within a day regardless).
 ";
 
 /// `install-hooks --runner-config FILE [--job-path PATH] [--registry HOST[:PORT]]`.
-fn install_hooks(mut args: Args) -> Result<Subcommand, String> {
-    let unknown = |w: String| {
-        let w = crate::text::inline(&w);
-        format!("install-hooks: unknown argument {w:?}; see install-hooks --help")
+fn install_hooks(mut args: Args) -> Result<Subcommand, ArgError> {
+    let unknown = |w: String| ArgError::Unknown {
+        said: "install-hooks: unknown argument",
+        word: crate::text::inline(&w).into_owned(),
+        help: "install-hooks",
+    };
+    let needs = |flag| ArgError::NeedsValue {
+        sub: "install-hooks",
+        flag,
     };
     let (mut config, mut job_path, mut registry) = (None, None, None);
-    while let Some(arg) = args.next().map_err(unknown)? {
+    while let Some(arg) = args.next(unknown)? {
         match arg {
             Long("help") | Short('h') => {
                 return Ok(Subcommand::SubcommandHelp(INSTALL_HOOKS_HELP));
             }
             Long("runner-config") => {
-                config = Some(
-                    args.value()
-                        .ok_or("install-hooks: --runner-config needs a value")?,
-                );
+                config = Some(args.value().ok_or(needs("--runner-config"))?);
             }
             Long("job-path") => {
-                job_path = Some(
-                    args.text()
-                        .ok_or("install-hooks: --job-path needs a value")?,
-                );
+                job_path = Some(args.text().ok_or(needs("--job-path"))?);
             }
             Long("registry") => {
-                registry = Some(
-                    args.text()
-                        .ok_or("install-hooks: --registry needs a value")?,
-                );
+                registry = Some(args.text().ok_or(needs("--registry"))?);
             }
             other => return Err(unknown(typed(written(other), &mut args))),
         }
@@ -292,9 +327,7 @@ fn install_hooks(mut args: Args) -> Result<Subcommand, String> {
             job_path,
             registry,
         }),
-        None => {
-            Err("install-hooks: --runner-config FILE is required; see install-hooks --help".into())
-        }
+        None => Err(ArgError::NoRunnerConfig),
     }
 }
 
@@ -314,30 +347,35 @@ stops the runner from loading the file.
 ";
 
 /// `robots prune [--older-than HOURS] [--dry-run]`.
-fn robots(mut args: Args) -> Result<Subcommand, String> {
-    match args
-        .next()
-        .map_err(|w| format!("robots: unknown command {w:?}; see robots --help"))?
-    {
+fn robots(mut args: Args) -> Result<Subcommand, ArgError> {
+    let command = |word| ArgError::Unknown {
+        said: "robots: unknown command",
+        word,
+        help: "robots",
+    };
+    match args.next(command)? {
         Some(Value(command)) if command == "prune" => {}
         Some(Long("help") | Short('h')) | None => {
             return Ok(Subcommand::SubcommandHelp(ROBOTS_HELP));
         }
         Some(other) => {
-            let w = typed(written(other), &mut args);
-            return Err(format!("robots: unknown command {w:?}; see robots --help"));
+            return Err(command(typed(written(other), &mut args)));
         }
     }
-    let unknown = |w: String| format!("robots prune: unknown argument {w:?}; see robots --help");
+    let unknown = |word| ArgError::Unknown {
+        said: "robots prune: unknown argument",
+        word,
+        help: "robots",
+    };
     let (mut older_than_hours, mut dry_run) = (3, false);
-    while let Some(arg) = args.next().map_err(unknown)? {
+    while let Some(arg) = args.next(unknown)? {
         match arg {
             Long("dry-run") => dry_run = true,
             Long("older-than") => {
                 older_than_hours = args
                     .text()
                     .and_then(|h| h.trim_end_matches('h').parse().ok())
-                    .ok_or("robots prune: --older-than takes a number of hours")?;
+                    .ok_or(ArgError::NotHours)?;
             }
             Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(ROBOTS_HELP)),
             other => return Err(unknown(typed(written(other), &mut args))),
@@ -361,10 +399,9 @@ pipeline; the account needs robot list and delete rights (a project admin).
 ";
 
 /// `post-build`, alone: anything after it is refused.
-fn post_build(mut args: Args) -> Result<Subcommand, String> {
-    let unknown =
-        |w: String| format!("post-build takes no arguments (got {w:?}); see post-build --help");
-    if let Some(arg) = args.next().map_err(unknown)? {
+fn post_build(mut args: Args) -> Result<Subcommand, ArgError> {
+    let unknown = ArgError::PostBuildTakesNone;
+    if let Some(arg) = args.next(unknown)? {
         return match arg {
             Long("help") | Short('h') => Ok(Subcommand::SubcommandHelp(POST_BUILD_HELP)),
             other => Err(unknown(typed(written(other), &mut args))),
@@ -380,10 +417,14 @@ per-job client configuration, credHelpers entries it added, CA files it placed. 
 ";
 
 /// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
-fn configure(mut args: Args) -> Result<Subcommand, String> {
-    let unknown = |w: String| format!("configure: unknown option {w:?}; see configure --help");
+fn configure(mut args: Args) -> Result<Subcommand, ArgError> {
+    let unknown = |word| ArgError::Unknown {
+        said: "configure: unknown option",
+        word,
+        help: "configure",
+    };
     let mut configure = ConfigureArgs::default();
-    while let Some(arg) = args.next().map_err(unknown)? {
+    while let Some(arg) = args.next(unknown)? {
         match arg {
             Long("help") | Short('h') => return Ok(Subcommand::SubcommandHelp(CONFIGURE_HELP)),
             Long("docker") => configure.clients.push(Client::Docker),
@@ -606,7 +647,7 @@ mod tests {
     #[test]
     fn a_refused_argument_is_quoted_as_it_was_typed() {
         let bad = |args: &[&str]| match p(args) {
-            Command::Sub(Subcommand::BadArguments(text)) => text,
+            Command::Sub(Subcommand::BadArguments(e)) => e.to_string(),
             other => panic!("{args:?}: {other:?}"),
         };
         let cases: [(&[&str], &str); 9] = [

@@ -64,14 +64,13 @@ pub struct JobState {
 }
 
 /// Where this job's record lives: the per-job directory, else the data directory by job id.
-pub fn state_path(context: &JobContext) -> Result<PathBuf, String> {
+pub fn state_path(context: &JobContext) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &context.per_job_dir {
         return Ok(dir.join(STATE_FILE));
     }
-    let data = context
-        .data_dir
-        .as_ref()
-        .ok_or("no RUNNER_TEMP_PROJECT_DIR and no data directory (HOME is not set)")?;
+    let data = context.data_dir.as_ref().ok_or_else(|| {
+        anyhow!("no RUNNER_TEMP_PROJECT_DIR and no data directory (HOME is not set)")
+    })?;
     let job = context.job.id.as_deref().unwrap_or("local");
     // A job id is digits; anything else is kept to a safe file name.
     let job: String = job
@@ -89,13 +88,13 @@ pub fn state_path(context: &JobContext) -> Result<PathBuf, String> {
 
 /// Undoes [`Action::PerJobDir`]: only a directory named as pre-build names it, and never
 /// through a link.
-pub fn remove_per_job_dir(dir: &Path) -> Result<bool, String> {
+pub fn remove_per_job_dir(dir: &Path) -> anyhow::Result<bool> {
     let ours = dir.file_name().is_some_and(|n| n == PER_JOB_DIR)
         && fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
     if !ours {
         return Ok(false);
     }
-    fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     Ok(true)
 }
 

@@ -271,16 +271,16 @@ impl<'s> JobLeases<'s> {
     }
 
     /// Saves the table (and releases its lock).
-    pub fn close(self) -> Result<(), String> {
+    pub fn close(self) -> anyhow::Result<()> {
         match self.table {
-            Some(Some(l)) => l.save().map_err(|e| format!("{e:#}")),
+            Some(Some(l)) => l.save(),
             _ => Ok(()),
         }
     }
 }
 
 /// Undoes `thing`, through the module that made it. Returns whether something was removed.
-pub fn undo(thing: &Thing) -> Result<bool, String> {
+pub fn undo(thing: &Thing) -> anyhow::Result<bool> {
     match thing {
         Thing::File { path, created_dirs } => certs_d::remove(path, created_dirs),
         Thing::Entry {

@@ -9,7 +9,7 @@
 //! Its map, bottom up (an arrow is "may use"; everything may use the core and the Harbor
 //! client):
 //!
-//! - the core, re-exported under its own names: [`text`], [`address`], [`env`] (every
+//! - the core, re-exported under its own names: [`text`], [`problem`], [`address`], [`env`] (every
 //!   variable's name), [`vars`], [`url`], [`integration`] (GitLab's variables resolved once),
 //!   [`atomic_file`], [`protocol`], [`sources`], [`debug`], [`docker_auth_config`] (the
 //!   `DOCKER_AUTH_CONFIG` docker ≥ 28.3 reads).
@@ -31,8 +31,8 @@
 //! - [`runner_toml`]: the GitLab runner's config.toml: the hook lines, read for doctor (hooks,
 //!   allowlist), and the checked text edit that adds the hook lines (`runner_toml::edit`).
 //! - [`job`] → leases, process, settings: what pre-build did (its actions), for post-build.
-//! - [`report`] → client_config: the [`report::Problem`] trait every error type implements
-//!   (the Harbor client's too), and the one warning/hint format.
+//! - [`report`]: the one warning/hint format, for any [`problem::Problem`] (the hint each
+//!   error type gives, beside the type: in the core, the Harbor client and here).
 //! - [`job_robot`] → job, process, report, settings: the job-scoped robot, its secret, its
 //!   keeper.
 //! - [`cli`] → client_config: argv to a command.
@@ -47,8 +47,8 @@
 // The core crate's modules, named here as this crate's own, so that every module and test
 // names them one way.
 pub use docker_credential_harbor_core::{
-    address, atomic_file, debug, docker_auth_config, env, integration, protocol, sources, text,
-    url, vars,
+    address, atomic_file, debug, docker_auth_config, env, integration, problem, protocol, sources,
+    text, url, vars,
 };
 // The Harbor client's crate, named `harbor` here as it was when it was a module.
 pub use harbor_client as harbor;

@@ -1,6 +1,6 @@
 //! The one way a subcommand tells a person what went wrong: every error type is a
-//! [`Problem`] (what failed and why, plus an optional hint naming what to change), and the
-//! functions here own the format (`docker-credential-harbor: warning: …` with `  hint: …` on
+//! [`Problem`] (what failed and why, plus an optional hint naming what to change, implemented
+//! beside each type, in the core), and the functions here own the format (`docker-credential-harbor: warning: …` with `  hint: …` on
 //! the next line). `doctor` puts the same hint under its check lines. Also the panic hook,
 //! which never prints the panic's payload.
 //!
@@ -12,50 +12,10 @@
 use std::fmt::{self, Display};
 use std::io::{self, Write};
 
-use crate::client_config::ConfigError;
-use crate::harbor::HarborError;
-use crate::harbor::robots::CreateError;
-use crate::harbor::tls::TrustError;
-use crate::url::UrlProblem;
+use crate::problem::Problem;
 
 /// Prefix of every line a subcommand writes about itself.
 pub const NAME: &str = "docker-credential-harbor";
-
-/// An error a person reads: `Display` says what failed and why; `hint` what to do next.
-pub trait Problem: Display {
-    fn hint(&self) -> Option<String> {
-        None
-    }
-}
-
-impl Problem for HarborError {
-    fn hint(&self) -> Option<String> {
-        HarborError::hint(self)
-    }
-}
-
-impl Problem for UrlProblem {
-    fn hint(&self) -> Option<String> {
-        Some(UrlProblem::hint(self))
-    }
-}
-
-impl Problem for TrustError {
-    fn hint(&self) -> Option<String> {
-        Some(TrustError::hint(self))
-    }
-}
-
-impl Problem for CreateError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            CreateError::Harbor(e) => e.hint(),
-            _ => None,
-        }
-    }
-}
-
-impl Problem for ConfigError {}
 
 /// A problem given as text, for what no error type describes.
 pub struct Said<'a>(pub &'a str, pub Option<String>);
@@ -80,14 +40,25 @@ pub fn with_hint(problem: &dyn Problem) -> String {
     }
 }
 
+/// `docker-credential-harbor: …`: the start of every line a subcommand writes about itself,
+/// for output that is put together before it is written (pre-build's summary).
+pub fn line(text: impl Display) -> String {
+    format!("{NAME}: {text}")
+}
+
+/// `docker-credential-harbor: …`: what a command did or found, when it is not a problem.
+pub fn note(out: &mut dyn Write, text: impl Display) -> io::Result<()> {
+    writeln!(out, "{}", line(text))
+}
+
 /// `docker-credential-harbor: warning: …` (and its hint).
 pub fn warning(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
-    writeln!(out, "{NAME}: warning: {}", with_hint(problem))
+    note(out, format_args!("warning: {}", with_hint(problem)))
 }
 
 /// `docker-credential-harbor: …` (and its hint), for a failure of the command itself.
 pub fn error(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
-    writeln!(out, "{NAME}: {}", with_hint(problem))
+    note(out, with_hint(problem))
 }
 
 /// Replaces the default panic hook with one that prints only where the panic happened.
@@ -115,9 +86,11 @@ mod tests {
         let mut out = Vec::new();
         warning(&mut out, &Said("it broke", Some("mend it".into()))).unwrap();
         error(&mut out, &Said("plain", None)).unwrap();
+        note(&mut out, "done").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "docker-credential-harbor: warning: it broke\n  hint: mend it\ndocker-credential-harbor: plain\n"
+            "docker-credential-harbor: warning: it broke\n  hint: mend it\ndocker-credential-harbor: plain\n\
+             docker-credential-harbor: done\n"
         );
     }
 }

@@ -14,11 +14,13 @@
 
 pub(crate) mod edit;
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::address::Registry;
 use crate::atomic_file::{self, Links};
 use crate::docker_auth_config::DockerAuthConfig;
+use crate::problem::Problem;
 
 /// The setting's name (runner MR !7320).
 pub const ALLOWLIST_KEY: &str = "allowed_docker_credential_helpers";
@@ -115,28 +117,33 @@ pub enum Allowlist {
 }
 
 /// Why the file could not be read.
-#[derive(Debug)]
-pub struct ReadError(pub String);
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    #[error("{} does not exist", path.display())]
+    Missing { path: PathBuf },
+    #[error("{} is not UTF-8, so not TOML", path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("{} is not valid TOML; `gitlab-runner verify` shows where", path.display())]
+    NotToml { path: PathBuf },
 }
+
+impl Problem for ReadError {}
 
 /// Reads the runner config and judges each `[[runners]]` table for `registry`.
 pub fn read(path: &Path, registry: &Registry) -> Result<Vec<Runner>, ReadError> {
-    let shown = path.display();
+    let path_buf = || path.to_owned();
     let (bytes, _) = atomic_file::read_regular(path, Links::Follow, MAX_FILE)
-        .map_err(|e| ReadError(format!("cannot read {shown}: {e}")))?
-        .ok_or_else(|| ReadError(format!("{shown} does not exist")))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ReadError(format!("{shown} is not UTF-8, so not TOML")))?;
-    let doc: toml::Table = text.parse().map_err(|_| {
-        ReadError(format!(
-            "{shown} is not valid TOML; `gitlab-runner verify` shows where"
-        ))
-    })?;
+        .map_err(|error| ReadError::Io {
+            path: path_buf(),
+            error,
+        })?
+        .ok_or_else(|| ReadError::Missing { path: path_buf() })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ReadError::NotUtf8 { path: path_buf() })?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|_| ReadError::NotToml { path: path_buf() })?;
     Ok(judge(&doc, registry))
 }
 

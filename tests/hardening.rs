@@ -823,3 +823,22 @@ fn no_command_can_dump_core() {
         assert_eq!(core, "0 0", "{verb}: RLIMIT_CORE");
     }
 }
+
+/// Issue 17: a subcommand whose output cannot be written (stdout on a full disk) said nothing
+/// and exited 1. Now the one printer says why, on stderr, and the exit status stays 1.
+#[test]
+fn issue_17_a_command_that_cannot_write_its_output_says_so_and_fails() {
+    let t = TestEnv::new("hard-full");
+    for args in [&["--help"][..], &["doctor"]] {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = run(t.command(crate::util::BIN).args(args).stdout(full)).failure();
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        out.stderr_has(
+            "docker-credential-harbor: cannot write the report: No space left on device",
+        )
+        .stderr_has("  hint: check that the command's stdout and stderr are open and writable");
+    }
+}

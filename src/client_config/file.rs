@@ -7,7 +7,6 @@
 //! made for a job never holds a login. No secret of ours is ever written here: an entry only
 //! names the helper.
 
-use std::fmt;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::address::Registry;
 use crate::atomic_file::{self, Links};
+use crate::problem::Problem;
 
 /// The `credHelpers` value: clients run `docker-credential-harbor`.
 pub const HELPER: &str = "harbor";
@@ -35,44 +35,18 @@ pub const LOGIN_FIELDS: [&str; 5] = [
 ];
 
 /// Why a config file cannot be edited.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    Read {
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error("cannot read {}: {error}", path.display())]
+    Read { path: PathBuf, error: io::Error },
     /// Not JSON, or JSON but not an object; the file is left as it is.
-    Invalid {
-        path: PathBuf,
-        detail: String,
-    },
-    Write {
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error("{} is not a JSON object ({detail}); it was left untouched", path.display())]
+    Invalid { path: PathBuf, detail: String },
+    #[error("cannot write {}: {error}", path.display())]
+    Write { path: PathBuf, error: io::Error },
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Read { path, error } => {
-                write!(f, "cannot read {}: {error}", path.display())
-            }
-            ConfigError::Invalid { path, detail } => {
-                write!(
-                    f,
-                    "{} is not a JSON object ({detail}); it was left untouched",
-                    path.display()
-                )
-            }
-            ConfigError::Write { path, error } => {
-                write!(f, "cannot write {}: {error}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+impl Problem for ConfigError {}
 
 /// What happened to one registry's entry.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,6 +13,8 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 pub use file::{ConfigError, ConfigFile, Entry, HELPER, LOGIN_FIELDS};
 
 use crate::address::Registry;
@@ -242,15 +244,15 @@ pub fn unpoint(
     registry: &Registry,
     created_file: bool,
     created_helpers: bool,
-) -> Result<bool, String> {
-    let mut f = ConfigFile::load(path).map_err(|e| e.to_string())?;
+) -> anyhow::Result<bool> {
+    let mut f = ConfigFile::load(path)?;
     if !f.remove_helper(registry, created_helpers) {
         return Ok(false);
     }
     if created_file && f.is_empty() {
-        std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
     } else {
-        f.save().map_err(|e| e.to_string())?;
+        f.save()?;
     }
     Ok(true)
 }

@@ -25,7 +25,7 @@ use crate::integration::Integration;
 use crate::protocol::Credentials;
 use crate::report::{self, Said};
 use crate::sources::store::{Inserted, Store};
-use crate::sources::{self, runner_config};
+use crate::sources::{self, NoStorePath, runner_config};
 
 /// Runs `configure`; `Ok(false)` when something could not be done (reported on `err`). What
 /// it reads besides the integration (the helper's runner-side config, PATH, the clients'
@@ -70,16 +70,22 @@ pub fn run(
         }
     }
     if registries.is_empty() && !args.migrate {
-        writeln!(
+        report::error(
             err,
-            "docker-credential-harbor: no registry to configure: name one (configure harbor.example.net), set HARBOR_URL, or list registries in the runner config"
+            &Said(
+                "no registry to configure: name one (configure harbor.example.net), set HARBOR_URL, or list registries in the runner config",
+                None,
+            ),
         )?;
         return Ok(false);
     }
     if !client_config::helper_on_path(&env.var_os(PATH).unwrap_or_default()) {
-        writeln!(
+        report::warning(
             err,
-            "docker-credential-harbor: warning: docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory"
+            &Said(
+                "docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory",
+                None,
+            ),
         )?;
     }
     let clients: Vec<Client> = if args.clients.is_empty() {
@@ -145,7 +151,7 @@ struct Logins {
 /// (docs/store.md#migrating-docker-logins). A moved registry's entries are emptied, as docker
 /// leaves an entry a credential store holds, and named in `credHelpers`.
 fn migrate(
-    store: anyhow::Result<PathBuf>,
+    store: Result<PathBuf, NoStorePath>,
     file: &mut ConfigFile,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -153,7 +159,7 @@ fn migrate(
     let store = match store {
         Ok(p) => Store::at(p),
         Err(e) => {
-            report::error(err, &Said(&format!("cannot migrate: {e:#}"), None))?;
+            report::error(err, &Said(&format!("cannot migrate: {e}"), None))?;
             return Ok(false);
         }
     };
@@ -286,9 +292,20 @@ fn same_login(a: &Credentials, b: &Credentials) -> bool {
     a.username == b.username && a.secret.expose_secret() == b.secret.expose_secret()
 }
 
+/// Why an `auths` entry's `auth` holds no login; never quotes it (it is a secret).
+#[derive(Debug, thiserror::Error)]
+enum BadAuth {
+    #[error("the auth field is not base64")]
+    NotBase64,
+    #[error("the auth field is not UTF-8")]
+    NotUtf8,
+    #[error("the auth field is not user:password")]
+    NoColon,
+}
+
 /// The credentials an `auths` entry holds: `auth` (base64 `user:password`), or
 /// `username`/`password`, or `identitytoken` (stored as docker's `<token>` user).
-fn credentials_of(entry: &Map<String, Value>) -> Result<Option<Credentials>, &'static str> {
+fn credentials_of(entry: &Map<String, Value>) -> Result<Option<Credentials>, BadAuth> {
     let text = |k: &str| {
         entry
             .get(k)
@@ -302,15 +319,9 @@ fn credentials_of(entry: &Map<String, Value>) -> Result<Option<Credentials>, &'s
         }));
     }
     if let Some(auth) = text("auth") {
-        let decoded = Zeroizing::new(
-            STANDARD
-                .decode(auth)
-                .map_err(|_| "the auth field is not base64")?,
-        );
-        let text = std::str::from_utf8(&decoded).map_err(|_| "the auth field is not UTF-8")?;
-        let (user, password) = text
-            .split_once(':')
-            .ok_or("the auth field is not user:password")?;
+        let decoded = Zeroizing::new(STANDARD.decode(auth).map_err(|_| BadAuth::NotBase64)?);
+        let text = std::str::from_utf8(&decoded).map_err(|_| BadAuth::NotUtf8)?;
+        let (user, password) = text.split_once(':').ok_or(BadAuth::NoColon)?;
         return Ok(Some(Credentials {
             username: user.to_owned(),
             secret: SecretString::from(password),

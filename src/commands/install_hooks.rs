@@ -157,15 +157,25 @@ fn add_hooks(
     Ok(true)
 }
 
+/// Why there is no file to replace; the message names the file before the reason.
+#[derive(Debug, thiserror::Error)]
+enum NoTarget {
+    #[error("it is a symbolic link that leads nowhere ({0})")]
+    Dangling(io::Error),
+    #[error("it does not exist")]
+    Missing,
+    #[error("cannot read it ({0})")]
+    Unreadable(io::Error),
+}
+
 /// The file to replace: `config` itself, or the file a symbolic link leads to, so that the
 /// link stays.
-fn target(config: &Path) -> Result<PathBuf, String> {
+fn target(config: &Path) -> Result<PathBuf, NoTarget> {
     match fs::symlink_metadata(config) {
-        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(config)
-            .map_err(|e| format!("it is a symbolic link that leads nowhere ({e})")),
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(config).map_err(NoTarget::Dangling),
         Ok(_) => Ok(config.to_owned()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err("it does not exist".into()),
-        Err(e) => Err(format!("cannot read it ({e})")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(NoTarget::Missing),
+        Err(e) => Err(NoTarget::Unreadable(e)),
     }
 }
 

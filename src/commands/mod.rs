@@ -15,40 +15,67 @@ pub(crate) mod post_build;
 pub(crate) mod pre_build;
 pub(crate) mod robots;
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use crate::cli::{self, Subcommand};
 use crate::env::Env;
 use crate::integration::Integration;
-use crate::report::{self, Said};
+use crate::problem::Problem;
+use crate::report;
 use crate::settings::{HarborSettings, JobContext};
 use crate::sources::runner_config;
 use crate::text::Escaped;
 
 /// Runs a subcommand; `true` for exit status 0. Everything a person reads goes through
 /// [`Escaped`]; only pre-build's stdout (the `export` lines) is machine output, and its
-/// summary adds GitLab's section markers itself.
+/// summary adds GitLab's section markers itself. A driver reports its own findings and
+/// returns whether they pass; what stopped it from reporting them (an error writing stdout
+/// or stderr) comes back here and is printed once, through `report`, and fails the command,
+/// except post-build's, which never fails a job. A reader that went away (`… | head`, EPIPE)
+/// is the one error not said, as for the protocol's verbs: the reader asked for no more, and
+/// exit 1 says the rest was not written.
 pub fn run(command: Subcommand, env: &Env) -> bool {
-    let (mut out, mut err) = (
-        Escaped::new(std::io::stdout().lock()),
-        Escaped::new(std::io::stderr().lock()),
-    );
+    let never_fails = matches!(command, Subcommand::PostBuild);
+    let mut err = Escaped::new(std::io::stderr().lock());
+    match drive(command, env, &mut err) {
+        Ok(ok) => ok,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => never_fails,
+        Err(e) => {
+            // The message may fail to write too (stderr closed): the exit status still says.
+            let _ = report::error(&mut err, &Unwritten(e));
+            never_fails
+        }
+    }
+}
+
+/// Why a command's own output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the report: {0}")]
+struct Unwritten(io::Error);
+
+impl Problem for Unwritten {
+    fn hint(&self) -> Option<String> {
+        Some("check that the command's stdout and stderr are open and writable".into())
+    }
+}
+
+/// The driver `command` names, with its inputs resolved; `Ok(false)` when it reported a
+/// failure, `Err` when it could not report.
+fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool> {
+    let mut out = Escaped::new(std::io::stdout().lock());
     let integration = || Integration::resolve(env);
     let harbor = || HarborSettings::from_env(env);
     let context = || JobContext::from_env(env);
     match command {
         Subcommand::Help => print(&mut out, &cli::help()),
         Subcommand::SubcommandHelp(text) => print(&mut out, text),
-        Subcommand::BadArguments(text) => {
-            let _ = report::error(&mut err, &Said(&text, None));
-            false
+        Subcommand::BadArguments(e) => {
+            report::error(err, &e)?;
+            Ok(false)
         }
-        Subcommand::Doctor => {
-            doctor::run(&integration(), &harbor(), &context(), &mut out).unwrap_or(false)
-        }
+        Subcommand::Doctor => doctor::run(&integration(), &harbor(), &context(), &mut out),
         Subcommand::DoctorRunner { config, registry } => {
             doctor::runner::run(&config, registry.as_deref(), &integration(), &mut out)
-                .unwrap_or(false)
         }
         Subcommand::PreBuild { job_robot } => {
             let mut context = context();
@@ -62,7 +89,7 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
             )
-            .is_ok()
+            .map(|()| true)
         }
         Subcommand::InstallHooks {
             config,
@@ -73,17 +100,11 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             job_path.as_deref(),
             registry.as_deref(),
             &mut out,
-            &mut err,
-        )
-        .unwrap_or(false),
+            err,
+        ),
         // Always 0: a cleanup problem is a warning, never a failed job.
-        Subcommand::PostBuild => {
-            let _ = post_build::run(&context(), harbor().timeout, &mut err);
-            true
-        }
-        Subcommand::Configure(args) => {
-            configure::run(&integration(), env, &args, &mut out, &mut err).unwrap_or(false)
-        }
+        Subcommand::PostBuild => post_build::run(&context(), harbor().timeout, err).map(|()| true),
+        Subcommand::Configure(args) => configure::run(&integration(), env, &args, &mut out, err),
         Subcommand::RobotsPrune {
             older_than_hours,
             dry_run,
@@ -93,16 +114,15 @@ pub fn run(command: Subcommand, env: &Env) -> bool {
             older_than_hours,
             dry_run,
             &mut out,
-            &mut err,
-        )
-        .unwrap_or(false),
-        Subcommand::RobotKeeper => crate::job_robot::keeper::run(&harbor()),
+            err,
+        ),
+        Subcommand::RobotKeeper => Ok(crate::job_robot::keeper::run(&harbor())),
     }
 }
 
 /// Help texts go to stdout, as DCH's `Serve` prints its usage there.
-fn print(out: &mut dyn Write, text: &str) -> bool {
-    writeln!(out, "{}", text.trim_end())
-        .and_then(|()| out.flush())
-        .is_ok()
+fn print(out: &mut dyn Write, text: &str) -> io::Result<bool> {
+    writeln!(out, "{}", text.trim_end())?;
+    out.flush()?;
+    Ok(true)
 }

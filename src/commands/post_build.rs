@@ -19,22 +19,19 @@ use crate::settings::JobContext;
 
 /// `timeout` bounds the wait for the job robot's keeper to delete the robot.
 pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::Result<()> {
-    let loaded = job::state_path(context).and_then(|path| {
-        JobState::load(&path)
-            .map(|s| (path, s))
-            .map_err(|e| format!("{e:#}"))
-    });
+    let loaded = job::state_path(context).and_then(|path| JobState::load(&path).map(|s| (path, s)));
     let (path, state) = match loaded {
         Ok((path, Some(state))) => (path, state),
         Ok((path, None)) => {
-            return writeln!(
+            return report::note(
                 err,
-                "{}: post-build found no job record at {}; nothing to clean up",
-                report::NAME,
-                path.display()
+                format_args!(
+                    "post-build found no job record at {}; nothing to clean up",
+                    path.display()
+                ),
             );
         }
-        Err(e) => return report::warning(err, &Said(&format!("{e}; nothing cleaned up"), None)),
+        Err(e) => return report::warning(err, &Said(&format!("{e:#}; nothing cleaned up"), None)),
     };
     let mut warnings = Vec::new();
     let mut removed = 0usize;
@@ -56,7 +53,7 @@ pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::
             match job_robot::retire(timeout, robot) {
                 Ok(said) => {
                     removed += 1;
-                    writeln!(err, "{}: {said}", report::NAME)?;
+                    report::note(err, said)?;
                 }
                 Err(e) => warnings.push(format!(
                     "could not delete the job robot {}: {e}; it expires at {} (unix time) regardless, \
@@ -82,7 +79,7 @@ pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::
         thing,
     ) {
         Ok(done) => *removed += usize::from(done),
-        Err(e) => warnings.push(e),
+        Err(e) => warnings.push(format!("{e:#}")),
     };
     for action in state.actions.iter().rev() {
         match action {
@@ -99,7 +96,7 @@ pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::
             },
             Action::PerJobDir { path } => match job::remove_per_job_dir(path) {
                 Ok(done) => removed += usize::from(done),
-                Err(e) => warnings.push(e),
+                Err(e) => warnings.push(format!("{e:#}")),
             },
         }
     }
@@ -126,11 +123,7 @@ pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::
         report::warning(err, &Said(w, None))?;
     }
     if removed > 0 && warnings.is_empty() {
-        writeln!(
-            err,
-            "{}: post-build removed this job's client configuration",
-            report::NAME
-        )?;
+        report::note(err, "post-build removed this job's client configuration")?;
     }
     Ok(())
 }

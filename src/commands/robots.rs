@@ -14,7 +14,8 @@ use crate::harbor::account;
 use crate::harbor::robots::{self, Listed};
 use crate::harbor::{HarborClient, HarborError};
 use crate::integration::Integration;
-use crate::report::{self, Problem, Said};
+use crate::problem::Problem;
+use crate::report::{self, Said};
 use crate::settings::HarborSettings;
 
 pub fn prune(

@@ -10,7 +10,6 @@
 
 pub mod keeper;
 
-use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -18,32 +17,27 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
+
 use crate::harbor::robots::{self, CreateError, MARK};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::{Account, HarborClient};
 use crate::job::{self, JobRobot};
+use crate::problem::Problem;
 use crate::process::Shell;
 use crate::protocol::Credentials;
-use crate::report::Problem;
 use crate::settings::JobContext;
 use crate::sources::store::Store;
 
 /// Why the job keeps the integration's credentials instead of a robot.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum MintError {
     /// Harbor would not create one.
+    #[error(transparent)]
     Create(CreateError),
     /// A robot was made but cannot be put in service (it is deleted again).
-    Setup { what: String, detail: String },
-}
-
-impl fmt::Display for MintError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MintError::Create(e) => write!(f, "{e}"),
-            MintError::Setup { what, detail } => write!(f, "cannot {what}: {detail}"),
-        }
-    }
+    #[error("cannot {what}: {error:#}")]
+    Setup { what: String, error: anyhow::Error },
 }
 
 impl Problem for MintError {
@@ -56,21 +50,14 @@ impl Problem for MintError {
 }
 
 /// Why post-build could not have the robot deleted.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RetireError {
     /// Nothing listens on the keeper's socket (the keeper died, or the job moved machines).
+    #[error("the robot's keeper is not reachable ({0})")]
     NoKeeper(String),
     /// The keeper answered, but Harbor refused or did not answer.
+    #[error("{0}")]
     Harbor(String),
-}
-
-impl fmt::Display for RetireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RetireError::NoKeeper(why) => write!(f, "the robot's keeper is not reachable ({why})"),
-            RetireError::Harbor(e) => write!(f, "{e}"),
-        }
-    }
 }
 
 /// Creates the job's robot, stores its secret for the helper and starts its keeper. On any
@@ -98,11 +85,11 @@ pub fn mint(
         attempt = robots::create(client, project, &name(), &description);
     }
     let robot = attempt.map_err(MintError::Create)?;
-    let undo = |what: &str, detail: String| {
+    let undo = |what: &str, error: anyhow::Error| {
         let _ = robots::delete(client, robot.id);
         MintError::Setup {
             what: what.to_owned(),
-            detail,
+            error,
         }
     };
     let (store, socket) = paths(context, &robot.name).map_err(|e| undo("prepare its files", e))?;
@@ -114,7 +101,7 @@ pub fn mint(
                 secret: robot.secret.clone(),
             },
         )
-        .map_err(|e| undo("store the robot's secret", format!("{e:#}")))?;
+        .map_err(|e| undo("store the robot's secret", e))?;
     if let Err(e) = start_keeper(timeout, url, account, &robot, &socket, &store, job_shell) {
         let _ = std::fs::remove_file(&store);
         return Err(undo("start the robot's keeper", e));
@@ -138,16 +125,16 @@ pub fn retire(timeout: Duration, robot: &JobRobot) -> Result<String, RetireError
 /// the data directory. A socket path has to fit in 107 bytes; a longer one goes into a new
 /// directory of its own under the temp directory, mode 0700 like the per-job one, so no other
 /// user can reach the socket (docs/security.md#job-robots-what-they-protect-and-what-they-do-not).
-fn paths(context: &JobContext, robot_name: &str) -> Result<(PathBuf, PathBuf), String> {
+fn paths(context: &JobContext, robot_name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = match &context.per_job_dir {
         Some(d) => d.clone(),
         None => job::state_path(context)?
             .parent()
             .map(Path::to_owned)
-            .ok_or("no directory for the job's files")?,
+            .ok_or_else(|| anyhow!("no directory for the job's files"))?,
     };
     crate::atomic_file::create_private_dir_all(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let stem: String = robot_name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
@@ -160,7 +147,7 @@ fn paths(context: &JobContext, robot_name: &str) -> Result<(PathBuf, PathBuf), S
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&private)
-            .map_err(|e| format!("cannot create {}: {e}", private.display()))?;
+            .with_context(|| format!("cannot create {}", private.display()))?;
         socket = private.join(keeper::SOCKET);
     }
     Ok((store, socket))
@@ -174,11 +161,11 @@ fn start_keeper(
     socket: &Path,
     store: &Path,
     job_shell: Option<&Shell>,
-) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
     // The job's shell itself, not a subshell that ran pre-build
     // (docs/gitlab-runner.md#job-scoped-robot-accounts).
-    let shell = job_shell.ok_or("cannot find the job's shell in /proc")?;
+    let shell = job_shell.ok_or_else(|| anyhow!("cannot find the job's shell in /proc"))?;
     let mut child = Command::new(exe)
         .arg("robot-keeper")
         // The password reaches the keeper only through the pipe below.
@@ -186,13 +173,18 @@ fn start_keeper(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+        .spawn()?;
     let request = keeper::Request::new(&url.base(), account, robot, socket, store, shell).json();
-    let mut stdin = child.stdin.take().ok_or("no pipe to the keeper")?;
-    stdin.write_all(&request).map_err(|e| e.to_string())?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow!("no pipe to the keeper"))?;
+    stdin.write_all(&request)?;
     drop(stdin);
-    let stdout = child.stdout.take().ok_or("no pipe from the keeper")?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no pipe from the keeper"))?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -204,7 +196,7 @@ fn start_keeper(
         _ => {
             let _ = child.kill();
             let _ = child.wait();
-            Err("it did not start".into())
+            bail!("it did not start")
         }
     }
 }

@@ -35,45 +35,31 @@ pub struct Edit {
 }
 
 /// Why the file cannot be edited; nothing of it is quoted.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
     /// The binary's path cannot stand unquoted in the hook lines.
+    #[error(
+        "the binary's path holds characters the hook lines cannot take unquoted \
+         (letters, digits and ._/+@:,%- only, not starting with -)"
+    )]
     BadPath,
+    #[error("is not valid TOML (line {line}, column {column}: {why})")]
     NotToml {
         line: usize,
         column: usize,
         why: String,
     },
+    #[error("has no [[runners]] table")]
     NoRunners,
     /// `runners = [ … ]`: there is no header to put a line under.
-    InlineRunners {
-        line: usize,
-    },
+    #[error(
+        "defines runners as an inline array (line {line}), which has no [[runners]] \
+         header to add lines under"
+    )]
+    InlineRunners { line: usize },
     /// The edit would change more than our keys; a bug, caught before anything is written.
+    #[error("would change more than the hook lines if edited (please report this)")]
     Changed,
-}
-
-impl std::fmt::Display for EditError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EditError::BadPath => f.write_str(
-                "the binary's path holds characters the hook lines cannot take unquoted \
-                 (letters, digits and ._/+@:,%- only, not starting with -)",
-            ),
-            EditError::NotToml { line, column, why } => {
-                write!(f, "is not valid TOML (line {line}, column {column}: {why})")
-            }
-            EditError::NoRunners => f.write_str("has no [[runners]] table"),
-            EditError::InlineRunners { line } => write!(
-                f,
-                "defines runners as an inline array (line {line}), which has no [[runners]] \
-                 header to add lines under"
-            ),
-            EditError::Changed => {
-                f.write_str("would change more than the hook lines if edited (please report this)")
-            }
-        }
-    }
 }
 
 /// The two lines for `binary`, as `key = 'value'` (no indentation, no line ending).

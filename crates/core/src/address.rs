@@ -28,30 +28,17 @@ pub struct Registry(String);
 
 /// Why an address has no canonical form. The text never repeats the address itself, because
 /// callers may pass strings that carry user information.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
+    #[error("the registry address is empty")]
     Empty,
+    #[error("the registry address has no host name")]
     NoHost,
+    #[error("the registry address has a port that is not a number from 1 to 65535")]
     BadPort,
+    #[error("the registry address contains a character that cannot appear in a host name")]
     BadCharacter,
 }
-
-impl fmt::Display for AddressError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AddressError::Empty => "the registry address is empty",
-            AddressError::NoHost => "the registry address has no host name",
-            AddressError::BadPort => {
-                "the registry address has a port that is not a number from 1 to 65535"
-            }
-            AddressError::BadCharacter => {
-                "the registry address contains a character that cannot appear in a host name"
-            }
-        })
-    }
-}
-
-impl std::error::Error for AddressError {}
 
 impl Registry {
     /// Canonicalises what a client, a user or a CI variable calls a registry.

@@ -95,24 +95,31 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// `Err` with the reason (for a message that names `what`) when the file or directory `meta`
-/// describes belongs to another user or can be written by group or others: then someone else
-/// could replace what it holds or says.
-pub fn check_owner(meta: &Metadata, owner: Owner) -> Result<(), String> {
+/// Why a file or directory is not trusted; the caller's message names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotOwned {
+    #[error("it belongs to uid {uid}, not to this user (uid {me})")]
+    Owner { uid: u32, me: u32 },
+    #[error("other users may write to it (mode {mode:04o})")]
+    Writable { mode: u32 },
+}
+
+/// `Err` with the reason when the file or directory `meta` describes belongs to another user
+/// or can be written by group or others: then someone else could replace what it holds or says.
+pub fn check_owner(meta: &Metadata, owner: Owner) -> Result<(), NotOwned> {
     let me = euid();
     let ok_owner = meta.uid() == me || (owner == Owner::MeOrRoot && meta.uid() == 0);
     if !ok_owner {
-        return Err(format!(
-            "it belongs to uid {}, not to this user (uid {me})",
-            meta.uid()
-        ));
+        return Err(NotOwned::Owner {
+            uid: meta.uid(),
+            me,
+        });
     }
     let mode = meta.permissions().mode();
     if mode & 0o022 != 0 {
-        return Err(format!(
-            "other users may write to it (mode {:04o})",
-            mode & 0o7777
-        ));
+        return Err(NotOwned::Writable {
+            mode: mode & 0o7777,
+        });
     }
     Ok(())
 }
@@ -232,11 +239,13 @@ pub struct Lock {
     _file: File,
 }
 
-/// What went wrong while taking a lock.
-#[derive(Debug)]
+/// What went wrong while taking a lock. Callers word it for the file the lock guards.
+#[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    #[error(transparent)]
     Io(io::Error),
     /// Another process held the lock for the whole timeout.
+    #[error("another process held the lock for {} s", .0.as_secs())]
     Busy(Duration),
 }
 

@@ -25,7 +25,6 @@
 //! value, so the caller can rebuild the value in the job's shell without printing it.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::ops::Range;
 
 use base64::Engine as _;
@@ -84,37 +83,25 @@ impl Entry {
 
 /// Why docker ≥ 28.3 ignores the value. The texts never repeat a value, and name a key only
 /// when it is a plain word or an address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
     /// Not JSON, or not an object of objects of strings.
+    #[error(
+        "it is not of the form {{\"auths\":{{\"<registry>\":{{\"auth\":\"<base64 user:password>\"}}}}}}"
+    )]
     Shape,
     /// A key other than `auths` at the top, or other than `auth` in an entry.
+    #[error("it holds {0}, and only \"auths\" entries with an \"auth\" are allowed")]
     UnknownKey(String),
     /// An entry with no (or an empty) `auth`.
+    #[error("the entry for {0} has no \"auth\"")]
     MissingAuth(String),
     /// An `auth` that is not base64 of `user:password`.
+    #[error("the \"auth\" of the entry for {0} is not base64 of user:password")]
     BadAuth(String),
     /// Something other than `]` or `}` after the first JSON value.
+    #[error("its JSON value is followed by something other than ] or }}")]
     Trailing,
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Invalid::Shape => f.write_str(
-                "it is not of the form {\"auths\":{\"<registry>\":{\"auth\":\"<base64 user:password>\"}}}",
-            ),
-            Invalid::UnknownKey(k) => write!(f, "it holds {k}, and only \"auths\" entries with an \"auth\" are allowed"),
-            Invalid::MissingAuth(k) => write!(f, "the entry for {k} has no \"auth\""),
-            Invalid::BadAuth(k) => write!(
-                f,
-                "the \"auth\" of the entry for {k} is not base64 of user:password"
-            ),
-            Invalid::Trailing => {
-                f.write_str("its JSON value is followed by something other than ] or }")
-            }
-        }
-    }
 }
 
 impl DockerAuthConfig {

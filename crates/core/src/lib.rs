@@ -5,7 +5,8 @@
 //! and the binary serves `get` from this crate alone.
 //!
 //! The map, bottom up (an arrow is "may use"):
-//! - [`text`]: escaping for everything a person reads. Pure.
+//! - [`text`]: escaping for everything a person reads. Pure. [`problem`]: the hint an
+//!   error type gives, beside the type.
 //! - [`address`]: the canonical `host[:port]` key. Pure.
 //! - [`env`] → text: the one reader of the process environment, and the name of every
 //!   variable the tool reads ([`env::VARIABLES`]). [`debug`]: opt-in stderr lines.
@@ -33,6 +34,7 @@ pub mod env;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod integration;
+pub mod problem;
 pub mod protocol;
 pub mod sources;
 pub mod text;

@@ -8,7 +8,6 @@
 //! but the single `get` answer.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, Read, Write};
 
 use secrecy::zeroize::Zeroizing;
@@ -83,54 +82,39 @@ impl Verb {
 }
 
 /// Why a verb failed. Display is the exact text written to stdout.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
+    #[error("{}", NOT_FOUND)]
     NotFound,
+    #[error("{}", MISSING_SERVER_URL)]
     MissingServerUrl,
+    #[error("{}", MISSING_USERNAME)]
     MissingUsername,
+    #[error(
+        "{NAME}: the request on stdin is larger than {} KiB; send one server address or one credentials object",
+        MAX_INPUT / 1024
+    )]
     InputTooLarge,
+    #[error(
+        "{NAME}: the request on stdin is not valid UTF-8; send the server address as plain text"
+    )]
     NotUtf8,
     /// serde_json's own message is never shown: it can quote the secret (docs/protocol.md#store).
+    #[error(
+        "{NAME}: the credentials on stdin are not a valid JSON object ({what} at line {line}, column {column}); \
+         send {{\"ServerURL\":…,\"Username\":…,\"Secret\":…}}"
+    )]
     BadJson {
         what: &'static str,
         line: usize,
         column: usize,
     },
+    #[error("{NAME}: cannot use the server address: {0}; send host[:port] as docker does")]
     BadAddress(AddressError),
+    #[error("{NAME}: {0:#}")]
     Source(anyhow::Error),
+    #[error("{NAME}: cannot read the request on stdin: {0}")]
     Io(io::Error),
-}
-
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtocolError::NotFound => f.write_str(NOT_FOUND),
-            ProtocolError::MissingServerUrl => f.write_str(MISSING_SERVER_URL),
-            ProtocolError::MissingUsername => f.write_str(MISSING_USERNAME),
-            ProtocolError::InputTooLarge => write!(
-                f,
-                "{NAME}: the request on stdin is larger than {} KiB; send one server address or one credentials object",
-                MAX_INPUT / 1024
-            ),
-            ProtocolError::NotUtf8 => write!(
-                f,
-                "{NAME}: the request on stdin is not valid UTF-8; send the server address as plain text"
-            ),
-            ProtocolError::BadJson { what, line, column } => write!(
-                f,
-                "{NAME}: the credentials on stdin are not a valid JSON object ({what} at line {line}, column {column}); \
-                 send {{\"ServerURL\":…,\"Username\":…,\"Secret\":…}}"
-            ),
-            ProtocolError::BadAddress(e) => {
-                write!(
-                    f,
-                    "{NAME}: cannot use the server address: {e}; send host[:port] as docker does"
-                )
-            }
-            ProtocolError::Source(e) => write!(f, "{NAME}: {e:#}"),
-            ProtocolError::Io(e) => write!(f, "{NAME}: cannot read the request on stdin: {e}"),
-        }
-    }
 }
 
 impl From<anyhow::Error> for ProtocolError {

@@ -4,11 +4,11 @@
 //! Pure: no DNS, no I/O. A problem is reported with the variable that holds the value, never
 //! with user information a URL might carry.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use crate::address::{AddressError, Registry};
 use crate::env::Env;
+use crate::problem::Problem;
 use crate::vars::{self, RegistryFrom};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,47 +34,31 @@ pub struct HarborUrl {
 }
 
 /// Why there is no usable Harbor URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlProblem {
     /// Neither `HARBOR_URL` nor `HARBOR_HOST` is set.
+    #[error(
+        "neither HARBOR_URL nor HARBOR_HOST is set: this job has no Harbor integration variables"
+    )]
     Missing,
     /// A scheme other than http/https (`ftp://`, `oci://`).
+    #[error("{var} uses the scheme {scheme}://; Harbor is reached over https://")]
     Scheme { var: &'static str, scheme: String },
     /// `http://` to a host that is not loopback: credentials would cross the network in clear.
+    #[error(
+        "{var} uses http:// for {host}, which is not a loopback host; credentials would travel unencrypted"
+    )]
     PlainHttp { var: &'static str, host: String },
+    #[error("{var} is not a usable URL: {problem}")]
     Address {
         var: &'static str,
         problem: AddressError,
     },
 }
 
-impl fmt::Display for UrlProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UrlProblem::Missing => write!(
-                f,
-                "neither HARBOR_URL nor HARBOR_HOST is set: this job has no Harbor integration variables"
-            ),
-            UrlProblem::Scheme { var, scheme } => {
-                write!(
-                    f,
-                    "{var} uses the scheme {scheme}://; Harbor is reached over https://"
-                )
-            }
-            UrlProblem::PlainHttp { var, host } => write!(
-                f,
-                "{var} uses http:// for {host}, which is not a loopback host; credentials would travel unencrypted"
-            ),
-            UrlProblem::Address { var, problem } => {
-                write!(f, "{var} is not a usable URL: {problem}")
-            }
-        }
-    }
-}
-
-impl UrlProblem {
-    pub fn hint(&self) -> String {
-        match self {
+impl Problem for UrlProblem {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             UrlProblem::Missing => "enable GitLab's Harbor integration for the project or group (Settings > Integrations > Harbor), or set HARBOR_URL".into(),
             UrlProblem::Scheme { var, .. } | UrlProblem::PlainHttp { var, .. } => {
                 format!("set {var} to Harbor's https:// address, as in the Harbor integration settings")
@@ -82,7 +66,7 @@ impl UrlProblem {
             UrlProblem::Address { var, .. } => {
                 format!("set {var} to Harbor's address, for example https://harbor.example.net or https://harbor.example.net:8443")
             }
-        }
+        })
     }
 }
 

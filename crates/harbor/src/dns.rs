@@ -12,25 +12,41 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
+use hickory_resolver::net::NetError;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The resolver reqwest uses: built on first use, inside reqwest's runtime, then kept.
 #[derive(Clone, Default)]
 pub struct SystemResolver {
-    resolver: Arc<OnceLock<Result<TokioResolver, String>>>,
+    resolver: Arc<OnceLock<Result<TokioResolver, DnsError>>>,
 }
 
-/// Why a name could not be resolved, in words for a person.
-fn no_resolver(detail: &str) -> String {
-    format!(
-        "this machine has no usable DNS configuration (/etc/resolv.conf: {detail}), and no public \
+/// Why a name could not be resolved, in words for a person. No variant exposes hickory's
+/// error as its `source()`: the client reports the innermost cause of a failed request
+/// (`client::root_cause`), and that must stay this text, not hickory's query structure.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error(
+        "this machine has no usable DNS configuration (/etc/resolv.conf: {0}), and no public \
          resolver is asked instead; add a nameserver to /etc/resolv.conf, or use an IP address in HARBOR_URL"
-    )
+    )]
+    NoResolver(NetError),
+    /// The name exists or not, but has no A or AAAA record.
+    #[error("the name has no address (no A or AAAA record)")]
+    NoAddress,
+    /// Any other failure of the lookup, in hickory's words.
+    #[error("{0}")]
+    Lookup(NetError),
+    /// No tokio runtime for the lookup (doctor's own).
+    #[error("{0}")]
+    Runtime(Arc<std::io::Error>),
+    #[error("no answer within {} s", .0.as_secs_f32())]
+    Timeout(Duration),
 }
 
-fn build() -> Result<TokioResolver, String> {
-    let builder = TokioResolver::builder_tokio().map_err(|e| no_resolver(&e.to_string()))?;
-    builder.build().map_err(|e| no_resolver(&e.to_string()))
+fn build() -> Result<TokioResolver, DnsError> {
+    let builder = TokioResolver::builder_tokio().map_err(DnsError::NoResolver)?;
+    builder.build().map_err(DnsError::NoResolver)
 }
 
 fn loopback(host: &str) -> Option<Vec<IpAddr>> {
@@ -44,9 +60,9 @@ fn loopback(host: &str) -> Option<Vec<IpAddr>> {
 }
 
 async fn lookup(
-    resolver: &OnceLock<Result<TokioResolver, String>>,
+    resolver: &OnceLock<Result<TokioResolver, DnsError>>,
     host: &str,
-) -> Result<Vec<IpAddr>, String> {
+) -> Result<Vec<IpAddr>, DnsError> {
     if let Some(ips) = loopback(host) {
         return Ok(ips);
     }
@@ -55,20 +71,22 @@ async fn lookup(
         Ok(ips) => {
             let ips: Vec<IpAddr> = ips.iter().collect();
             if ips.is_empty() {
-                Err("the name has no address (no A or AAAA record)".into())
+                Err(DnsError::NoAddress)
             } else {
                 Ok(ips)
             }
         }
-        Err(e) => {
-            // hickory's own text quotes its query structure; say it plainly.
-            let text = e.to_string();
-            if text.contains("no records found") || text.contains("NXDomain") {
-                Err("the name has no address (no A or AAAA record)".into())
-            } else {
-                Err(text)
-            }
-        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// A failed lookup, by hickory's kind of error: "no records" (NXDomain is one of them) is said
+/// plainly, as hickory's own text quotes its query structure; anything else in its words.
+fn failed(e: NetError) -> DnsError {
+    if e.is_no_records_found() {
+        DnsError::NoAddress
+    } else {
+        DnsError::Lookup(e)
     }
 }
 
@@ -79,7 +97,7 @@ impl Resolve for SystemResolver {
         Box::pin(async move {
             let ips = lookup(&cell, &host)
                 .await
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
             let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
@@ -87,14 +105,14 @@ impl Resolve for SystemResolver {
 }
 
 /// Resolves `host` for `doctor`, exactly as the client will, within `timeout`.
-pub fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
+pub fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, DnsError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DnsError::Runtime(Arc::new(e)))?;
     let cell = OnceLock::new();
     let found =
         runtime.block_on(async { tokio::time::timeout(timeout, lookup(&cell, host)).await });
@@ -104,13 +122,37 @@ pub fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAdd
             .map(|ip| SocketAddr::new(ip, port))
             .collect()),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f32())),
+        Err(_) => Err(DnsError::Timeout(timeout)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_records_is_recognised_by_its_kind_and_nothing_else_by_its_words() {
+        use hickory_resolver::net::{DnsError as Hickory, NoRecords};
+        use hickory_resolver::proto::op::{Query, ResponseCode};
+        for code in [ResponseCode::NXDomain, ResponseCode::NoError] {
+            let none = NetError::from(Hickory::NoRecordsFound(NoRecords::new(
+                Query::default(),
+                code,
+            )));
+            assert_eq!(
+                failed(none).to_string(),
+                "the name has no address (no A or AAAA record)"
+            );
+        }
+        // Words alone are not a kind: a message that mentions them is shown as it is.
+        for text in ["upstream says NXDomain", "proxy: no records found here"] {
+            assert_eq!(failed(NetError::from(text.to_owned())).to_string(), text);
+        }
+        assert_eq!(
+            failed(NetError::Timeout).to_string(),
+            NetError::Timeout.to_string()
+        );
+    }
 
     #[test]
     fn localhost_is_loopback_without_a_resolver() {

@@ -1,15 +1,15 @@
 //! Everything that can go wrong between this tool and Harbor, each with what to do next.
 //!
-//! `Display` says what failed and why; [`HarborError::hint`] names the variable, file or Harbor
+//! `Display` says what failed and why; its [`Problem::hint`] names the variable, file or Harbor
 //! setting to change. Neither ever contains a password, a token or a response body that could
 //! echo one; Harbor's `X-Request-Id` is always quoted so an admin can find the log line.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::tls::{CertProblem, TrustError};
 use crate::url::UrlProblem;
 use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::problem::Problem;
 
 /// Harbor's `X-Request-Id`, formatted for a message.
 pub fn request_id_note(id: &Option<String>) -> String {
@@ -19,23 +19,21 @@ pub fn request_id_note(id: &Option<String>) -> String {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum HarborError {
+    #[error(transparent)]
     Url(UrlProblem),
+    #[error(transparent)]
     Trust(TrustError),
     /// The host name does not resolve.
-    Dns {
-        host: String,
-        detail: String,
-    },
+    #[error("cannot resolve {host}: {detail}")]
+    Dns { host: String, detail: String },
     /// Nothing accepted the connection.
-    Connect {
-        target: String,
-        detail: String,
-    },
-    Timeout {
-        after: Duration,
-    },
+    #[error("cannot connect to {target}: {detail}")]
+    Connect { target: String, detail: String },
+    #[error("Harbor did not answer within {} s", after.as_secs_f32())]
+    Timeout { after: Duration },
+    #[error("TLS: {}", problem.describe(host))]
     Tls {
         host: String,
         registry: Registry,
@@ -43,11 +41,16 @@ pub enum HarborError {
         certs_d: Vec<std::path::PathBuf>,
     },
     /// Any 3xx: a configuration error, never followed (it would resend credentials).
+    #[error(
+        "Harbor answered {status} redirecting to {}; redirects are not followed, because they would resend the credentials",
+        location.as_deref().unwrap_or("(no Location header)")
+    )]
     Redirect {
         status: u16,
         location: Option<String>,
     },
     /// 5xx: Harbor's JSON error or a proxy's HTML page.
+    #[error("{}", server(*status, request_id, *proxy_page))]
     Server {
         status: u16,
         request_id: Option<String>,
@@ -55,26 +58,32 @@ pub enum HarborError {
     },
     /// Harbor did not take the credentials (it cannot tell a wrong password from an expired
     /// robot or an LDAP outage: docs/harbor.md#verification-in-one-request).
-    Unauthorized {
-        user: String,
-        oidc: bool,
-    },
+    #[error(
+        "Harbor did not accept the credentials of {user}{}",
+        if *oidc {
+            "; Harbor uses OIDC, where only the user's CLI secret works as a password"
+        } else {
+            ": a wrong password, an expired or disabled robot account and an LDAP outage all look the same to Harbor"
+        }
+    )]
+    Unauthorized { user: String, oidc: bool },
     /// Authenticated, but the project does not exist or the account cannot see it.
-    ProjectMissing {
-        project: String,
-        user: String,
-    },
+    #[error("project {project} does not exist in Harbor, or {user} cannot see it")]
+    ProjectMissing { project: String, user: String },
     /// Authenticated and the project exists, but the account has no role in it.
-    NotMember {
-        project: String,
-        user: String,
-    },
+    #[error(
+        "project {project} exists, but {user} is not a member of it and may neither pull nor push"
+    )]
+    NotMember { project: String, user: String },
     /// May pull, may not push (a guest).
-    NoPush {
-        project: String,
-        user: String,
-    },
+    #[error("{user} may pull from project {project} but not push to it")]
+    NoPush { project: String, user: String },
     /// An answer that makes no sense for the call (not Harbor, or a proxy in the way).
+    #[error(
+        "unexpected answer to {what}: HTTP {status}{}{}",
+        message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default(),
+        request_id_note(request_id)
+    )]
     Unexpected {
         what: String,
         status: u16,
@@ -82,138 +91,51 @@ pub enum HarborError {
         message: Option<String>,
     },
     /// The request could not be sent for another reason.
-    Request {
-        detail: String,
-    },
+    #[error("cannot send the request: {detail}")]
+    Request { detail: String },
     /// The TLS handshake failed for another reason than the certificate (plain HTTP on the
     /// port, an unusable server name).
-    Handshake {
-        host: String,
-        detail: String,
-    },
+    #[error("the TLS handshake with {host} failed: {detail}")]
+    Handshake { host: String, detail: String },
     /// An answer longer than any Harbor API answer this tool asks for; not read past the limit.
+    #[error(
+        "the answer (HTTP {status}) is larger than {} KiB, more than any Harbor API answer; it was not read{}",
+        limit / 1024,
+        request_id_note(request_id)
+    )]
     TooLarge {
         status: u16,
         request_id: Option<String>,
         limit: u64,
     },
     /// `HARBOR_PROJECT` is not a name Harbor allows, so it is not sent.
-    BadProject {
-        project: String,
-    },
+    #[error(
+        "HARBOR_PROJECT={} is not a Harbor project name (lower-case letters and digits, with single . _ or - between them)",
+        docker_credential_harbor_core::text::inline(project)
+    )]
+    BadProject { project: String },
 }
 
-impl fmt::Display for HarborError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HarborError::Url(p) => write!(f, "{p}"),
-            HarborError::Trust(e) => write!(f, "{e}"),
-            HarborError::Dns { host, detail } => write!(f, "cannot resolve {host}: {detail}"),
-            HarborError::Connect { target, detail } => {
-                write!(f, "cannot connect to {target}: {detail}")
-            }
-            HarborError::Timeout { after } => {
-                write!(f, "Harbor did not answer within {} s", after.as_secs_f32())
-            }
-            HarborError::Tls { host, problem, .. } => write!(f, "TLS: {}", problem.describe(host)),
-            HarborError::Redirect { status, location } => write!(
-                f,
-                "Harbor answered {status} redirecting to {}; redirects are not followed, because they would resend the credentials",
-                location.as_deref().unwrap_or("(no Location header)")
-            ),
-            HarborError::Server {
-                status,
-                request_id,
-                proxy_page,
-            } => {
-                if *proxy_page {
-                    write!(
-                        f,
-                        "a proxy in front of Harbor answered {status} with an HTML page: Harbor is down or restarting"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "Harbor failed with {status} (internal server error){}",
-                        request_id_note(request_id)
-                    )
-                }
-            }
-            HarborError::Unauthorized { user, oidc } => {
-                write!(f, "Harbor did not accept the credentials of {user}")?;
-                if *oidc {
-                    write!(
-                        f,
-                        "; Harbor uses OIDC, where only the user's CLI secret works as a password"
-                    )
-                } else {
-                    write!(
-                        f,
-                        ": a wrong password, an expired or disabled robot account and an LDAP outage all look the same to Harbor"
-                    )
-                }
-            }
-            HarborError::ProjectMissing { project, user } => {
-                write!(
-                    f,
-                    "project {project} does not exist in Harbor, or {user} cannot see it"
-                )
-            }
-            HarborError::NotMember { project, user } => {
-                write!(
-                    f,
-                    "project {project} exists, but {user} is not a member of it and may neither pull nor push"
-                )
-            }
-            HarborError::NoPush { project, user } => {
-                write!(
-                    f,
-                    "{user} may pull from project {project} but not push to it"
-                )
-            }
-            HarborError::Unexpected {
-                what,
-                status,
-                request_id,
-                message,
-            } => {
-                write!(f, "unexpected answer to {what}: HTTP {status}")?;
-                if let Some(m) = message {
-                    write!(f, " ({m})")?;
-                }
-                write!(f, "{}", request_id_note(request_id))
-            }
-            HarborError::Request { detail } => write!(f, "cannot send the request: {detail}"),
-            HarborError::Handshake { host, detail } => {
-                write!(f, "the TLS handshake with {host} failed: {detail}")
-            }
-            HarborError::TooLarge {
-                status,
-                request_id,
-                limit,
-            } => write!(
-                f,
-                "the answer (HTTP {status}) is larger than {} KiB, more than any Harbor API answer; it was not read{}",
-                limit / 1024,
-                request_id_note(request_id)
-            ),
-            HarborError::BadProject { project } => write!(
-                f,
-                "HARBOR_PROJECT={} is not a Harbor project name (lower-case letters and digits, with single . _ or - between them)",
-                docker_credential_harbor_core::text::inline(project)
-            ),
-        }
+/// A 5xx in words: a proxy's HTML page means Harbor itself is not there.
+fn server(status: u16, request_id: &Option<String>, proxy_page: bool) -> String {
+    if proxy_page {
+        format!(
+            "a proxy in front of Harbor answered {status} with an HTML page: Harbor is down or restarting"
+        )
+    } else {
+        format!(
+            "Harbor failed with {status} (internal server error){}",
+            request_id_note(request_id)
+        )
     }
 }
 
-impl std::error::Error for HarborError {}
-
-impl HarborError {
+impl Problem for HarborError {
     /// What to do next, naming the variable, file or Harbor setting.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         Some(match self {
-            HarborError::Url(p) => p.hint(),
-            HarborError::Trust(e) => e.hint(),
+            HarborError::Url(p) => return p.hint(),
+            HarborError::Trust(e) => return e.hint(),
             HarborError::Dns { .. } => {
                 "check the host name in HARBOR_URL (GitLab's Harbor integration settings) and this machine's DNS".into()
             }

@@ -15,9 +15,9 @@ use crate::Proxies;
 /// The addresses `url`'s host resolves to, as the client would resolve them.
 pub fn resolve(url: &HarborUrl, timeout: Duration) -> Result<Vec<SocketAddr>, HarborError> {
     let host = url.bare_host();
-    dns::resolve(host, url.port(), timeout).map_err(|detail| HarborError::Dns {
+    dns::resolve(host, url.port(), timeout).map_err(|e| HarborError::Dns {
         host: host.to_owned(),
-        detail,
+        detail: e.to_string(),
     })
 }
 

@@ -9,14 +9,13 @@
 //! a job robot is recognised by the part after the last `+`, which no prefix, project or
 //! robot name can hold. The secret Harbor returns goes straight into a `SecretString`.
 
-use std::fmt;
-
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::account::{self, Kind};
 use crate::verify::check_project;
 use crate::{HarborClient, HarborError, encode};
+use docker_credential_harbor_core::problem::Problem;
 
 /// Every job robot's name starts with this, then the job id and a random suffix.
 pub const JOB_ROBOT_STEM: &str = "ci-job-";
@@ -46,11 +45,15 @@ pub struct Listed {
 }
 
 /// Why a robot could not be created.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     /// The account lacks `robot:create` on the project (only project admins have it by
     /// default; OIDC CLI secrets cannot call this API at all). `kind` is what Harbor says the
     /// account is, asked after a 403 because the advice differs for a robot.
+    #[error(
+        "{user} may not create robot accounts in project {project}{}",
+        not_allowed_note(*oidc_hint, kind.as_ref())
+    )]
     NotAllowed {
         user: String,
         project: String,
@@ -58,52 +61,33 @@ pub enum CreateError {
         kind: Option<Kind>,
     },
     /// Harbor refused the request as malformed (its message quoted).
-    Rejected {
-        status: u16,
-        message: String,
-    },
+    #[error("Harbor refused the robot account ({status}: {message})")]
+    Rejected { status: u16, message: String },
     /// The name exists already.
+    #[error("a robot account of that name exists already")]
     Duplicate,
-    Harbor(HarborError),
+    #[error(transparent)]
+    Harbor(#[from] HarborError),
 }
 
-impl fmt::Display for CreateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Problem for CreateError {
+    fn hint(&self) -> Option<String> {
         match self {
-            CreateError::NotAllowed {
-                user,
-                project,
-                oidc_hint,
-                kind,
-            } => {
-                write!(
-                    f,
-                    "{user} may not create robot accounts in project {project}"
-                )?;
-                match kind {
-                    _ if *oidc_hint => {
-                        write!(f, " (an OIDC CLI secret cannot call Harbor's robot API)")
-                    }
-                    Some(k) if k.is_robot() => write!(
-                        f,
-                        " (a robot may create robots from Harbor 2.12 on, with robot:create in its own permissions){}",
-                        k.guess_note()
-                    ),
-                    _ => write!(f, " (by default only project admins may)"),
-                }
-            }
-            CreateError::Rejected { status, message } => {
-                write!(f, "Harbor refused the robot account ({status}: {message})")
-            }
-            CreateError::Duplicate => write!(f, "a robot account of that name exists already"),
-            CreateError::Harbor(e) => write!(f, "{e}"),
+            CreateError::Harbor(e) => e.hint(),
+            _ => None,
         }
     }
 }
 
-impl From<HarborError> for CreateError {
-    fn from(e: HarborError) -> Self {
-        CreateError::Harbor(e)
+/// Why the account may not: which of Harbor's rules it meets.
+fn not_allowed_note(oidc_hint: bool, kind: Option<&Kind>) -> String {
+    match kind {
+        _ if oidc_hint => " (an OIDC CLI secret cannot call Harbor's robot API)".to_owned(),
+        Some(k) if k.is_robot() => format!(
+            " (a robot may create robots from Harbor 2.12 on, with robot:create in its own permissions){}",
+            k.guess_note()
+        ),
+        _ => " (by default only project admins may)".to_owned(),
     }
 }
 

@@ -5,7 +5,6 @@
 //! directories docker and podman users already keep for their registry (the caller names them
 //! in [`Options::certs_d`]). Nothing here ever disables verification.
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use rustls::{CertificateError, ClientConfig, RootCertStore};
 use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::atomic_file::{self, Links};
 use docker_credential_harbor_core::env::CA_FILE_VAR;
+use docker_credential_harbor_core::problem::Problem;
 
 use crate::Options;
 
@@ -37,39 +37,24 @@ pub struct Trust {
 }
 
 /// Why no TLS configuration could be built.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     /// The CA file named by the variable is unreadable or holds no certificate.
-    CaFile {
-        path: PathBuf,
-        detail: String,
-    },
+    #[error("cannot use {CA_FILE_VAR}={}: {detail}", path.display())]
+    CaFile { path: PathBuf, detail: PemError },
     /// Not a single CA from any source.
-    NoRoots {
-        certs_d: Vec<PathBuf>,
-    },
+    #[error(
+        "no CA certificates to verify Harbor with: no system store was found, and neither SSL_CERT_FILE, \
+         SSL_CERT_DIR, {CA_FILE_VAR} nor a certs.d directory for this registry holds one"
+    )]
+    NoRoots { certs_d: Vec<PathBuf> },
+    #[error("cannot set up TLS: {0}")]
     Rustls(rustls::Error),
 }
 
-impl fmt::Display for TrustError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrustError::CaFile { path, detail } => {
-                write!(f, "cannot use {CA_FILE_VAR}={}: {detail}", path.display())
-            }
-            TrustError::NoRoots { .. } => write!(
-                f,
-                "no CA certificates to verify Harbor with: no system store was found, and neither SSL_CERT_FILE, \
-                 SSL_CERT_DIR, {CA_FILE_VAR} nor a certs.d directory for this registry holds one"
-            ),
-            TrustError::Rustls(e) => write!(f, "cannot set up TLS: {e}"),
-        }
-    }
-}
-
-impl TrustError {
-    pub fn hint(&self) -> String {
-        match self {
+impl Problem for TrustError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             TrustError::CaFile { .. } => format!(
                 "point {CA_FILE_VAR} at a readable PEM file holding Harbor's CA certificate"
             ),
@@ -81,7 +66,7 @@ impl TrustError {
                     .unwrap_or_default()
             ),
             TrustError::Rustls(_) => "report this as a bug".into(),
-        }
+        })
     }
 }
 
@@ -115,7 +100,7 @@ pub fn build(options: &Options) -> Result<Trust, TrustError> {
         if added == 0 {
             return Err(TrustError::CaFile {
                 path,
-                detail: "it holds no usable CA certificate".into(),
+                detail: PemError::NoUsableCa,
             });
         }
         sources.push(TrustSource {
@@ -186,18 +171,37 @@ fn crt_files(dir: &Path) -> Vec<PathBuf> {
 /// A CA bundle larger than this is not one (Mozilla's whole store is about 220 KiB).
 const MAX_PEM: u64 = 4 << 20;
 
-fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// Why a file gave no certificate; the message that shows it names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    #[error("{0}")]
+    Read(std::io::Error),
+    #[error("there is no such file")]
+    Missing,
+    #[error("it is not a PEM certificate file ({0})")]
+    NotPem(rustls::pki_types::pem::Error),
+    #[error("it holds no PEM certificate")]
+    Empty,
+    /// Certificates, but none rustls takes as a trust anchor.
+    #[error("it holds no usable CA certificate")]
+    NoUsableCa,
+    /// Certificates, but none that can serve as a CA.
+    #[error("it holds no CA certificate")]
+    NoCa,
+}
+
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemError> {
     let (bytes, _) = atomic_file::read_regular(path, Links::Follow, MAX_PEM)
-        .map_err(|e| e.to_string())?
-        .ok_or("there is no such file")?;
+        .map_err(PemError::Read)?
+        .ok_or(PemError::Missing)?;
     pem_certs(&bytes)
 }
 
-fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, PemError> {
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(bytes).collect();
-    let certs = certs.map_err(|e| format!("it is not a PEM certificate file ({e})"))?;
+    let certs = certs.map_err(PemError::NotPem)?;
     if certs.is_empty() {
-        return Err("it holds no PEM certificate".into());
+        return Err(PemError::Empty);
     }
     Ok(certs)
 }
@@ -208,7 +212,7 @@ fn pem_certs(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
 /// as a CA.
 pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), TrustError> {
     use base64::Engine;
-    let ca_file = |detail: String| TrustError::CaFile {
+    let ca_file = |detail: PemError| TrustError::CaFile {
         path: path.to_owned(),
         detail,
     };
@@ -229,7 +233,7 @@ pub fn ca_bundle(path: &Path) -> Result<(Vec<u8>, usize), TrustError> {
         count += 1;
     }
     if count == 0 {
-        return Err(ca_file("it holds no CA certificate".into()));
+        return Err(ca_file(PemError::NoCa));
     }
     Ok((pem, count))
 }

@@ -25,7 +25,7 @@ use crate::harbor::tls::{Trust, TrustError};
 use crate::harbor::url::HarborUrl;
 use crate::harbor::verify::SystemInfo;
 use crate::integration::Integration;
-use crate::report::Problem;
+use crate::problem::Problem;
 use crate::settings::{HarborSettings, JobContext};
 
 /// What one check found.

@@ -66,8 +66,8 @@ fn checks(
             }
         },
     };
-    let runners = runner_toml::read(config, &registry)
-        .map_err(|e| ("config", Outcome::fail(&Said(&e.0, None))))?;
+    let runners =
+        runner_toml::read(config, &registry).map_err(|e| ("config", Outcome::fail(&e)))?;
     if runners.is_empty() {
         return Err((
             "config",

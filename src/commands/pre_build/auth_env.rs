@@ -59,15 +59,12 @@ pub(super) fn neutralise(context: &JobContext, registries: &[Registry], o: &mut 
     };
     let kept = entries.len() - gone.len();
     let cut = if !ascii {
-        Err("the value is not ASCII".to_owned())
+        Err(Uncut::NotAscii)
     } else if *len > MAX_REBUILT {
-        Err(format!(
-            "the value is longer than {MAX_REBUILT} bytes, the most pre-build rebuilds"
-        ))
+        Err(Uncut::TooLong)
     } else {
         let pieces = pieces(entries, |e| !gone.contains(&e));
-        Cut::new(*len, b'"', quotes, &pieces)
-            .ok_or_else(|| "they cannot be cut from the value".to_owned())
+        Cut::new(*len, b'"', quotes, &pieces).ok_or(Uncut::Inseparable)
     };
     match cut {
         _ if kept == 0 => {
@@ -117,4 +114,16 @@ pub(crate) fn pieces<'a>(entries: &[Entry], keep: impl Fn(&Entry) -> bool) -> Ve
     }
     pieces.push(Piece::Text(b"}}"));
     pieces
+}
+
+/// Why the entries that would shadow the helper cannot be cut out of the value, so that the
+/// others are kept; said after "because".
+#[derive(Debug, thiserror::Error)]
+enum Uncut {
+    #[error("the value is not ASCII")]
+    NotAscii,
+    #[error("the value is longer than {MAX_REBUILT} bytes, the most pre-build rebuilds")]
+    TooLong,
+    #[error("they cannot be cut from the value")]
+    Inseparable,
 }

@@ -56,10 +56,9 @@ pub fn run(
     err: &mut dyn Write,
 ) -> io::Result<()> {
     if !integration.present() {
-        writeln!(
+        report::note(
             err,
-            "{}: no HARBOR_URL or HARBOR_HOST in this job (no Harbor integration); nothing to do",
-            report::NAME
+            "no HARBOR_URL or HARBOR_HOST in this job (no Harbor integration); nothing to do",
         )?;
         return Ok(());
     }
@@ -148,7 +147,7 @@ fn configure_job(
         o.note(problem);
     }
     if let Err(e) = shared.close() {
-        o.note(e);
+        o.note(format!("{e:#}"));
     }
     let robot = access(
         integration,
@@ -163,10 +162,9 @@ fn configure_job(
         o.exports.push(shell::export(HARBOR_USERNAME, u));
         o.exports.push(shell::export(HARBOR_USER, u));
     }
-    let saved =
-        job::state_path(context).and_then(|path| state.save(&path).map_err(|e| format!("{e:#}")));
+    let saved = job::state_path(context).and_then(|path| state.save(&path));
     if let Err(e) = saved {
-        o.note(format!("{e}; post-build will not be able to clean up"));
+        o.note(format!("{e:#}; post-build will not be able to clean up"));
     }
 }
 
@@ -251,7 +249,7 @@ fn access(
         Err(e) => {
             o.warn(&Said(
                 &format!("{e}; the job keeps the integration's credentials"),
-                report::Problem::hint(&e),
+                crate::problem::Problem::hint(&e),
             ));
             o.failed = strict;
             None

@@ -8,7 +8,8 @@ use std::io::{self, Write};
 
 use crate::env::VERIFY_VAR;
 use crate::integration::Integration;
-use crate::report::{self, Problem};
+use crate::problem::Problem;
+use crate::report;
 use crate::settings::{HarborSettings, JobContext, VerifyMode};
 use crate::text;
 
@@ -52,7 +53,7 @@ pub fn write(
         (None, _, _) => "Harbor: the variables cannot be used".to_owned(),
     };
     let mut body = String::new();
-    let _ = writeln!(body, "{}: {headline}", report::NAME);
+    let _ = writeln!(body, "{}", report::line(headline));
     if let Some(u) = url {
         let _ = writeln!(
             body,
@@ -88,13 +89,15 @@ pub fn write(
     let mut tail = String::new();
     let level = if o.failed { "error" } else { "warning" };
     for w in &o.warnings {
-        let _ = writeln!(tail, "{}: {level}: {w}", report::NAME);
+        let _ = writeln!(tail, "{}", report::line(format_args!("{level}: {w}")));
     }
     if o.failed {
         let _ = writeln!(
             tail,
-            "{}: {VERIFY_VAR}=strict: failing the job before the build",
-            report::NAME
+            "{}",
+            report::line(format_args!(
+                "{VERIFY_VAR}=strict: failing the job before the build"
+            ))
         );
     }
     let stamp = std::time::SystemTime::now()

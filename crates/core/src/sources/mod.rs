@@ -19,8 +19,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::anyhow;
-
 use crate::address::Registry;
 use crate::debug;
 use crate::env::{Env, STORE_VAR};
@@ -28,15 +26,22 @@ use crate::protocol::{Credentials, Helper};
 use runner_config::RunnerConfig;
 use store::Store;
 
+/// Why the helper has no store: neither its variable nor a home directory says where.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(
+    "cannot locate a data directory for the credential store: HOME is not set; set HOME or {STORE_VAR}"
+)]
+pub struct NoStorePath;
+
 /// The path of the helper's store: `$DOCKER_CREDENTIAL_HARBOR_STORE`, else
 /// `credentials.json` in the user's data directory.
-pub fn store_path(env: &Env) -> anyhow::Result<PathBuf> {
+pub fn store_path(env: &Env) -> Result<PathBuf, NoStorePath> {
     if let Some(p) = env.path(STORE_VAR) {
         return Ok(p);
     }
-    env.data_dir().map(|d| d.join(store::FILE_NAME)).ok_or_else(|| {
-        anyhow!("cannot locate a data directory for the credential store: HOME is not set; set HOME or {STORE_VAR}")
-    })
+    env.data_dir()
+        .map(|d| d.join(store::FILE_NAME))
+        .ok_or(NoStorePath)
 }
 
 /// The three sources in their order.
@@ -55,7 +60,7 @@ impl<'a> Chain<'a> {
     }
 
     fn store(&self) -> anyhow::Result<Store> {
-        store_path(self.env).map(Store::at)
+        Ok(Store::at(store_path(self.env)?))
     }
 
     fn runner_config(&self) -> anyhow::Result<Option<RunnerConfig>> {

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
 use crate::address::{AddressError, Registry};
-use crate::atomic_file::{self, Links, Owner};
+use crate::atomic_file::{self, Links, NotOwned, Owner};
 use crate::debug;
 use crate::env::{CONFIG_VAR, Env};
 use crate::protocol::Credentials;
@@ -262,7 +262,7 @@ fn read_password_file(path: &Path) -> anyhow::Result<SecretString> {
 /// A runner config must be its reader's or root's, and so must its directory: whoever can
 /// change it chooses which host receives which secret.
 fn trusted(path: &Path, meta: &fs::Metadata) -> anyhow::Result<()> {
-    let refuse = |what: &Path, why: String| {
+    let refuse = |what: &Path, why: NotOwned| {
         anyhow!(
             "refusing the runner config {}: {} {why}; it must belong to root or to this user \
              and be writable by no one else (chown root, chmod go-w)",
