@@ -7,7 +7,7 @@
 //! pre-build places into the pair the user running it can write: `/etc` as root, `~/.config`
 //! otherwise, always under its own file name ([`PLACED_CA`]), so a user's `ca.crt` is never
 //! touched and whatever carries that name is pre-build's to own or remove. It places only
-//! certificates (harbor::tls::ca_bundle) and never follows a link it did not create.
+//! certificates (harbor_client::tls::ca_bundle) and never follows a link it did not create.
 
 use std::fs;
 use std::io;
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::address::Registry;
-use crate::atomic_file;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file;
 
 /// The name of the CA file pre-build places; clients read every `*.crt` of the directory.
 pub const PLACED_CA: &str = "docker-credential-harbor.crt";

@@ -11,10 +11,11 @@ use std::path::PathBuf;
 
 use lexopt::Arg::{Long, Short, Value};
 
+use docker_credential_harbor_core::env::VARIABLES;
+use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::protocol::{Call, Verb};
+
 use crate::client_config::Client;
-use crate::env::VARIABLES;
-use crate::problem::Problem;
-use crate::protocol::{Call, Verb};
 
 /// `configure`'s arguments.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -40,7 +41,7 @@ pub enum Subcommand {
     /// `doctor`: check the variables and Harbor, one line per check.
     Doctor,
     /// `doctor --runner-config FILE [--registry HOST[:PORT]]`: check a runner's config.toml.
-    DoctorRunner {
+    DoctorGitlabRunner {
         config: PathBuf,
         registry: Option<String>,
     },
@@ -198,7 +199,7 @@ fn typed(written: String, args: &mut Args) -> String {
 fn doctor(mut args: Args) -> Result<Subcommand, ArgError> {
     let unknown = |w: String| ArgError::Unknown {
         said: "doctor: unknown argument",
-        word: crate::text::inline(&w).into_owned(),
+        word: docker_credential_harbor_core::text::inline(&w).into_owned(),
         help: "doctor",
     };
     let needs = |flag| ArgError::NeedsValue {
@@ -220,7 +221,7 @@ fn doctor(mut args: Args) -> Result<Subcommand, ArgError> {
     }
     match (config, registry) {
         (None, None) => Ok(Subcommand::Doctor),
-        (Some(c), registry) => Ok(Subcommand::DoctorRunner {
+        (Some(c), registry) => Ok(Subcommand::DoctorGitlabRunner {
             config: PathBuf::from(c),
             registry,
         }),
@@ -296,7 +297,7 @@ when the job ends (it expires within a day regardless).
 fn install_hooks(mut args: Args) -> Result<Subcommand, ArgError> {
     let unknown = |w: String| ArgError::Unknown {
         said: "install-hooks: unknown argument",
-        word: crate::text::inline(&w).into_owned(),
+        word: docker_credential_harbor_core::text::inline(&w).into_owned(),
         help: "install-hooks",
     };
     let needs = |flag| ArgError::NeedsValue {
@@ -482,7 +483,7 @@ Protocol verbs (the server address or credentials JSON on stdin):
 
 Environment:
 {variables}",
-        usage = crate::protocol::USAGE,
+        usage = docker_credential_harbor_core::protocol::USAGE,
         variables = variables_help(),
     )
 }
@@ -621,7 +622,7 @@ mod tests {
                 "--registry",
                 "h.example"
             ]),
-            sub(Subcommand::DoctorRunner {
+            sub(Subcommand::DoctorGitlabRunner {
                 config: "c.toml".into(),
                 registry: Some("h.example".into()),
             })
@@ -700,7 +701,7 @@ mod tests {
         for command in ["doctor", "install-hooks"] {
             let args = [command.into(), "--runner-config".into(), file.clone()];
             let config = match parse(&args) {
-                Command::Sub(Subcommand::DoctorRunner { config, .. })
+                Command::Sub(Subcommand::DoctorGitlabRunner { config, .. })
                 | Command::Sub(Subcommand::InstallHooks { config, .. }) => config,
                 other => panic!("{command}: {other:?}"),
             };

@@ -3,18 +3,18 @@
 //! runner's `environment`, which every job gets) and pre-build (which unsets or rebuilds it,
 //! or keeps it when told to). docs/gitlab-runner.md#versions-that-matter has the facts.
 //!
-//! Never prints the value: only registry names (`Entry::shown`) and the parser's reason,
+//! Never prints the value: only registry names (`AuthsEntry::shown`) and the parser's reason,
 //! which never repeats it.
 
-use crate::address::Registry;
-use crate::docker_auth_config::{DockerAuthConfig, Entry, Invalid};
-use crate::env::{DOCKER_AUTH_CONFIG, KEEP_AUTH_CONFIG_VAR};
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::docker_auth_config::{AuthsEntry, DockerAuthConfig, Invalid};
+use docker_credential_harbor_core::env::{DOCKER_AUTH_CONFIG, KEEP_AUTH_CONFIG_VAR};
 
 /// What docker ≥ 28.3 does with the value that concerns the helper; a value that concerns it
 /// not (unset, or no entry for these registries) has no verdict.
 pub(crate) enum Verdict<'a> {
     /// It answers these registries from the value and never asks the helper.
-    Shadows(Vec<&'a Entry>),
+    Shadows(Vec<&'a AuthsEntry>),
     /// It rejects the value, and says so at every credential lookup.
     Rejected(&'a Invalid),
 }
@@ -38,7 +38,7 @@ impl<'a> Verdict<'a> {
         match config {
             DockerAuthConfig::Unset => None,
             DockerAuthConfig::Valid { .. } => {
-                let gone: Vec<&Entry> = config.shadowing(registries).collect();
+                let gone: Vec<&AuthsEntry> = config.shadowing(registries).collect();
                 (!gone.is_empty()).then_some(Verdict::Shadows(gone))
             }
             DockerAuthConfig::Invalid(why) => Some(Verdict::Rejected(why)),
@@ -91,7 +91,7 @@ impl<'a> Verdict<'a> {
 
 /// The registries of `entries`, each once, sorted: an entry for a registry under several
 /// spellings is one name.
-fn listed(entries: &[&Entry]) -> String {
+fn listed(entries: &[&AuthsEntry]) -> String {
     let mut names: Vec<String> = entries.iter().map(|e| e.shown()).collect();
     names.sort();
     names.dedup();

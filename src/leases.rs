@@ -17,9 +17,10 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize};
 
-use crate::address::Registry;
-use crate::atomic_file::{self, Links, Lock, LockError};
-use crate::process::Shell;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file::{self, Links, Lock, LockError};
+
+use crate::process::ProcessId;
 use crate::{certs_d, client_config};
 
 const FILE_NAME: &str = "leases.json";
@@ -77,7 +78,7 @@ struct Lease {
     thing: Thing,
     /// The job shells that use it.
     #[serde(default)]
-    holders: Vec<Shell>,
+    holders: Vec<ProcessId>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -132,7 +133,7 @@ impl Leases {
         };
         for lease in &mut leases.table.leases {
             let before = lease.holders.len();
-            lease.holders.retain(Shell::is_alive);
+            lease.holders.retain(ProcessId::is_alive);
             leases.changed |= lease.holders.len() != before;
         }
         Ok(leases)
@@ -149,7 +150,7 @@ impl Leases {
     }
 
     /// `me` holds `thing`. A first holder's record of what it created is kept.
-    pub fn take(&mut self, thing: Thing, me: &Shell) {
+    pub fn take(&mut self, thing: Thing, me: &ProcessId) {
         self.changed = true;
         match self.find(&thing) {
             Some(lease) if lease.holders.contains(me) => {}
@@ -162,7 +163,7 @@ impl Leases {
     }
 
     /// `me` gives `thing` back. `Some` when nobody holds it any more: the caller undoes it.
-    pub fn release(&mut self, thing: &Thing, me: &Shell) -> Option<Thing> {
+    pub fn release(&mut self, thing: &Thing, me: &ProcessId) -> Option<Thing> {
         let i = self.table.leases.iter().position(|l| l.thing.same(thing))?;
         self.table.leases[i].holders.retain(|h| h != me);
         self.changed = true;
@@ -199,10 +200,10 @@ impl Leases {
     }
 }
 
-/// This job, as a holder of leases: the job's shell (`process::shell`, found once by the
+/// This job, as a holder of leases: the job's shell (`process::job_shell`, found once by the
 /// caller), or this process when it has none.
-pub fn me(job_shell: Option<Shell>) -> Shell {
-    job_shell.unwrap_or_else(Shell::this_process)
+pub fn me(job_shell: Option<ProcessId>) -> ProcessId {
+    job_shell.unwrap_or_else(ProcessId::this_process)
 }
 
 /// The lease table as one job uses it: opened on first need (a job with a per-job directory
@@ -212,12 +213,12 @@ pub fn me(job_shell: Option<Shell>) -> Shell {
 pub struct JobLeases<'s> {
     data_dir: Option<&'s Path>,
     table: Option<Option<Leases>>,
-    me: Shell,
+    me: ProcessId,
     problem: Option<String>,
 }
 
 impl<'s> JobLeases<'s> {
-    pub fn new(data_dir: Option<&'s Path>, me: Shell) -> JobLeases<'s> {
+    pub fn new(data_dir: Option<&'s Path>, me: ProcessId) -> JobLeases<'s> {
         JobLeases {
             data_dir,
             table: None,
@@ -305,8 +306,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dch-leases-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let path = dir.join("leases.json");
-        let me = Shell::this_process();
-        let dead = Shell {
+        let me = ProcessId::this_process();
+        let dead = ProcessId {
             pid: u32::MAX - 1,
             start: 1,
         };

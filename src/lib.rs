@@ -28,9 +28,9 @@
 //!   its undo.
 //! - [`docker_auth_verdict`]: what a `DOCKER_AUTH_CONFIG` means for the helper's registries,
 //!   and its one text for each reader (doctor, the runner check, pre-build).
-//! - [`runner_toml`]: the GitLab runner's config.toml: the hook lines, read for doctor (hooks,
-//!   allowlist), and the checked text edit that adds the hook lines (`runner_toml::edit`).
-//! - [`job`] → leases, process, settings: what pre-build did (its actions), for post-build.
+//! - [`gitlab_runner_toml`]: the GitLab runner's config.toml: the hook lines, read for doctor (hooks,
+//!   allowlist), and the checked text edit that adds the hook lines (`gitlab_runner_toml::edit`).
+//! - [`job_record`] → leases, process, settings: what pre-build did (its actions), for post-build.
 //! - [`report`]: the one warning/hint format, for any [`problem::Problem`] (the hint each
 //!   error type gives, beside the type: in the core, the Harbor client and here).
 //! - [`job_robot`] → job, process, report, settings: the job-scoped robot, its secret, its
@@ -44,15 +44,6 @@
 //! Nothing on the `get` path builds an HTTP client or spawns a process: `main` hands the
 //! protocol to the core.
 
-// The core crate's modules, named here as this crate's own, so that every module and test
-// names them one way.
-pub use docker_credential_harbor_core::{
-    address, atomic_file, debug, docker_auth_config, env, integration, problem, protocol, sources,
-    text, url, vars,
-};
-// The Harbor client's crate, named `harbor` here as it was when it was a module.
-pub use harbor_client as harbor;
-
 pub(crate) mod certs_d;
 pub mod cli;
 pub mod client_config;
@@ -63,13 +54,13 @@ pub(crate) mod docker_auth_verdict;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+pub(crate) mod gitlab_runner_toml;
 pub mod hardening;
-pub(crate) mod job;
+pub(crate) mod job_record;
 pub(crate) mod job_robot;
 pub(crate) mod leases;
 pub(crate) mod process;
 pub mod report;
-pub(crate) mod runner_toml;
 pub mod settings;
 pub mod shell;
 pub mod start;

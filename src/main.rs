@@ -16,8 +16,11 @@ use std::ffi::{c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use docker_credential_harbor::cli::{self, Command};
-use docker_credential_harbor::env::Env;
-use docker_credential_harbor::{commands, debug, hardening, protocol, report, sources, start};
+use docker_credential_harbor::{commands, hardening, report, start};
+use docker_credential_harbor_core::debug;
+use docker_credential_harbor_core::env::Env;
+use docker_credential_harbor_core::protocol;
+use docker_credential_harbor_core::sources;
 
 /// The C entry point. argc and argv are read through `std::env::args_os` instead.
 #[unsafe(no_mangle)]

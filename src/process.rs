@@ -8,17 +8,17 @@ use serde::{Deserialize, Serialize};
 
 /// A process, told from a later one that reuses its pid by its start time.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Shell {
+pub struct ProcessId {
     pub pid: u32,
     /// Field 22 of `/proc/<pid>/stat`, in clock ticks since boot.
     pub start: u64,
 }
 
-impl Shell {
+impl ProcessId {
     /// This process.
-    pub fn this_process() -> Shell {
+    pub fn this_process() -> ProcessId {
         let pid = std::process::id();
-        Shell {
+        ProcessId {
             pid,
             start: stat(pid).map_or(0, |s| s.start),
         }
@@ -56,14 +56,14 @@ fn same_program(a: u32, b: u32) -> bool {
 /// The job's shell: this process's parent, or, when that parent is a subshell forked to run
 /// it (bash runs `eval "$(… pre-build 2>/dev/null)"` in one, which exits right after), the
 /// shell that forked it (docs/gitlab-runner.md#job-scoped-robot-accounts). `None` without /proc.
-pub fn shell() -> Option<Shell> {
+pub fn job_shell() -> Option<ProcessId> {
     let mut pid = std::os::unix::process::parent_id();
     let mut here = stat(pid)?;
     while here.ppid > 1 && same_program(pid, here.ppid) {
         pid = here.ppid;
         here = stat(pid)?;
     }
-    Some(Shell {
+    Some(ProcessId {
         pid,
         start: here.start,
     })
@@ -75,17 +75,17 @@ mod tests {
 
     #[test]
     fn this_process_is_alive_and_a_made_up_one_is_not() {
-        let me = Shell::this_process();
+        let me = ProcessId::this_process();
         assert!(me.start > 0 && me.is_alive());
         assert!(
-            !Shell {
+            !ProcessId {
                 start: me.start + 1,
                 ..me.clone()
             }
             .is_alive()
         );
         assert!(
-            !Shell {
+            !ProcessId {
                 pid: u32::MAX,
                 start: 1
             }

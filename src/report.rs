@@ -12,21 +12,19 @@
 use std::fmt::{self, Display};
 use std::io::{self, Write};
 
-use crate::problem::Problem;
-
-/// Prefix of every line a subcommand writes about itself.
-pub const NAME: &str = "docker-credential-harbor";
+use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::protocol::NAME;
 
 /// A problem given as text, for what no error type describes.
-pub struct Said<'a>(pub &'a str, pub Option<String>);
+pub struct Message<'a>(pub &'a str, pub Option<String>);
 
-impl Display for Said<'_> {
+impl Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
     }
 }
 
-impl Problem for Said<'_> {
+impl Problem for Message<'_> {
     fn hint(&self) -> Option<String> {
         self.1.clone()
     }
@@ -84,8 +82,8 @@ mod tests {
     #[test]
     fn a_hint_goes_on_its_own_line_under_the_problem() {
         let mut out = Vec::new();
-        warning(&mut out, &Said("it broke", Some("mend it".into()))).unwrap();
-        error(&mut out, &Said("plain", None)).unwrap();
+        warning(&mut out, &Message("it broke", Some("mend it".into()))).unwrap();
+        error(&mut out, &Message("plain", None)).unwrap();
         note(&mut out, "done").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),

@@ -16,16 +16,17 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::address::Registry;
-use crate::certs_d;
-use crate::client_config::ClientFiles;
-use crate::docker_auth_config::DockerAuthConfig;
-use crate::env::{
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::docker_auth_config::DockerAuthConfig;
+use docker_credential_harbor_core::env::{
     CA_FILE_VAR, CI, CI_JOB_ID, CI_JOB_URL, CI_PROJECT_PATH, DOCKER_AUTH_CONFIG, Env, HOME,
     HTTP_PROXY, HTTPS_PROXY, JOB_ROBOT_VAR, KEEP_AUTH_CONFIG_VAR, NO_PROXY, PATH,
     RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE, TIMEOUT_VAR, VERIFY_VAR,
 };
-use crate::harbor::{self, Proxies, TrustFiles};
+use harbor_client::{Proxies, TrustFiles};
+
+use crate::certs_d;
+use crate::client_config::ClientFiles;
 
 /// The directory `pre-build` owns inside `RUNNER_TEMP_PROJECT_DIR`.
 pub const PER_JOB_DIR: &str = "docker-credential-harbor";
@@ -46,7 +47,7 @@ pub enum VerifyMode {
 
 /// The job the runner is running, for names, descriptions and records.
 #[derive(Clone, Debug, Default)]
-pub struct Job {
+pub struct CiJob {
     pub ci: bool,
     pub id: Option<String>,
     pub url: Option<String>,
@@ -70,8 +71,8 @@ pub struct HarborSettings {
 impl HarborSettings {
     /// What a Harbor client for `registry` is built from: the timeout, trust and proxies read
     /// here, and the `certs.d` directories clients read that registry's CAs from.
-    pub fn harbor_options(&self, registry: &Registry) -> harbor::Options {
-        harbor::Options {
+    pub fn harbor_options(&self, registry: &Registry) -> harbor_client::Options {
+        harbor_client::Options {
             timeout: self.timeout,
             trust: self.trust.clone(),
             certs_d: certs_d::read_dirs(self.home.as_deref(), registry),
@@ -115,7 +116,7 @@ impl HarborSettings {
 /// in); `configure` and `robots prune` never read it.
 #[derive(Clone, Debug)]
 pub struct JobContext {
-    pub job: Job,
+    pub job: CiJob,
     /// `$RUNNER_TEMP_PROJECT_DIR/docker-credential-harbor`, pre-build's own directory.
     pub per_job_dir: Option<PathBuf>,
     /// The user's data directory for this tool (the store, job records, leases).
@@ -153,7 +154,7 @@ impl JobContext {
             ),
         };
         JobContext {
-            job: Job {
+            job: CiJob {
                 ci: env.var(CI).is_some(),
                 id: env.var(CI_JOB_ID),
                 url: env.var(CI_JOB_URL),

@@ -11,8 +11,8 @@
 use std::fs;
 use std::path::Path;
 
-use docker_credential_harbor::address::Registry;
-use docker_credential_harbor::docker_auth_config::DockerAuthConfig;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::docker_auth_config::DockerAuthConfig;
 use harbor_double::Harbor;
 use proptest::prelude::*;
 

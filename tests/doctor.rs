@@ -125,7 +125,7 @@ fn doctor_happy_path_checks_everything_with_four_requests_and_no_cookie() {
 
 #[test]
 fn verification_is_one_request_on_the_happy_path() {
-    use docker_credential_harbor::harbor::verify;
+    use harbor_client::verify;
     let t = TestEnv::new("verify-one");
     let h = start(&t, Config::default());
     let client = crate::util::harbor::client(&h, "alice", &h.password("alice"));
@@ -596,7 +596,7 @@ fn reading_robot(h: &Harbor) -> (String, String) {
     });
     let reply = pam.post_json("/api/v2.0/robots", &body).unwrap();
     assert_eq!(reply.status, 201);
-    let created = docker_credential_harbor::harbor::robots::parse_created(&reply.body).unwrap();
+    let created = harbor_client::robots::parse_created(&reply.body).unwrap();
     (created.name, created.secret.expose_secret().to_owned())
 }
 

@@ -15,10 +15,10 @@ const NOT_FOUND: &str = "credentials not found in native keychain\n";
 enum Source {
     Environment,
     Store,
-    RunnerConfig,
+    RunnerSideConfig,
 }
 
-const SOURCES: [Source; 3] = [Source::Environment, Source::Store, Source::RunnerConfig];
+const SOURCES: [Source; 3] = [Source::Environment, Source::Store, Source::RunnerSideConfig];
 
 /// A test environment where `source` holds the table's credentials for harbor.example.com.
 fn configured(name: &str, source: Source) -> TestEnv {
@@ -31,7 +31,7 @@ fn configured(name: &str, source: Source) -> TestEnv {
         Source::Store => {
             t.store(HOST, USER, TABLE_SECRET).success();
         }
-        Source::RunnerConfig => {
+        Source::RunnerSideConfig => {
             write_mode(&t.path("pull.secret"), &format!("{TABLE_SECRET}\n"), 0o600);
             let cfg = format!(
                 r#"{{"registries":{{"{HOST}":{{"username":"{USER}","password_file":"{}"}}}}}}"#,

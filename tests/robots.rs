@@ -6,8 +6,8 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use docker_credential_harbor::harbor::robots::{self, CreateError};
-use docker_credential_harbor::harbor::{HarborClient, verify};
+use harbor_client::robots::{self, CreateError};
+use harbor_client::{HarborClient, verify};
 use harbor_double::{Config, Fault, Harbor, RobotInfo};
 
 use crate::util::harbor::{client, whoami_answers};

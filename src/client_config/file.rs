@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use secrecy::zeroize::Zeroizing;
 use serde_json::{Map, Value};
 
-use crate::address::Registry;
-use crate::atomic_file::{self, Links};
-use crate::problem::Problem;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file::{self, Links};
+use docker_credential_harbor_core::problem::Problem;
 
 /// The `credHelpers` value: clients run `docker-credential-harbor`.
 pub const HELPER: &str = "harbor";
@@ -50,7 +50,7 @@ impl Problem for ConfigError {}
 
 /// What happened to one registry's entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Entry {
+pub enum EntryChange {
     Added,
     AlreadySet,
     /// Another helper was named and was replaced (only in files this tool owns).
@@ -174,13 +174,13 @@ impl ConfigFile {
 
     /// Points `registry` at this helper. `replace` says whether another helper named for it
     /// may be replaced (yes in our own per-job copies, no in a user's file).
-    pub fn set_helper(&mut self, registry: &Registry, replace: bool) -> Entry {
+    pub fn set_helper(&mut self, registry: &Registry, replace: bool) -> EntryChange {
         self.set_helper_key(registry.as_str(), replace)
     }
 
     /// As [`ConfigFile::set_helper`], for a key as the client spells it (docker keys Docker Hub
     /// as `https://index.docker.io/v1/`).
-    pub fn set_helper_key(&mut self, key: &str, replace: bool) -> Entry {
+    pub fn set_helper_key(&mut self, key: &str, replace: bool) -> EntryChange {
         let helpers = self
             .root
             .entry("credHelpers")
@@ -190,10 +190,10 @@ impl ConfigFile {
         }
         let map = helpers.as_object_mut().expect("made an object above");
         let outcome = match map.get(key).and_then(Value::as_str) {
-            Some(HELPER) => return Entry::AlreadySet,
-            Some(other) if !replace => return Entry::KeptOther(other.to_owned()),
-            Some(other) => Entry::Replaced(other.to_owned()),
-            None => Entry::Added,
+            Some(HELPER) => return EntryChange::AlreadySet,
+            Some(other) if !replace => return EntryChange::KeptOther(other.to_owned()),
+            Some(other) => EntryChange::Replaced(other.to_owned()),
+            None => EntryChange::Added,
         };
         map.insert(key.to_owned(), Value::String(HELPER.to_owned()));
         self.changed = true;
@@ -286,8 +286,8 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let reg = Registry::parse("harbor.example.net:8443").unwrap();
         let mut f = ConfigFile::load(&path).unwrap();
-        assert_eq!(f.set_helper(&reg, false), Entry::Added);
-        assert_eq!(f.set_helper(&reg, false), Entry::AlreadySet);
+        assert_eq!(f.set_helper(&reg, false), EntryChange::Added);
+        assert_eq!(f.set_helper(&reg, false), EntryChange::AlreadySet);
         f.save().unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(!text.starts_with('\u{feff}'));
@@ -353,9 +353,12 @@ mod tests {
         let mut f = ConfigFile::load(&path).unwrap();
         assert_eq!(
             f.set_helper(&reg, false),
-            Entry::KeptOther("desktop".into())
+            EntryChange::KeptOther("desktop".into())
         );
-        assert_eq!(f.set_helper(&reg, true), Entry::Replaced("desktop".into()));
+        assert_eq!(
+            f.set_helper(&reg, true),
+            EntryChange::Replaced("desktop".into())
+        );
         assert_eq!(f.helper_for(&reg), Some(HELPER));
     }
 

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub use file::{ConfigError, ConfigFile, Entry, HELPER, LOGIN_FIELDS};
+pub use file::{ConfigError, ConfigFile, EntryChange, HELPER, LOGIN_FIELDS};
 
-use crate::address::Registry;
-use crate::env::{
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::env::{
     DOCKER_CONFIG, Env, HELM_CONFIG_HOME, HELM_REGISTRY_CONFIG, HOME, KANIKO_DIR_VAR,
     REGISTRY_AUTH_FILE, XDG_CONFIG_HOME, XDG_RUNTIME_DIR,
 };
@@ -192,7 +192,7 @@ pub enum Target<'a> {
 pub struct Pointed {
     pub file: ConfigFile,
     /// What happened to each registry's entry.
-    pub entries: Vec<(Registry, Entry)>,
+    pub entries: Vec<(Registry, EntryChange)>,
     /// The file had no `credHelpers` object before (so taking the entries out removes it).
     pub created_helpers: bool,
     /// For a copy: the registries whose logins the copy leaves out.

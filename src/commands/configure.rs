@@ -17,15 +17,16 @@ use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use crate::address::Registry;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::env::{Env, PATH};
+use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::protocol::Credentials;
+use docker_credential_harbor_core::sources::store::{Inserted, Store};
+use docker_credential_harbor_core::sources::{self, NoStorePath, runner_side};
+
 use crate::cli::ConfigureArgs;
-use crate::client_config::{self, Client, ClientFiles, ConfigFile, Entry, Target};
-use crate::env::{Env, PATH};
-use crate::integration::Integration;
-use crate::protocol::Credentials;
-use crate::report::{self, Said};
-use crate::sources::store::{Inserted, Store};
-use crate::sources::{self, NoStorePath, runner_config};
+use crate::client_config::{self, Client, ClientFiles, ConfigFile, EntryChange, Target};
+use crate::report::{self, Message};
 
 /// Runs `configure`; `Ok(false)` when something could not be done (reported on `err`). What
 /// it reads besides the integration (the helper's runner-side config, PATH, the clients'
@@ -46,7 +47,7 @@ pub fn run(
             Err(e) => {
                 // Never echoed: what cannot be parsed may carry user:password@.
                 let what = format!("registry argument {} is not a registry address: {e}", n + 1);
-                report::error(err, &Said(&what, None))?;
+                report::error(err, &Message(&what, None))?;
                 ok = false;
             }
         }
@@ -55,12 +56,12 @@ pub fn run(
         if let Some(r) = integration.registry() {
             registries.push(r.clone());
         }
-        let (listed, note) = match runner_config::registries_at(&runner_config::locate(env)) {
+        let (listed, note) = match runner_side::registries_at(&runner_side::locate(env)) {
             Ok(found) => found,
             Err(e) => (Vec::new(), Some(format!("{e:#}"))),
         };
         if let Some(note) = note {
-            report::warning(err, &Said(&note, None))?;
+            report::warning(err, &Message(&note, None))?;
         }
         // dedup() alone keeps a HARBOR_URL registry the runner config lists again, unless adjacent.
         for r in listed {
@@ -72,7 +73,7 @@ pub fn run(
     if registries.is_empty() && !args.migrate {
         report::error(
             err,
-            &Said(
+            &Message(
                 "no registry to configure: name one (configure harbor.example.net), set HARBOR_URL, or list registries in the runner config",
                 None,
             ),
@@ -82,7 +83,7 @@ pub fn run(
     if !client_config::helper_on_path(&env.var_os(PATH).unwrap_or_default()) {
         report::warning(
             err,
-            &Said(
+            &Message(
                 "docker-credential-harbor is not on PATH, so clients will not find it; install it in a PATH directory",
                 None,
             ),
@@ -99,7 +100,7 @@ pub fn run(
             if args.clients.contains(&client) {
                 let what =
                     format!("{client}: no config location here (for kaniko: no /kaniko directory)");
-                report::error(err, &Said(&what, None))?;
+                report::error(err, &Message(&what, None))?;
                 ok = false;
             }
             continue;
@@ -114,12 +115,12 @@ pub fn run(
         };
         for (r, entry) in &pointed.entries {
             let what = match entry {
-                Entry::Added => "added".to_owned(),
-                Entry::AlreadySet => "already set".to_owned(),
-                Entry::KeptOther(other) => {
+                EntryChange::Added => "added".to_owned(),
+                EntryChange::AlreadySet => "already set".to_owned(),
+                EntryChange::KeptOther(other) => {
                     format!("left as {other:?}: remove that entry to use harbor")
                 }
-                Entry::Replaced(other) => format!("replaced {other:?}"),
+                EntryChange::Replaced(other) => format!("replaced {other:?}"),
             };
             writeln!(
                 out,
@@ -159,7 +160,7 @@ fn migrate(
     let store = match store {
         Ok(p) => Store::at(p),
         Err(e) => {
-            report::error(err, &Said(&format!("cannot migrate: {e}"), None))?;
+            report::error(err, &Message(&format!("cannot migrate: {e}"), None))?;
             return Ok(false);
         }
     };
@@ -185,7 +186,7 @@ fn migrate(
             Ok(Some(c)) => c,
             Ok(None) => continue,
             Err(why) => {
-                report::error(err, &Said(&left(&why), None))?;
+                report::error(err, &Message(&left(&why), None))?;
                 ok = false;
                 continue;
             }
@@ -193,7 +194,7 @@ fn migrate(
         let registry = match registry {
             Ok(r) => r,
             Err(e) => {
-                report::error(err, &Said(&left(&e), None))?;
+                report::error(err, &Message(&left(&e), None))?;
                 ok = false;
                 continue;
             }
@@ -226,7 +227,7 @@ fn migrate(
                 users.join(", ")
             );
             let hint = format!("delete the entries you no longer use from {path}, {again}");
-            report::error(err, &Said(&what, Some(hint)))?;
+            report::error(err, &Message(&what, Some(hint)))?;
             ok = false;
             continue;
         }
@@ -261,12 +262,12 @@ fn migrate(
                     "keep one: delete the entry from {path}, or erase the store's with \
                      `printf {registry} | docker-credential-harbor erase`; {again}"
                 );
-                report::error(err, &Said(&what, Some(hint)))?;
+                report::error(err, &Message(&what, Some(hint)))?;
                 ok = false;
             }
             Err(e) => {
                 let what = format!("{path}: {registry}: {e:#}; left in place");
-                report::error(err, &Said(&what, None))?;
+                report::error(err, &Message(&what, None))?;
                 ok = false;
             }
         }

@@ -1,7 +1,7 @@
 //! `docker-credential-harbor install-hooks --runner-config FILE [--job-path PATH]
 //! [--registry HOST[:PORT]]`: what `scripts/install --runner-config` runs to add the hook lines
 //! to the GitLab runner's config.toml (docs/install.md#the-tarball-on-a-runner-host).
-//! `runner_toml::edit` makes and checks the new text; this driver reads the file, replaces it
+//! `gitlab_runner_toml::edit` makes and checks the new text; this driver reads the file, replaces it
 //! and says what it did.
 //!
 //! The file holds the runner's token, so the replacement is a copy that is 0600 from its
@@ -18,10 +18,11 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::address::Registry;
-use crate::atomic_file::{self, Links};
-use crate::runner_toml::edit::{self, EditError};
-use crate::runner_toml::{ALLOWLIST_KEY, HELPER};
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file::{self, Links};
+
+use crate::gitlab_runner_toml::edit::{self, EditError};
+use crate::gitlab_runner_toml::{ALLOWLIST_KEY, HELPER};
 
 /// The runner's config.toml is small; anything larger is not one.
 const MAX_FILE: u64 = 1 << 20;
@@ -201,7 +202,7 @@ fn refused(config: &Path, binary: &str, e: &EditError, err: &mut dyn Write) -> i
             err,
             &format!(
                 "{}: {e}; give --job-path a plain path; nothing was changed",
-                crate::text::inline(binary)
+                docker_credential_harbor_core::text::inline(binary)
             ),
         ),
         EditError::NotToml { .. } | EditError::Changed => {

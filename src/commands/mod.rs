@@ -4,7 +4,7 @@
 //! read it, and passed down. A path only one command reads is not in either: pre-build's
 //! runner-side config is resolved here for it, and `configure` resolves its own (that config,
 //! PATH, the clients' files, the store) from the environment.
-//! Drivers never call each other; code two of them need lives in a lower module (`job`,
+//! Drivers never call each other; code two of them need lives in a lower module (`job_record`,
 //! `job_robot`, `client_config`, `certs_d`, `leases`, `harbor`). The protocol's own answers
 //! (`get`, `version`, the usage line, …) never come here: the core serves them (`main`).
 
@@ -17,14 +17,15 @@ pub(crate) mod robots;
 
 use std::io::{self, Write};
 
+use docker_credential_harbor_core::env::Env;
+use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::sources::runner_side;
+use docker_credential_harbor_core::text::Escaped;
+
 use crate::cli::{self, Subcommand};
-use crate::env::Env;
-use crate::integration::Integration;
-use crate::problem::Problem;
 use crate::report;
 use crate::settings::{HarborSettings, JobContext};
-use crate::sources::runner_config;
-use crate::text::Escaped;
 
 /// Runs a subcommand; `true` for exit status 0. Everything a person reads goes through
 /// [`Escaped`]; only pre-build's stdout (the `export` lines) is machine output, and its
@@ -74,8 +75,8 @@ fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool
             Ok(false)
         }
         Subcommand::Doctor => doctor::run(&integration(), &harbor(), &context(), &mut out),
-        Subcommand::DoctorRunner { config, registry } => {
-            doctor::runner::run(&config, registry.as_deref(), &integration(), &mut out)
+        Subcommand::DoctorGitlabRunner { config, registry } => {
+            doctor::gitlab_runner::run(&config, registry.as_deref(), &integration(), &mut out)
         }
         Subcommand::PreBuild { job_robot } => {
             let mut context = context();
@@ -85,7 +86,7 @@ fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool
                 &integration(),
                 &harbor(),
                 &context,
-                &runner_config::locate(env),
+                &runner_side::locate(env),
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
             )

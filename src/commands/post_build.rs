@@ -1,5 +1,5 @@
 //! `docker-credential-harbor post-build`: the runner's `post_build_script`. A loop over what
-//! `pre-build` recorded for this job (`job::Action`), last first, each undone by the module
+//! `pre-build` recorded for this job (`job_record::Action`), last first, each undone by the module
 //! that did it: the job robot (`job_robot::retire`), what the job shares with concurrent jobs
 //! (`leases`: undone once no living job holds it), the per-job directory. What jobs that died
 //! before their post-build left is undone too. Nothing else is touched.
@@ -10,16 +10,17 @@ use std::fs;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use crate::job::{self, Action, JobState};
+use crate::job_record::{self, Action, JobState};
 use crate::job_robot;
 use crate::leases::{self, Leases, Thing};
 use crate::process;
-use crate::report::{self, Said};
+use crate::report::{self, Message};
 use crate::settings::JobContext;
 
 /// `timeout` bounds the wait for the job robot's keeper to delete the robot.
 pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::Result<()> {
-    let loaded = job::state_path(context).and_then(|path| JobState::load(&path).map(|s| (path, s)));
+    let loaded =
+        job_record::state_path(context).and_then(|path| JobState::load(&path).map(|s| (path, s)));
     let (path, state) = match loaded {
         Ok((path, Some(state))) => (path, state),
         Ok((path, None)) => {
@@ -31,14 +32,16 @@ pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::
                 ),
             );
         }
-        Err(e) => return report::warning(err, &Said(&format!("{e:#}; nothing cleaned up"), None)),
+        Err(e) => {
+            return report::warning(err, &Message(&format!("{e:#}; nothing cleaned up"), None));
+        }
     };
     let mut warnings = Vec::new();
     let mut removed = 0usize;
     let me = state
         .shell
         .clone()
-        .unwrap_or_else(|| leases::me(process::shell()));
+        .unwrap_or_else(|| leases::me(process::job_shell()));
     let shared: Vec<&Thing> = state
         .actions
         .iter()
@@ -94,7 +97,7 @@ pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::
                 }
                 None => undo(thing, &mut removed, &mut warnings),
             },
-            Action::PerJobDir { path } => match job::remove_per_job_dir(path) {
+            Action::PerJobDir { path } => match job_record::remove_per_job_dir(path) {
                 Ok(done) => removed += usize::from(done),
                 Err(e) => warnings.push(format!("{e:#}")),
             },
@@ -120,7 +123,7 @@ pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::
         ));
     }
     for w in &warnings {
-        report::warning(err, &Said(w, None))?;
+        report::warning(err, &Message(w, None))?;
     }
     if removed > 0 && warnings.is_empty() {
         report::note(err, "post-build removed this job's client configuration")?;

@@ -5,17 +5,18 @@
 //! Only robots that carry both marks of a job robot (the `ci-job-` name after the last `+`,
 //! under any robot prefix, and this tool's name in the description) are considered, and only
 //! once expired or older than the given age. When Harbor refuses, whether the account is a
-//! robot (asked at most once, `harbor::account`) decides the advice. Reports one line per
+//! robot (asked at most once, `harbor_client::account`) decides the advice. Reports one line per
 //! robot on stdout; never prints a secret.
 
 use std::io::{self, Write};
 
-use crate::harbor::account;
-use crate::harbor::robots::{self, Listed};
-use crate::harbor::{HarborClient, HarborError};
-use crate::integration::Integration;
-use crate::problem::Problem;
-use crate::report::{self, Said};
+use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::problem::Problem;
+use harbor_client::account;
+use harbor_client::robots::{self, Listed};
+use harbor_client::{HarborClient, HarborError};
+
+use crate::report::{self, Message};
 use crate::settings::HarborSettings;
 
 pub fn prune(
@@ -29,7 +30,7 @@ pub fn prune(
     let fail = |err: &mut dyn Write, problem: &dyn Problem| -> io::Result<bool> {
         report::error(
             err,
-            &Said(&format!("robots prune: {problem}"), problem.hint()),
+            &Message(&format!("robots prune: {problem}"), problem.hint()),
         )?;
         Ok(false)
     };
@@ -41,7 +42,7 @@ pub fn prune(
     else {
         return fail(
             err,
-            &Said(
+            &Message(
                 "HARBOR_USERNAME, HARBOR_PASSWORD and HARBOR_PROJECT must be set",
                 None,
             ),
@@ -73,7 +74,7 @@ pub fn prune(
             } else {
                 format!("run it with a project admin of {project} (robot list and delete rights)")
             };
-            return fail(err, &Said(&what, Some(hint)));
+            return fail(err, &Message(&what, Some(hint)));
         }
         Err(e) => return fail(err, &e),
     };
@@ -122,12 +123,12 @@ pub fn prune(
                      {grant}run prune with a project admin of {project}",
                     robot.name
                 );
-                report::error(err, &Said(&what, None))?;
+                report::error(err, &Message(&what, None))?;
             }
             Err(e) => {
                 ok = false;
                 let what = format!("cannot delete {}: {e}", robot.name);
-                report::error(err, &Said(&what, e.hint()))?;
+                report::error(err, &Message(&what, e.hint()))?;
             }
         }
     }

@@ -4,9 +4,9 @@
 
 use secrecy::ExposeSecret;
 
-use crate::harbor::token::grant_from_body;
-use crate::harbor::{Reply, robots};
-use crate::text;
+use docker_credential_harbor_core::text;
+use harbor_client::token::grant_from_body;
+use harbor_client::{Reply, robots};
 
 /// Harbor's error bodies: whatever `errors[].message` holds, the message shown is one line
 /// without a control character but tabs.

@@ -11,20 +11,21 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
-use crate::address::Registry;
-use crate::client_config::{ConfigFile, Entry, LOGIN_FIELDS};
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::docker_auth_config::{self as auth_config, DockerAuthConfig};
+use docker_credential_harbor_core::env::Env;
+use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::sources::environment;
+use docker_credential_harbor_core::text;
+use docker_credential_harbor_core::url::HarborUrl;
+use docker_credential_harbor_core::vars;
+
+use crate::client_config::{ConfigFile, EntryChange, LOGIN_FIELDS};
 use crate::commands::pre_build::auth_env;
-use crate::docker_auth_config::{self as auth_config, DockerAuthConfig};
-use crate::env::Env;
-use crate::harbor::url::HarborUrl;
-use crate::integration::Integration;
-use crate::job::JobState;
-use crate::runner_toml::edit;
+use crate::gitlab_runner_toml::edit;
+use crate::job_record::JobState;
 use crate::settings::{HarborSettings, JobContext};
 use crate::shell::{Cut, Piece};
-use crate::sources::environment;
-use crate::text;
-use crate::vars;
 
 mod harbor;
 
@@ -51,8 +52,8 @@ const HARBOR_VARS: [&str; 8] = [
     vars::HARBOR_USER,
     vars::HARBOR_PASSWORD,
     vars::HARBOR_PROJECT,
-    crate::env::HARBOR_OCI,
-    crate::env::TIMEOUT_VAR,
+    docker_credential_harbor_core::env::HARBOR_OCI,
+    docker_credential_harbor_core::env::TIMEOUT_VAR,
 ];
 
 /// `HARBOR_*` resolution: lines whose first byte picks a variable and whose rest is its
@@ -95,7 +96,9 @@ pub fn variables(data: &[u8]) {
             (&again.registry, again.base(), again.port()),
             (&url.registry, url.base(), url.port())
         );
-        assert!(url.scheme == crate::harbor::url::Scheme::Https || url.is_loopback());
+        assert!(
+            url.scheme == docker_credential_harbor_core::url::Scheme::Https || url.is_loopback()
+        );
     }
 }
 
@@ -127,7 +130,7 @@ pub fn client_config(data: &[u8]) {
         .is_none_or(serde_json::Value::is_object);
     let had_helpers = file.has_helpers();
     let harbor = Registry::parse("harbor.fuzz.example:8443").expect("a valid address");
-    if file.set_helper(&harbor, false) == Entry::Added && replaceable {
+    if file.set_helper(&harbor, false) == EntryChange::Added && replaceable {
         assert!(file.remove_helper(&harbor, !had_helpers));
         assert_eq!(file.render().expect("renders"), before);
     }
@@ -196,7 +199,7 @@ pub fn docker_auth_config(data: &[u8]) {
         );
     }
     let harbor = Registry::parse("harbor.fuzz.example").expect("a valid address");
-    let keep = |e: &auth_config::Entry| !e.is_for(&harbor);
+    let keep = |e: &auth_config::AuthsEntry| !e.is_for(&harbor);
     let pieces = auth_env::pieces(&entries, keep);
     let cut = Cut::new(len, b'"', &quotes, &pieces).expect("members can be cut at their quotes");
     let mut meant = Vec::new();

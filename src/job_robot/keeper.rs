@@ -20,12 +20,14 @@ use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
+use docker_credential_harbor_core::integration::Account;
+use docker_credential_harbor_core::url::HarborUrl;
+use docker_credential_harbor_core::vars::RegistryFrom;
+use harbor_client::{HarborClient, robots};
+
 use super::RetireError;
-use crate::harbor::url::HarborUrl;
-use crate::harbor::{Account, HarborClient, robots};
-use crate::process::Shell;
+use crate::process::ProcessId;
 use crate::settings::HarborSettings;
-use crate::vars::RegistryFrom;
 
 /// The socket's name in the per-job directory.
 pub const SOCKET: &str = "robot-keeper.sock";
@@ -46,7 +48,7 @@ pub struct Request {
     /// The robot's secret, for the helper; removed with the robot.
     store: PathBuf,
     /// The job's shell (with its start time, so a reused pid is not mistaken for it).
-    watch: Shell,
+    watch: ProcessId,
 }
 
 impl Request {
@@ -56,7 +58,7 @@ impl Request {
         robot: &robots::Created,
         socket: &Path,
         store: &Path,
-        watch: &Shell,
+        watch: &ProcessId,
     ) -> Request {
         Request {
             url: url.to_owned(),
@@ -257,7 +259,7 @@ mod tests {
             Path::new("/b\"t/docker-credential-harbor/robot-keeper.sock"),
             Path::new("/b\"t/docker-credential-harbor/r.credentials.json"),
         );
-        let watch = Shell {
+        let watch = ProcessId {
             pid: 4321,
             start: 98_765,
         };

@@ -19,15 +19,17 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
-use crate::harbor::robots::{self, CreateError, MARK};
-use crate::harbor::url::HarborUrl;
-use crate::harbor::{Account, HarborClient};
-use crate::job::{self, JobRobot};
-use crate::problem::Problem;
-use crate::process::Shell;
-use crate::protocol::Credentials;
+use docker_credential_harbor_core::integration::Account;
+use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::protocol::Credentials;
+use docker_credential_harbor_core::sources::store::Store;
+use docker_credential_harbor_core::url::HarborUrl;
+use harbor_client::HarborClient;
+use harbor_client::robots::{self, CreateError, MARK};
+
+use crate::job_record::{self, JobRobot};
+use crate::process::ProcessId;
 use crate::settings::JobContext;
-use crate::sources::store::Store;
 
 /// Why the job keeps the integration's credentials instead of a robot.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +71,7 @@ pub fn mint(
     account: &Account,
     url: &HarborUrl,
     project: &str,
-    job_shell: Option<&Shell>,
+    job_shell: Option<&ProcessId>,
 ) -> Result<JobRobot, MintError> {
     let job = &context.job;
     let description = format!(
@@ -128,12 +130,12 @@ pub fn retire(timeout: Duration, robot: &JobRobot) -> Result<String, RetireError
 fn paths(context: &JobContext, robot_name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = match &context.per_job_dir {
         Some(d) => d.clone(),
-        None => job::state_path(context)?
+        None => job_record::state_path(context)?
             .parent()
             .map(Path::to_owned)
             .ok_or_else(|| anyhow!("no directory for the job's files"))?,
     };
-    crate::atomic_file::create_private_dir_all(&dir)
+    docker_credential_harbor_core::atomic_file::create_private_dir_all(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let stem: String = robot_name
         .chars()
@@ -160,7 +162,7 @@ fn start_keeper(
     robot: &robots::Created,
     socket: &Path,
     store: &Path,
-    job_shell: Option<&Shell>,
+    job_shell: Option<&ProcessId>,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     // The job's shell itself, not a subshell that ran pre-build
@@ -169,7 +171,7 @@ fn start_keeper(
     let mut child = Command::new(exe)
         .arg("robot-keeper")
         // The password reaches the keeper only through the pipe below.
-        .env_remove(crate::env::HARBOR_PASSWORD)
+        .env_remove(docker_credential_harbor_core::env::HARBOR_PASSWORD)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use docker_credential_harbor::env::Env;
-use docker_credential_harbor::harbor::url::HarborUrl;
-use docker_credential_harbor::harbor::{Account, HarborClient, tls};
 use docker_credential_harbor::settings::HarborSettings;
+use docker_credential_harbor_core::env::Env;
+use docker_credential_harbor_core::integration::Account;
+use docker_credential_harbor_core::url::HarborUrl;
+use harbor_client::{HarborClient, tls};
 use harbor_double::Harbor;
 
 /// A Harbor client for `user`/`password`, trusting the double.

@@ -45,7 +45,7 @@ pub enum DockerAuthConfig {
     Valid {
         len: usize,
         ascii: bool,
-        entries: Vec<Entry>,
+        entries: Vec<AuthsEntry>,
         quotes: Vec<usize>,
     },
     /// docker prints "Failed to create credential store from DOCKER_AUTH_CONFIG" at every
@@ -59,13 +59,13 @@ pub enum DockerAuthConfig {
 /// [`DockerAuthConfig::Valid`]'s list). A key listed twice is two entries; docker keeps the
 /// last.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct AuthsEntry {
     pub key: String,
     pub member: Range<usize>,
     pub object: usize,
 }
 
-impl Entry {
+impl AuthsEntry {
     /// Whether this entry is docker's answer for `registry` under some spelling: any key
     /// whose canonical form is `registry` (`https://harbor.example.com/`, `HARBOR.example.com`,
     /// `harbor.example.com:443`). docker matches keys exactly, so this removes at least every
@@ -106,7 +106,10 @@ pub enum Invalid {
 
 impl DockerAuthConfig {
     /// The entries docker would answer from instead of the helper for one of `registries`.
-    pub fn shadowing<'a>(&'a self, registries: &'a [Registry]) -> impl Iterator<Item = &'a Entry> {
+    pub fn shadowing<'a>(
+        &'a self,
+        registries: &'a [Registry],
+    ) -> impl Iterator<Item = &'a AuthsEntry> {
         let entries = match self {
             DockerAuthConfig::Valid { entries, .. } => entries.as_slice(),
             _ => &[],
@@ -156,7 +159,7 @@ struct Parser<'a> {
     /// `auths` objects read so far.
     objects: usize,
     /// The members docker's map is built from, with their `auth`, in order.
-    members: Vec<(Entry, Auth)>,
+    members: Vec<(AuthsEntry, Auth)>,
 }
 
 impl<'a> Parser<'a> {
@@ -205,7 +208,7 @@ impl<'a> Parser<'a> {
         self.saved.get_or_insert(why);
     }
 
-    fn config(mut self) -> Result<Vec<Entry>, Invalid> {
+    fn config(mut self) -> Result<Vec<AuthsEntry>, Invalid> {
         self.ws();
         // Whitespace alone is Go's io.EOF, which docker ignores: an empty store.
         if self.at < self.b.len() {
@@ -310,7 +313,7 @@ impl<'a> Parser<'a> {
                 self.skip(2)?;
             }
         }
-        let entry = Entry {
+        let entry = AuthsEntry {
             key,
             member: start..self.at,
             object,
@@ -867,7 +870,7 @@ mod tests {
     #[test]
     fn entries_match_every_spelling_of_a_registry() {
         let reg = Registry::parse("harbor.example.com").unwrap();
-        let entry = |k: &str| Entry {
+        let entry = |k: &str| AuthsEntry {
             key: k.into(),
             member: 0..0,
             object: 0,

@@ -11,7 +11,7 @@ use std::path::{Component, Path};
 
 use crate::address::Registry;
 use crate::protocol::{self, Memory, Verb};
-use crate::sources::runner_config::RunnerConfig;
+use crate::sources::runner_side::RunnerSideConfig;
 use crate::sources::store::Store;
 
 /// A target: bytes in, a panic when a property fails.
@@ -165,7 +165,7 @@ fn assert_quotes_nothing(message: &str, data: &[u8]) {
 /// The runner config file: entries it cannot parse are ignored and never echoed.
 pub fn runner_config(data: &[u8]) {
     let path = Path::new("/fuzz/config.json");
-    let config = match RunnerConfig::from_bytes(path, data, 0o600) {
+    let config = match RunnerSideConfig::from_bytes(path, data, 0o600) {
         Ok(c) => c,
         Err(e) => return assert_quotes_nothing(&format!("{e:#}"), data),
     };

@@ -17,9 +17,11 @@ use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder};
 use secrecy::ExposeSecret;
 
+use docker_credential_harbor_core::integration::Account;
+use docker_credential_harbor_core::url::HarborUrl;
+
 use super::tls::{self, Trust};
-use super::url::HarborUrl;
-use super::{Account, HarborError, Options, Reply, dns};
+use super::{HarborError, Options, Reply, dns};
 
 const USER_AGENT: &str = concat!("docker-credential-harbor/", env!("CARGO_PKG_VERSION"));
 /// Attempts for an idempotent call that met a 502/503/504 or a dropped connection.

@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use crate::tls::{CertProblem, TrustError};
-use crate::url::UrlProblem;
 use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::url::UrlProblem;
+
+use crate::tls::{CertProblem, TrustError};
 
 /// Harbor's `X-Request-Id`, formatted for a message.
 pub fn request_id_note(id: &Option<String>) -> String {

@@ -41,11 +41,7 @@ pub mod verify;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-// Harbor's URL is parsed in the core (it is part of resolving GitLab's variables).
-pub use docker_credential_harbor_core::url;
-
 pub use client::{ATTEMPTS, HarborClient, MAX_BODY};
-pub use docker_credential_harbor_core::integration::Account;
 pub use error::HarborError;
 pub use options::{Options, Proxies, TrustFiles};
 pub use reply::Reply;

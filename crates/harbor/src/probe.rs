@@ -7,8 +7,9 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use docker_credential_harbor_core::url::{HarborUrl, Scheme};
+
 use super::tls::{self, Trust};
-use super::url::{HarborUrl, Scheme};
 use super::{HarborError, dns};
 use crate::Proxies;
 

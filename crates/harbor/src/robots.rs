@@ -12,10 +12,11 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use docker_credential_harbor_core::problem::Problem;
+
 use crate::account::{self, Kind};
 use crate::verify::check_project;
 use crate::{HarborClient, HarborError, encode};
-use docker_credential_harbor_core::problem::Problem;
 
 /// Every job robot's name starts with this, then the job id and a random suffix.
 pub const JOB_ROBOT_STEM: &str = "ci-job-";

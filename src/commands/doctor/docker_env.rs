@@ -3,7 +3,7 @@
 //! a warning at every credential lookup; docs/gitlab-runner.md#versions-that-matter).
 //! Reads the value already parsed in `JobContext`; never prints it, only registry names.
 
-use super::{Checkup, Line, Outcome};
+use super::{Checkup, Finding, Line};
 use crate::docker_auth_verdict::{Reader, Verdict};
 
 pub(super) fn docker_auth(c: &mut Checkup) -> Vec<Line> {
@@ -13,7 +13,7 @@ pub(super) fn docker_auth(c: &mut Checkup) -> Vec<Line> {
     };
     verdict
         .said(Reader::Doctor)
-        .map(|said| ("docker auth", Outcome::Warn(said)))
+        .map(|said| ("docker auth", Finding::Warn(said)))
         .into_iter()
         .collect()
 }

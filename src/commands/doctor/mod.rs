@@ -4,14 +4,14 @@
 //! The checks are steps (`steps`), run in order over one [`Checkup`] that carries what the
 //! earlier ones found; each step passes, fails (with the problem's hint on the next line, as
 //! the hooks print it), or is skipped because of what an earlier one found. The network is
-//! checked layer by layer through `harbor::probe` (DNS, TCP, TLS), so a failure is named where
+//! checked layer by layer through `harbor_client::probe` (DNS, TCP, TLS), so a failure is named where
 //! it happens; then one token request proves the credentials, the project, pull and push
-//! (`harbor::verify`). Exit status 0 only when no check failed. Never prints a secret: only
+//! (`harbor_client::verify`). Exit status 0 only when no check failed. Never prints a secret: only
 //! user names, hosts, files and Harbor's request ids.
 
 mod docker_env;
+pub(crate) mod gitlab_runner;
 mod network;
-pub(crate) mod runner;
 mod steps;
 
 use std::fmt::Display;
@@ -19,17 +19,18 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use crate::harbor::HarborClient;
-use crate::harbor::account::Kind;
-use crate::harbor::tls::{Trust, TrustError};
-use crate::harbor::url::HarborUrl;
-use crate::harbor::verify::SystemInfo;
-use crate::integration::Integration;
-use crate::problem::Problem;
+use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::url::HarborUrl;
+use harbor_client::HarborClient;
+use harbor_client::account::Kind;
+use harbor_client::tls::{Trust, TrustError};
+use harbor_client::verify::SystemInfo;
+
 use crate::settings::{HarborSettings, JobContext};
 
 /// What one check found.
-pub(crate) enum Outcome {
+pub(crate) enum Finding {
     Pass(String),
     Warn(String),
     Info(String),
@@ -41,28 +42,28 @@ pub(crate) enum Outcome {
     Skip(String),
 }
 
-impl Outcome {
-    fn fail(problem: &dyn Problem) -> Outcome {
-        Outcome::Fail {
+impl Finding {
+    fn fail(problem: &dyn Problem) -> Finding {
+        Finding::Fail {
             message: problem.to_string(),
             hint: problem.hint(),
         }
     }
 
-    fn pass(text: impl Display) -> Outcome {
-        Outcome::Pass(text.to_string())
+    fn pass(text: impl Display) -> Finding {
+        Finding::Pass(text.to_string())
     }
 }
 
 /// A check's name and what it found.
-type Line = (&'static str, Outcome);
+type Line = (&'static str, Finding);
 
 /// `checks`, each skipped for `why`. Here, beside [`Line`], so that the steps (`steps`) and the
 /// network layers they run (`network`) share it without importing each other.
 fn skip(checks: &[&'static str], why: &str) -> Vec<Line> {
     checks
         .iter()
-        .map(|c| (*c, Outcome::Skip(why.to_owned())))
+        .map(|c| (*c, Finding::Skip(why.to_owned())))
         .collect()
 }
 
@@ -85,7 +86,7 @@ pub(crate) struct Checkup<'a> {
     /// Harbor accepted the credentials.
     accepted: bool,
     project_id: std::cell::OnceCell<Option<i64>>,
-    /// What Harbor says the account is (`harbor::account`), asked at most once.
+    /// What Harbor says the account is (`harbor_client::account`), asked at most once.
     kind: std::cell::OnceCell<Kind>,
 }
 
@@ -115,13 +116,13 @@ pub fn run(
     };
     let (mut passed, mut failed) = (0, 0);
     for step in steps::ALL {
-        for (check, outcome) in step(&mut c) {
-            match &outcome {
-                Outcome::Pass(_) => passed += 1,
-                Outcome::Fail { .. } => failed += 1,
+        for (check, finding) in step(&mut c) {
+            match &finding {
+                Finding::Pass(_) => passed += 1,
+                Finding::Fail { .. } => failed += 1,
                 _ => {}
             }
-            write_line(out, check, &outcome)?;
+            write_line(out, check, &finding)?;
         }
     }
     writeln!(
@@ -132,16 +133,16 @@ pub fn run(
     Ok(failed == 0)
 }
 
-fn write_line(out: &mut dyn Write, check: &str, outcome: &Outcome) -> io::Result<()> {
-    let (label, text) = match outcome {
-        Outcome::Pass(t) => ("ok  ", t),
-        Outcome::Warn(t) => ("warn", t),
-        Outcome::Info(t) => ("info", t),
-        Outcome::Fail { message, .. } => ("FAIL", message),
-        Outcome::Skip(t) => ("skip", t),
+fn write_line(out: &mut dyn Write, check: &str, finding: &Finding) -> io::Result<()> {
+    let (label, text) = match finding {
+        Finding::Pass(t) => ("ok  ", t),
+        Finding::Warn(t) => ("warn", t),
+        Finding::Info(t) => ("info", t),
+        Finding::Fail { message, .. } => ("FAIL", message),
+        Finding::Skip(t) => ("skip", t),
     };
     writeln!(out, "{label}  {check:<12} {text}")?;
-    if let Outcome::Fail { hint: Some(h), .. } = outcome {
+    if let Finding::Fail { hint: Some(h), .. } = finding {
         writeln!(out, "      {:<12} hint: {h}", "")?;
     }
     Ok(())

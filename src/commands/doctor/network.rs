@@ -1,12 +1,13 @@
-//! doctor's network steps, layer by layer through `harbor::probe`: the trust, DNS, TCP, the
+//! doctor's network steps, layer by layer through `harbor_client::probe`: the trust, DNS, TCP, the
 //! TLS handshake, then Harbor answering `systeminfo`. A failed layer blocks the checks above
 //! it, which say why they were skipped.
 
-use super::{Checkup, Line, Outcome, skip};
-use crate::harbor::tls::{self, Trust};
-use crate::harbor::url::Scheme;
-use crate::harbor::verify::{self, SystemInfo};
-use crate::harbor::{HarborClient, HarborError, probe};
+use docker_credential_harbor_core::url::Scheme;
+use harbor_client::tls::{self, Trust};
+use harbor_client::verify::{self, SystemInfo};
+use harbor_client::{HarborClient, HarborError, probe};
+
+use super::{Checkup, Finding, Line, skip};
 
 /// Builds the trust now; the `tls` check reports it (plain HTTP needs none).
 pub(super) fn trust(c: &mut Checkup) -> Vec<Line> {
@@ -38,13 +39,13 @@ pub(super) fn dns(c: &mut Checkup) -> Vec<Line> {
     match probe::resolve(url, c.harbor.timeout) {
         Ok(addrs) => {
             let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-            let line = Outcome::pass(format!("{} is {}", url.bare_host(), shown.join(", ")));
+            let line = Finding::pass(format!("{} is {}", url.bare_host(), shown.join(", ")));
             c.addrs = addrs;
             vec![("dns", line)]
         }
         Err(e) => {
             c.blocked = Some("the name does not resolve");
-            vec![("dns", Outcome::fail(&e))]
+            vec![("dns", Finding::fail(&e))]
         }
     }
 }
@@ -59,7 +60,7 @@ pub(super) fn tcp(c: &mut Checkup) -> Vec<Line> {
             c.stream = Some(stream);
             vec![(
                 "tcp",
-                Outcome::pass(format!(
+                Finding::pass(format!(
                     "{addr} accepts connections ({} ms)",
                     took.as_millis()
                 )),
@@ -67,7 +68,7 @@ pub(super) fn tcp(c: &mut Checkup) -> Vec<Line> {
         }
         Err(e) => {
             c.blocked = Some("no connection");
-            vec![("tcp", Outcome::fail(&e))]
+            vec![("tcp", Finding::fail(&e))]
         }
     }
 }
@@ -85,7 +86,7 @@ pub(super) fn handshake(c: &mut Checkup) -> Vec<Line> {
     let trust = match &c.trust {
         Some(Ok(t)) => t,
         Some(Err(e)) => {
-            let line = ("tls", Outcome::fail(e));
+            let line = ("tls", Finding::fail(e));
             c.blocked = Some("no TLS trust");
             return vec![line];
         }
@@ -106,7 +107,7 @@ pub(super) fn handshake(c: &mut Checkup) -> Vec<Line> {
                 .collect();
             vec![(
                 "tls",
-                Outcome::pass(format!(
+                Finding::pass(format!(
                     "{version}, certificate valid for {}; trusted CAs from {}",
                     url.bare_host(),
                     sources.join(", ")
@@ -115,7 +116,7 @@ pub(super) fn handshake(c: &mut Checkup) -> Vec<Line> {
         }
         Err(e) => {
             c.blocked = Some("TLS failed");
-            vec![("tls", Outcome::fail(&e))]
+            vec![("tls", Finding::fail(&e))]
         }
     }
 }
@@ -139,17 +140,17 @@ pub(super) fn harbor(c: &mut Checkup) -> Vec<Line> {
         Ok(client) => client,
         Err(e) => {
             c.blocked = Some("no HTTP client");
-            return vec![("harbor", Outcome::fail(&e))];
+            return vec![("harbor", Finding::fail(&e))];
         }
     };
     let mut lines = Vec::new();
     match verify::system_info(&client, client.has_account()) {
         Ok(info) => {
-            lines.push(("harbor", Outcome::pass(describe_harbor(&info))));
+            lines.push(("harbor", Finding::pass(describe_harbor(&info))));
             if info.read_only == Some(true) {
                 lines.push((
                     "harbor",
-                    Outcome::Warn("Harbor is in read-only mode: pushes will fail until an administrator turns it off".into()),
+                    Finding::Warn("Harbor is in read-only mode: pushes will fail until an administrator turns it off".into()),
                 ));
             }
             c.info = Some(info);
@@ -157,7 +158,7 @@ pub(super) fn harbor(c: &mut Checkup) -> Vec<Line> {
         }
         Err(e) => {
             c.blocked = Some("Harbor did not answer");
-            lines.push(("harbor", Outcome::fail(&e)));
+            lines.push(("harbor", Finding::fail(&e)));
         }
     }
     lines

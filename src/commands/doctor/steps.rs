@@ -1,14 +1,15 @@
 //! doctor's checks, in the order they run: each takes what the earlier ones found (the
 //! [`Checkup`]) and returns its lines, passed, failed or skipped because of an earlier
-//! finding. The layers come from `harbor::probe`, the verification from `harbor::verify`.
+//! finding. The layers come from `harbor_client::probe`, the verification from `harbor_client::verify`.
 
-use super::{Checkup, Line, Outcome, docker_env, network, skip};
-use crate::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME};
-use crate::harbor::account::{self, Kind};
-use crate::harbor::url::Scheme;
-use crate::harbor::verify;
-use crate::harbor::{HarborClient, HarborError, probe, robots};
-use crate::report::Said;
+use docker_credential_harbor_core::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME};
+use docker_credential_harbor_core::url::Scheme;
+use harbor_client::account::{self, Kind};
+use harbor_client::verify;
+use harbor_client::{HarborClient, HarborError, probe, robots};
+
+use super::{Checkup, Finding, Line, docker_env, network, skip};
+use crate::report::Message;
 
 /// A step: one or more checks.
 type Step = fn(&mut Checkup) -> Vec<Line>;
@@ -35,17 +36,17 @@ fn url(c: &mut Checkup) -> Vec<Line> {
         Ok(u) => u.clone(),
         Err(p) => {
             c.blocked = Some("no Harbor URL");
-            return vec![("url", Outcome::fail(&p))];
+            return vec![("url", Finding::fail(&p))];
         }
     };
     let from = url.from.var();
     let line = if url.scheme == Scheme::Http {
-        Outcome::Warn(format!(
+        Finding::Warn(format!(
             "{} from {from}: plain HTTP, accepted only because the host is loopback",
             url.base()
         ))
     } else {
-        Outcome::pass(format!(
+        Finding::pass(format!(
             "{} from {from}; registry {}",
             url.base(),
             url.registry
@@ -59,11 +60,11 @@ fn url(c: &mut Checkup) -> Vec<Line> {
 fn variables(c: &mut Checkup) -> Vec<Line> {
     let missing = c.integration.missing();
     let line = if missing.is_empty() {
-        Outcome::pass(format!(
+        Finding::pass(format!(
             "{HARBOR_USERNAME}, {HARBOR_PASSWORD} and {HARBOR_PROJECT} are set"
         ))
     } else {
-        Outcome::fail(&Said(
+        Finding::fail(&Message(
             &format!("{} not set", missing.join(", ")),
             Some("GitLab's Harbor integration sets them for every job; check the integration's settings, or set them as CI/CD variables".into()),
         ))
@@ -73,7 +74,7 @@ fn variables(c: &mut Checkup) -> Vec<Line> {
 
 fn timeout(c: &mut Checkup) -> Vec<Line> {
     match &c.harbor.timeout_note {
-        Some(note) => vec![("timeout", Outcome::Warn(note.to_owned()))],
+        Some(note) => vec![("timeout", Finding::Warn(note.to_owned()))],
         None => Vec::new(),
     }
 }
@@ -95,12 +96,12 @@ fn access(c: &mut Checkup) -> Vec<Line> {
     };
     let Some(project) = c.integration.project.clone() else {
         let line = match verify::token(client, None) {
-            Ok((200, _)) => Outcome::pass(format!("accepted for {user}")),
-            Ok(_) => Outcome::fail(&HarborError::Unauthorized {
+            Ok((200, _)) => Finding::pass(format!("accepted for {user}")),
+            Ok(_) => Finding::fail(&HarborError::Unauthorized {
                 user,
                 oidc: is_oidc(c),
             }),
-            Err(e) => Outcome::fail(&e),
+            Err(e) => Finding::fail(&e),
         };
         let mut lines = vec![("credentials", line)];
         lines.extend(skip(
@@ -109,32 +110,32 @@ fn access(c: &mut Checkup) -> Vec<Line> {
         ));
         return lines;
     };
-    let accepted = || ("credentials", Outcome::pass(format!("accepted for {user}")));
-    let exists = || ("project", Outcome::pass(format!("{project} exists")));
+    let accepted = || ("credentials", Finding::pass(format!("accepted for {user}")));
+    let exists = || ("project", Finding::pass(format!("{project} exists")));
     let lines = match verify::verify_push(client, &project) {
         Ok(v) => vec![
             (
                 "credentials",
-                Outcome::pass(format!("accepted as {}", v.subject)),
+                Finding::pass(format!("accepted as {}", v.subject)),
             ),
             (
                 "project",
-                Outcome::pass(format!(
+                Finding::pass(format!(
                     "{project} exists and {} has a role in it",
                     v.subject
                 )),
             ),
             (
                 "pull",
-                Outcome::pass(format!("{} may pull from {project}", v.subject)),
+                Finding::pass(format!("{} may pull from {project}", v.subject)),
             ),
             (
                 "push",
-                Outcome::pass(format!("{} may push to {project}", v.subject)),
+                Finding::pass(format!("{} may push to {project}", v.subject)),
             ),
         ],
         Err(e @ HarborError::Unauthorized { .. }) => {
-            let mut lines = vec![("credentials", Outcome::fail(&e))];
+            let mut lines = vec![("credentials", Finding::fail(&e))];
             lines.extend(skip(
                 &["project", "pull", "push"],
                 "credentials not accepted",
@@ -142,17 +143,17 @@ fn access(c: &mut Checkup) -> Vec<Line> {
             return lines;
         }
         Err(e @ HarborError::ProjectMissing { .. }) => {
-            let mut lines = vec![accepted(), ("project", Outcome::fail(&e))];
+            let mut lines = vec![accepted(), ("project", Finding::fail(&e))];
             lines.extend(skip(&["pull", "push"], "no such project"));
             lines
         }
         Err(e @ HarborError::NotMember { .. }) => vec![
             accepted(),
             exists(),
-            ("pull", Outcome::fail(&e)),
+            ("pull", Finding::fail(&e)),
             (
                 "push",
-                Outcome::fail(&Said(&format!("{user} may not push to {project}"), None)),
+                Finding::fail(&Message(&format!("{user} may not push to {project}"), None)),
             ),
         ],
         Err(e @ HarborError::NoPush { .. }) => vec![
@@ -160,12 +161,12 @@ fn access(c: &mut Checkup) -> Vec<Line> {
             exists(),
             (
                 "pull",
-                Outcome::pass(format!("{user} may pull from {project}")),
+                Finding::pass(format!("{user} may pull from {project}")),
             ),
-            ("push", Outcome::fail(&e)),
+            ("push", Finding::fail(&e)),
         ],
         Err(e) => {
-            let mut lines = vec![("credentials", Outcome::fail(&e))];
+            let mut lines = vec![("credentials", Finding::fail(&e))];
             lines.extend(skip(
                 &["project", "pull", "push"],
                 "the check did not complete",
@@ -185,7 +186,7 @@ fn project_id(c: &Checkup) -> Option<i64> {
     })
 }
 
-/// What the account is, by the one rule (`harbor::account::of`: a user's doctor run costs no
+/// What the account is, by the one rule (`harbor_client::account::of`: a user's doctor run costs no
 /// extra request), asked once, and only once Harbor accepted the credentials.
 fn kind(c: &Checkup) -> Kind {
     *c.kind.get_or_init(|| match &c.client {
@@ -220,27 +221,27 @@ fn robot(c: &mut Checkup) -> Vec<Line> {
     );
     let listed = project_id(c).and_then(|id| robots::list(client, id).ok().flatten());
     let Some(robot) = listed.and_then(|all| all.into_iter().find(|x| x.name == user)) else {
-        return vec![("robot", Outcome::Info(unreadable))];
+        return vec![("robot", Finding::Info(unreadable))];
     };
     let now = robots::unix_now();
     let days = (robot.expires_at - now) / 86_400;
     let line = if robot.expires_at < 0 {
-        Outcome::Warn(format!(
+        Finding::Warn(format!(
             "{user} never expires; a rotation policy needs an expiry"
         ))
     } else if robot.expires_at <= now {
-        Outcome::fail(&Said(
+        Finding::fail(&Message(
             &format!("{user} has expired"),
             Some(format!(
                 "refresh it under Projects > {project} > Robot Accounts and update HARBOR_PASSWORD"
             )),
         ))
     } else if days < 7 {
-        Outcome::Warn(format!(
+        Finding::Warn(format!(
             "{user} expires in {days} days; refresh it and update HARBOR_PASSWORD"
         ))
     } else {
-        Outcome::pass(format!("{user} expires in {days} days"))
+        Finding::pass(format!("{user} expires in {days} days"))
     };
     vec![("robot", line)]
 }
@@ -254,9 +255,9 @@ fn job_robots(c: &mut Checkup) -> Vec<Line> {
     let fallback = "pre-build --job-robot would keep the integration's credentials";
     let cannot = |text: String| {
         if c.context.job_robot {
-            Outcome::Warn(text)
+            Finding::Warn(text)
         } else {
-            Outcome::Info(text)
+            Finding::Info(text)
         }
     };
     if is_oidc(c) {
@@ -268,7 +269,7 @@ fn job_robots(c: &mut Checkup) -> Vec<Line> {
         )];
     }
     let line = match project_id(c).map(|id| robots::may_create(client, id)) {
-        Some(Ok(Some(true))) => Outcome::pass(format!(
+        Some(Ok(Some(true))) => Finding::pass(format!(
             "{user} may create robot accounts in {project}, so pre-build --job-robot can give each job its own"
         )),
         Some(Ok(Some(false))) if kind(c).is_robot() => cannot(format!(

@@ -15,11 +15,12 @@
 
 use std::ops::Range;
 
-use super::summary::Outcome;
-use crate::address::Registry;
-use crate::docker_auth_config::{DockerAuthConfig, Entry};
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::docker_auth_config::{AuthsEntry, DockerAuthConfig};
+use docker_credential_harbor_core::env::DOCKER_AUTH_CONFIG;
+
+use super::summary::Report;
 use crate::docker_auth_verdict::{Reader, Verdict};
-use crate::env::DOCKER_AUTH_CONFIG;
 use crate::settings::JobContext;
 use crate::shell::{self, Cut, Piece};
 
@@ -30,7 +31,7 @@ use crate::shell::{self, Cut, Piece};
 const MAX_REBUILT: usize = 64 * 1024;
 
 /// Adds the lines that neutralise the variable, and says what they do.
-pub(super) fn neutralise(context: &JobContext, registries: &[Registry], o: &mut Outcome) {
+pub(super) fn neutralise(context: &JobContext, registries: &[Registry], o: &mut Report) {
     let config = &context.docker_auth_config;
     let Some(verdict) = Verdict::of(config, registries) else {
         return;
@@ -90,7 +91,10 @@ pub(super) fn neutralise(context: &JobContext, registries: &[Registry], o: &mut 
 
 /// `{"auths":{<run>,<run>…}}`, where a run is consecutive members of one `auths` object that
 /// all stay: one range of the value, with the commas and spacing between them as they were.
-pub(crate) fn pieces<'a>(entries: &[Entry], keep: impl Fn(&Entry) -> bool) -> Vec<Piece<'a>> {
+pub(crate) fn pieces<'a>(
+    entries: &[AuthsEntry],
+    keep: impl Fn(&AuthsEntry) -> bool,
+) -> Vec<Piece<'a>> {
     let mut runs: Vec<Range<usize>> = Vec::new();
     // The `auths` object of the entry before, when it stays.
     let mut after = None;

@@ -4,15 +4,17 @@
 
 use std::path::Path;
 
-use super::summary::Outcome;
-use crate::address::Registry;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file;
+use harbor_client::tls;
+
+use super::summary::Report;
 use crate::certs_d;
-use crate::client_config::{self, Client, Entry, Target};
-use crate::harbor::tls;
-use crate::job::{Action, JobState};
+use crate::client_config::{self, Client, EntryChange, Target};
+use crate::job_record::{Action, JobState};
 use crate::leases::{JobLeases, Thing};
 use crate::settings::JobContext;
-use crate::{atomic_file, shell};
+use crate::shell;
 
 /// Writes `credHelpers` for every registry into each client's config: per-job copies when the
 /// runner gives a per-job directory, the user's own files (under a lease) otherwise. kaniko
@@ -22,7 +24,7 @@ pub(super) fn point_clients(
     registries: &[Registry],
     shared: &mut JobLeases,
     state: &mut JobState,
-    o: &mut Outcome,
+    o: &mut Report,
 ) {
     let mut per_job = context.per_job_dir.as_deref();
     if let Some(dir) = per_job {
@@ -59,7 +61,7 @@ fn copy_for_job(
     dir: &Path,
     user_file: Option<&Path>,
     registries: &[Registry],
-    o: &mut Outcome,
+    o: &mut Report,
 ) {
     let mut pointed = match client_config::point(
         client,
@@ -89,7 +91,7 @@ fn copy_for_job(
         ));
     }
     for (r, entry) in &pointed.entries {
-        if let Entry::Replaced(other) = entry {
+        if let EntryChange::Replaced(other) = entry {
             o.note(format!(
                 "{origin} named the helper {other:?} for {r}; the job's copy uses harbor"
             ));
@@ -120,7 +122,7 @@ fn in_place(
     registries: &[Registry],
     shared: &mut JobLeases,
     state: &mut JobState,
-    o: &mut Outcome,
+    o: &mut Report,
 ) {
     shared.lock();
     let mut pointed = match client_config::point(client, registries, Target::InPlace(file)) {
@@ -136,15 +138,15 @@ fn in_place(
             created_helpers: pointed.created_helpers,
         };
         match entry {
-            Entry::Added => held.push(thing),
+            EntryChange::Added => held.push(thing),
             // Another job's entry (alive or dead) is shared; one the user wrote stays theirs.
-            Entry::AlreadySet if shared.is_ours(&thing) => held.push(thing),
-            Entry::KeptOther(other) => o.note(format!(
+            EntryChange::AlreadySet if shared.is_ours(&thing) => held.push(thing),
+            EntryChange::KeptOther(other) => o.note(format!(
                 "{} names the helper {other:?} for {r}; left as it is, so {} will not use docker-credential-harbor there",
                 file.display(),
                 client.readers()
             )),
-            Entry::AlreadySet | Entry::Replaced(_) => {}
+            EntryChange::AlreadySet | EntryChange::Replaced(_) => {}
         }
     }
     match pointed.file.save() {
@@ -170,7 +172,7 @@ pub(super) fn place_ca(
     ca: &Path,
     shared: &mut JobLeases,
     state: &mut JobState,
-    o: &mut Outcome,
+    o: &mut Report,
 ) {
     let pem = match tls::ca_bundle(ca) {
         Ok((pem, _)) => pem,

@@ -8,13 +8,13 @@
 //! registry (`client_config`: per-job copies under `RUNNER_TEMP_PROJECT_DIR`, or the user's
 //! files under a lease), takes what would shadow the helper out of the job's
 //! `DOCKER_AUTH_CONFIG` (`auth_env`), places the CA where clients look (`certs_d`), verifies the
-//! credentials and the push right with one request (`harbor::verify`), optionally swaps them
-//! for a job robot (`job_robot`), writes the job's record (`job`), and summarises on stderr
+//! credentials and the push right with one request (`harbor_client::verify`), optionally swaps them
+//! for a job robot (`job_robot`), writes the job's record (`job_record`), and summarises on stderr
 //! (`summary`). It never prints the password: the job already has it, and `set -x` would show
 //! an export. Without Harbor variables it writes nothing and exits 0; only
 //! `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` can fail the job, by ending its output with `false`.
 //! Its exit status is 0 whenever it wrote its output, so that the hook line
-//! (`runner_toml::pre_build_script`) can tell a binary that is missing or did not finish.
+//! (`gitlab_runner_toml::pre_build_script`) can tell a binary that is missing or did not finish.
 
 pub(crate) mod auth_env;
 mod clients;
@@ -25,33 +25,34 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use summary::Outcome;
+use summary::Report;
 
-use crate::client_config;
-use crate::env::{
+use docker_credential_harbor_core::env::{
     HARBOR_HOST, HARBOR_OCI, HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_REGISTRY, HARBOR_URL,
     HARBOR_USER, HARBOR_USERNAME, PATH, STORE_VAR,
 };
-use crate::harbor::url::HarborUrl;
-use crate::harbor::{HarborClient, verify};
-use crate::integration::Integration;
-use crate::job::{self, Action, JobState};
+use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::sources::runner_side;
+use docker_credential_harbor_core::url::HarborUrl;
+use harbor_client::{HarborClient, verify};
+
+use crate::client_config;
+use crate::job_record::{self, Action, JobState};
 use crate::leases::{self, JobLeases};
-use crate::process::{self, Shell};
-use crate::report::{self, Said};
+use crate::process::{self, ProcessId};
+use crate::report::{self, Message};
 use crate::settings::{HarborSettings, JobContext, VerifyMode};
-use crate::sources::runner_config;
 use crate::{job_robot, shell};
 
 /// Runs the hook: exports on `out`, the summary and warnings on `err`. Whether the job may go
 /// on is in the output (a last `false` in strict mode); an error means it could not be said.
-/// `runner_config` is the helper's runner-side config, whose registries are pointed at the
+/// `runner_side_config` is the helper's runner-side config, whose registries are pointed at the
 /// helper too.
 pub fn run(
     integration: &Integration,
     harbor: &HarborSettings,
     context: &JobContext,
-    runner_config: &Path,
+    runner_side_config: &Path,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<()> {
@@ -63,7 +64,7 @@ pub fn run(
         return Ok(());
     }
     let strict = context.verify == VerifyMode::Strict;
-    let mut o = Outcome::default();
+    let mut o = Report::default();
     for note in [&context.verify_note, &harbor.timeout_note]
         .into_iter()
         .flatten()
@@ -71,7 +72,14 @@ pub fn run(
         o.note(note.clone());
     }
     match integration.harbor_url() {
-        Ok(url) => configure_job(integration, harbor, context, runner_config, url, &mut o),
+        Ok(url) => configure_job(
+            integration,
+            harbor,
+            context,
+            runner_side_config,
+            url,
+            &mut o,
+        ),
         Err(p) => {
             o.warn(&p);
             o.failed = strict;
@@ -96,9 +104,9 @@ fn configure_job(
     integration: &Integration,
     harbor: &HarborSettings,
     context: &JobContext,
-    runner_config: &Path,
+    runner_side_config: &Path,
     url: &HarborUrl,
-    o: &mut Outcome,
+    o: &mut Report,
 ) {
     let registry = &url.registry;
     o.exports.push(shell::export(HARBOR_URL, url.base()));
@@ -115,7 +123,7 @@ fn configure_job(
     }
 
     let mut registries = vec![registry.clone()];
-    match runner_config::registries_at(runner_config) {
+    match runner_side::registries_at(runner_side_config) {
         Ok((list, note)) => {
             registries.extend(list.into_iter().filter(|r| r != registry));
             if let Some(note) = note {
@@ -128,7 +136,7 @@ fn configure_job(
     auth_env::neutralise(context, &registries, o);
 
     // The job's shell, found once: it holds the leases, and a job robot's keeper lives as long.
-    let job_shell = process::shell();
+    let job_shell = process::job_shell();
     let me = leases::me(job_shell.clone());
     let mut state = JobState::new(&context.job, me.clone());
     let mut shared = JobLeases::new(context.data_dir.as_deref(), me);
@@ -162,7 +170,7 @@ fn configure_job(
         o.exports.push(shell::export(HARBOR_USERNAME, u));
         o.exports.push(shell::export(HARBOR_USER, u));
     }
-    let saved = job::state_path(context).and_then(|path| state.save(&path));
+    let saved = job_record::state_path(context).and_then(|path| state.save(&path));
     if let Err(e) = saved {
         o.note(format!("{e:#}; post-build will not be able to clean up"));
     }
@@ -175,9 +183,9 @@ fn access(
     harbor: &HarborSettings,
     context: &JobContext,
     url: &HarborUrl,
-    job_shell: Option<&Shell>,
+    job_shell: Option<&ProcessId>,
     state: &mut JobState,
-    o: &mut Outcome,
+    o: &mut Report,
 ) -> Option<String> {
     let mode = context.verify;
     let job_robot = context.job_robot;
@@ -247,9 +255,9 @@ fn access(
             Some(name)
         }
         Err(e) => {
-            o.warn(&Said(
+            o.warn(&Message(
                 &format!("{e}; the job keeps the integration's credentials"),
-                crate::problem::Problem::hint(&e),
+                docker_credential_harbor_core::problem::Problem::hint(&e),
             ));
             o.failed = strict;
             None

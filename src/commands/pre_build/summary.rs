@@ -6,16 +6,17 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::env::VERIFY_VAR;
-use crate::integration::Integration;
-use crate::problem::Problem;
+use docker_credential_harbor_core::env::VERIFY_VAR;
+use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::text;
+
 use crate::report;
 use crate::settings::{HarborSettings, JobContext, VerifyMode};
-use crate::text;
 
 /// Everything the run decided, for the summary and the exit status.
 #[derive(Default)]
-pub struct Outcome {
+pub struct Report {
     /// `export` lines for the job's shell (machine output, never escaped).
     pub exports: Vec<Vec<u8>>,
     pub warnings: Vec<String>,
@@ -25,7 +26,7 @@ pub struct Outcome {
     pub failed: bool,
 }
 
-impl Outcome {
+impl Report {
     pub fn warn(&mut self, problem: &dyn Problem) {
         self.warnings.push(report::with_hint(problem));
     }
@@ -39,7 +40,7 @@ pub fn write(
     integration: &Integration,
     context: &JobContext,
     harbor: &HarborSettings,
-    o: &Outcome,
+    o: &Report,
     err: &mut dyn Write,
 ) -> io::Result<()> {
     let url = integration.harbor_url().ok();

@@ -12,7 +12,7 @@
 //! Nothing here may reach the network: `get` must stay an offline, spawn-free lookup.
 
 pub mod environment;
-pub mod runner_config;
+pub mod runner_side;
 pub mod store;
 
 use std::cell::RefCell;
@@ -23,7 +23,7 @@ use crate::address::Registry;
 use crate::debug;
 use crate::env::{Env, STORE_VAR};
 use crate::protocol::{Credentials, Helper};
-use runner_config::RunnerConfig;
+use runner_side::RunnerSideConfig;
 use store::Store;
 
 /// Why the helper has no store: neither its variable nor a home directory says where.
@@ -63,14 +63,14 @@ impl<'a> Chain<'a> {
         Ok(Store::at(store_path(self.env)?))
     }
 
-    fn runner_config(&self) -> anyhow::Result<Option<RunnerConfig>> {
-        RunnerConfig::load(&runner_config::locate(self.env))
+    fn runner_side_config(&self) -> anyhow::Result<Option<RunnerSideConfig>> {
+        RunnerSideConfig::load(&runner_side::locate(self.env))
     }
 
     /// The runner config's answer for `server`; one it cannot give is noted and is a miss.
-    fn runner_config_get(&self, server: &Registry) -> Option<Credentials> {
+    fn runner_side_get(&self, server: &Registry) -> Option<Credentials> {
         let outcome = || format!("{server} is answered as not found");
-        let config = self.pass_over(self.runner_config(), outcome)??;
+        let config = self.pass_over(self.runner_side_config(), outcome)??;
         self.pass_over(config.get(server, self.env), outcome)?
     }
 
@@ -108,10 +108,10 @@ impl Helper for Chain<'_> {
         }
         match store_result {
             Ok(Some(found)) => Ok(Some(found)),
-            Ok(None) => Ok(self.runner_config_get(server)),
+            Ok(None) => Ok(self.runner_side_get(server)),
             // A store that cannot be read must not hide the runner config's answer, but when
             // nothing else answers, its error is the truth the user needs.
-            Err(store_error) => self.runner_config_get(server).map(Some).ok_or(store_error),
+            Err(store_error) => self.runner_side_get(server).map(Some).ok_or(store_error),
         }
     }
 
@@ -126,13 +126,13 @@ impl Helper for Chain<'_> {
     fn list(&self) -> anyhow::Result<BTreeMap<Registry, String>> {
         // Later sources first, so earlier ones overwrite: the listed user is the one `get` serves.
         let mut all = BTreeMap::new();
-        let config = self.pass_over(self.runner_config(), || {
+        let config = self.pass_over(self.runner_side_config(), || {
             "its registries are left out of the list".to_owned()
         });
         for (registry, username) in config
             .iter()
             .flatten()
-            .flat_map(RunnerConfig::each_username)
+            .flat_map(RunnerSideConfig::each_username)
         {
             if let Some(username) =
                 self.pass_over(username, || format!("{registry} is left out of the list"))

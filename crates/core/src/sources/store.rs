@@ -36,7 +36,7 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_STORE: u64 = 16 << 20;
 
 #[derive(Serialize, Deserialize)]
-struct Entry {
+struct StoredLogin {
     username: String,
     #[serde(serialize_with = "expose")]
     secret: SecretString,
@@ -51,7 +51,7 @@ fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error>
 struct Contents {
     version: u32,
     #[serde(default)]
-    registries: BTreeMap<String, Entry>,
+    registries: BTreeMap<String, StoredLogin>,
 }
 
 /// Every entry whose key is a registry address, with its user name.
@@ -122,7 +122,7 @@ impl Store {
 
     /// Adds or replaces the entry for `server`.
     pub fn upsert(&self, server: &Registry, credentials: Credentials) -> anyhow::Result<()> {
-        let entry = Entry {
+        let entry = StoredLogin {
             username: credentials.username,
             secret: credentials.secret,
         };
@@ -152,7 +152,7 @@ impl Store {
                 false
             }
             None => {
-                let entry = Entry {
+                let entry = StoredLogin {
                     username: credentials.username,
                     secret: credentials.secret,
                 };

@@ -76,7 +76,7 @@ struct RawEntry {
 }
 
 /// Where the config was found, and what it says.
-pub struct RunnerConfig {
+pub struct RunnerSideConfig {
     path: PathBuf,
     /// Group- or other-readable: inline passwords are refused.
     shared: bool,
@@ -107,15 +107,15 @@ pub fn registries(env: &Env) -> anyhow::Result<(Vec<Registry>, Option<String>)> 
 
 /// As [`registries`], for the config at `path`.
 pub fn registries_at(path: &Path) -> anyhow::Result<(Vec<Registry>, Option<String>)> {
-    Ok(match RunnerConfig::load(path)? {
+    Ok(match RunnerSideConfig::load(path)? {
         Some(c) => (c.list()?.into_keys().collect(), c.ignored_note()),
         None => (Vec::new(), None),
     })
 }
 
-impl RunnerConfig {
+impl RunnerSideConfig {
     /// Loads the file at `path`; `Ok(None)` when there is no such file.
-    pub fn load(path: &Path) -> anyhow::Result<Option<RunnerConfig>> {
+    pub fn load(path: &Path) -> anyhow::Result<Option<RunnerSideConfig>> {
         let found = atomic_file::read_regular(path, Links::Follow, MAX_FILE)
             .map_err(|e| anyhow!("cannot read the runner config {}: {e}", path.display()))?;
         let Some((bytes, meta)) = found else {
@@ -123,11 +123,11 @@ impl RunnerConfig {
             return Ok(None);
         };
         trusted(path, &meta)?;
-        RunnerConfig::from_bytes(path, &bytes, meta.permissions().mode()).map(Some)
+        RunnerSideConfig::from_bytes(path, &bytes, meta.permissions().mode()).map(Some)
     }
 
     /// The config `bytes` say, as read from `path` with permission bits `mode`.
-    pub fn from_bytes(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<RunnerConfig> {
+    pub fn from_bytes(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<RunnerSideConfig> {
         let parsed: ConfigFile = serde_json::from_slice(bytes).map_err(|e| {
             anyhow!(
                 "the runner config {} is not valid (line {}, column {}); expected \
@@ -154,7 +154,7 @@ impl RunnerConfig {
                 }
             }
         }
-        Ok(RunnerConfig {
+        Ok(RunnerSideConfig {
             path: path.to_owned(),
             shared: mode & 0o044 != 0,
             registries,
@@ -309,7 +309,7 @@ mod tests {
             0o600,
         );
         let env = Env::from_pairs([("B_PW", "from-env")]);
-        let c = RunnerConfig::load(&cfg).unwrap().unwrap();
+        let c = RunnerSideConfig::load(&cfg).unwrap().unwrap();
         let get = |h: &str| {
             c.get(&Registry::parse(h).unwrap(), &env)
                 .unwrap()
@@ -332,7 +332,7 @@ mod tests {
             r#"{"registries":{"c.example":{"username":"u","password":"TOPSECRET"}}}"#,
             0o644,
         );
-        let c = RunnerConfig::load(&cfg).unwrap().unwrap();
+        let c = RunnerSideConfig::load(&cfg).unwrap().unwrap();
         let err = c
             .get(&Registry::parse("c.example").unwrap(), &Env::empty())
             .unwrap_err();
@@ -356,7 +356,7 @@ mod tests {
                 "\u20ac\u0000":{"username":"u","password":"y"}}}"#,
             0o600,
         );
-        let c = RunnerConfig::load(&cfg).unwrap().unwrap();
+        let c = RunnerSideConfig::load(&cfg).unwrap().unwrap();
         assert_eq!(c.list().unwrap().len(), 1);
         let note = c.ignored_note().unwrap();
         assert!(
@@ -379,17 +379,17 @@ mod tests {
             r#"{"registries":{"a.example":{"username":"u","password_file":"/etc/shadow"}}}"#,
             0o666,
         );
-        let text = format!("{:#}", RunnerConfig::load(&cfg).err().unwrap());
+        let text = format!("{:#}", RunnerSideConfig::load(&cfg).err().unwrap());
         assert!(
             text.contains("other users may write") && text.contains("chmod go-w"),
             "{text}"
         );
         fs::set_permissions(&cfg, fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
-        let text = format!("{:#}", RunnerConfig::load(&cfg).err().unwrap());
+        let text = format!("{:#}", RunnerSideConfig::load(&cfg).err().unwrap());
         assert!(text.contains("its directory"), "{text}");
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(RunnerConfig::load(&cfg).unwrap().is_some());
+        assert!(RunnerSideConfig::load(&cfg).unwrap().is_some());
     }
 
     #[test]
@@ -405,7 +405,7 @@ mod tests {
                 "d.example":{"username":"u","password_env":"X","password":"y"}}}"#,
             0o600,
         );
-        let c = RunnerConfig::load(&cfg).unwrap().unwrap();
+        let c = RunnerSideConfig::load(&cfg).unwrap().unwrap();
         let err = |h: &str| {
             format!(
                 "{:#}",
@@ -422,13 +422,13 @@ mod tests {
             r#"{"registries":{"a.example":{"username":"u","password":"TOPSECRET",}}}"#,
             0o600,
         );
-        let text = format!("{:#}", RunnerConfig::load(&cfg).err().unwrap());
+        let text = format!("{:#}", RunnerSideConfig::load(&cfg).err().unwrap());
         assert!(
             text.contains("not valid") && !text.contains("TOPSECRET"),
             "{text}"
         );
         assert!(
-            RunnerConfig::load(&dir.join("none.json"))
+            RunnerSideConfig::load(&dir.join("none.json"))
                 .unwrap()
                 .is_none()
         );

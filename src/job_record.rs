@@ -7,7 +7,7 @@
 //! The record lives in the per-job directory under `RUNNER_TEMP_PROJECT_DIR`, or, without
 //! one, in the data directory keyed by `CI_JOB_ID`. It holds paths, registry names and ids
 //! only, never a secret, and is written atomically with mode 0600. The job's
-//! shell (`process::shell`), whose life is the job's.
+//! shell (`process::job_shell`), whose life is the job's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::{self, Links};
+use docker_credential_harbor_core::atomic_file::{self, Links};
+
 use crate::leases::Thing;
-use crate::process::Shell;
-use crate::settings::{Job, JobContext, PER_JOB_DIR};
+use crate::process::ProcessId;
+use crate::settings::{CiJob, JobContext, PER_JOB_DIR};
 
 const STATE_FILE: &str = "state.json";
 /// 2: a list of actions (0.1 wrote fields per kind of thing).
@@ -57,7 +58,7 @@ pub struct JobState {
     pub job_id: Option<String>,
     /// The job's shell, which holds the leases.
     #[serde(default)]
-    pub shell: Option<Shell>,
+    pub shell: Option<ProcessId>,
     /// What pre-build did, in order.
     #[serde(default)]
     pub actions: Vec<Action>,
@@ -99,7 +100,7 @@ pub fn remove_per_job_dir(dir: &Path) -> anyhow::Result<bool> {
 }
 
 impl JobState {
-    pub fn new(job: &Job, shell: Shell) -> JobState {
+    pub fn new(job: &CiJob, shell: ProcessId) -> JobState {
         JobState {
             version: FORMAT_VERSION,
             job_id: job.id.clone(),

@@ -1,5 +1,5 @@
 //! `doctor --runner-config FILE`: what a runner admin checks on the runner host, per
-//! `[[runners]]` table of the GitLab runner's config.toml (read by `runner_toml`): the hooks,
+//! `[[runners]]` table of the GitLab runner's config.toml (read by `gitlab_runner_toml`): the hooks,
 //! the `DOCKER_AUTH_CONFIG` its `environment` gives every job, and the credential-helper
 //! allowlist of runners ≥ 19.4, whose shape is unconfirmed: it is reported present, never
 //! as letting the helper run. No network, no secret: the file holds the runner's token,
@@ -8,12 +8,13 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{Line, Outcome, write_line};
-use crate::address::Registry;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::integration::Integration;
+
+use super::{Finding, Line, write_line};
 use crate::docker_auth_verdict::{Reader, Verdict};
-use crate::integration::Integration;
-use crate::report::Said;
-use crate::runner_toml::{self, ALLOWLIST_KEY, Allowlist, HELPER, PreBuild, Runner};
+use crate::gitlab_runner_toml::{self, ALLOWLIST_KEY, Allowlist, HELPER, PreBuild, Runner};
+use crate::report::Message;
 
 pub fn run(
     config: &Path,
@@ -26,13 +27,13 @@ pub fn run(
         Err(line) => vec![line],
     };
     let (mut passed, mut failed) = (0, 0);
-    for (check, outcome) in &lines {
-        match outcome {
-            Outcome::Pass(_) => passed += 1,
-            Outcome::Fail { .. } => failed += 1,
+    for (check, finding) in &lines {
+        match finding {
+            Finding::Pass(_) => passed += 1,
+            Finding::Fail { .. } => failed += 1,
             _ => {}
         }
-        write_line(out, check, outcome)?;
+        write_line(out, check, finding)?;
     }
     writeln!(out, "doctor: {passed} passed, {failed} failed")?;
     Ok(failed == 0)
@@ -47,7 +48,7 @@ fn checks(
         Some(r) => Registry::parse(r).map_err(|e| {
             (
                 "registry",
-                Outcome::fail(&Said(&format!("--registry: {e}"), None)),
+                Finding::fail(&Message(&format!("--registry: {e}"), None)),
             )
         })?,
         None => match integration.harbor_url() {
@@ -55,7 +56,7 @@ fn checks(
             Err(_) => {
                 return Err((
                     "registry",
-                    Outcome::fail(&Said(
+                    Finding::fail(&Message(
                         "no registry to check for",
                         Some(
                             "give --registry HOST[:PORT], Harbor's registry as in image names"
@@ -67,11 +68,11 @@ fn checks(
         },
     };
     let runners =
-        runner_toml::read(config, &registry).map_err(|e| ("config", Outcome::fail(&e)))?;
+        gitlab_runner_toml::read(config, &registry).map_err(|e| ("config", Finding::fail(&e)))?;
     if runners.is_empty() {
         return Err((
             "config",
-            Outcome::fail(&Said(
+            Finding::fail(&Message(
                 &format!("{} has no [[runners]] table", config.display()),
                 Some("register a runner first (gitlab-runner register)".into()),
             )),
@@ -88,19 +89,19 @@ fn checks(
     Ok(lines)
 }
 
-fn hooks(r: &Runner, config: &Path) -> Outcome {
+fn hooks(r: &Runner, config: &Path) -> Finding {
     let name = &r.name;
     let install = format!("scripts/install --runner-config {}", config.display());
     match (r.pre_build, r.post_build_hook) {
-        (PreBuild::Checked, true) => Outcome::pass(format!(
+        (PreBuild::Checked, true) => Finding::pass(format!(
             "runner {name}: pre_build_script and post_build_script call docker-credential-harbor"
         )),
-        (PreBuild::Unchecked, _) => Outcome::Warn(format!(
+        (PreBuild::Unchecked, _) => Finding::Warn(format!(
             "runner {name}: pre_build_script runs docker-credential-harbor pre-build without the \
              check that reports a missing binary, so a job whose image lacks it goes on silently \
              (and strict cannot fail it); {install} prints the line to replace it with"
         )),
-        (pre, _) => Outcome::Warn(format!(
+        (pre, _) => Finding::Warn(format!(
             "runner {name}: no {} calling docker-credential-harbor; {install} adds it",
             if pre == PreBuild::Checked {
                 "post_build_script"
@@ -111,7 +112,7 @@ fn hooks(r: &Runner, config: &Path) -> Outcome {
     }
 }
 
-fn allowlist(r: &Runner, registry: &Registry, config: &Path) -> Outcome {
+fn allowlist(r: &Runner, registry: &Registry, config: &Path) -> Finding {
     let name = &r.name;
     let refused = "runners >= 19.4 (and 19.3.2, 19.2.4, 19.1.3) refuse a job's DOCKER_AUTH_CONFIG \
                    whose credHelpers or credsStore name the helper; this matters only if jobs or \
@@ -122,21 +123,21 @@ fn allowlist(r: &Runner, registry: &Registry, config: &Path) -> Outcome {
         config.display()
     );
     if let Some(e @ ("shell" | "ssh")) = r.executor.as_deref() {
-        return Outcome::Info(format!(
+        return Finding::Info(format!(
             "runner {name}: the {e} executor pulls no images, so {ALLOWLIST_KEY} does not apply"
         ));
     }
     match &r.allowlist {
         // No source confirms the shape: present is all that can be said.
-        Allowlist::Lists(at) => Outcome::Info(format!(
+        Allowlist::Lists(at) => Finding::Info(format!(
             "runner {name}: {at} names docker-credential-{HELPER} for {registry}: present, shape \
              unverified (no GitLab source we could read confirms it); {lint}"
         )),
-        Allowlist::Lacks(at) => Outcome::Warn(format!(
+        Allowlist::Lacks(at) => Finding::Warn(format!(
             "runner {name}: {at} does not name \"{registry}\" = \"{HELPER}\": {refused}; add it \
              there (shape unverified); {lint}"
         )),
-        Allowlist::Absent => Outcome::Warn(format!(
+        Allowlist::Absent => Finding::Warn(format!(
             "runner {name}: no {ALLOWLIST_KEY}: {refused}; scripts/install --runner-config {} \
              --registry {registry} prints the line to add (its shape is unconfirmed)",
             config.display()
@@ -144,9 +145,9 @@ fn allowlist(r: &Runner, registry: &Registry, config: &Path) -> Outcome {
     }
 }
 
-fn environment(r: &Runner, registry: &Registry) -> Option<Outcome> {
+fn environment(r: &Runner, registry: &Registry) -> Option<Finding> {
     let config = r.environment_auth.as_ref()?;
     let said =
         Verdict::of(config, std::slice::from_ref(registry))?.said(Reader::Runner(&r.name))?;
-    Some(Outcome::Warn(said))
+    Some(Finding::Warn(said))
 }

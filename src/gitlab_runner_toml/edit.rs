@@ -16,8 +16,9 @@ use std::ops::Range;
 use secrecy::zeroize::Zeroizing;
 use toml::de::{DeTable, DeValue};
 
+use docker_credential_harbor_core::text;
+
 use super::{PreBuild, binary_in, calls, is_plain_path, post_build_script, pre_build_script};
-use crate::text;
 
 const PRE: &str = "pre_build_script";
 const POST: &str = "post_build_script";

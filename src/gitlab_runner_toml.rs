@@ -17,10 +17,10 @@ pub(crate) mod edit;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::address::Registry;
-use crate::atomic_file::{self, Links};
-use crate::docker_auth_config::DockerAuthConfig;
-use crate::problem::Problem;
+use docker_credential_harbor_core::address::Registry;
+use docker_credential_harbor_core::atomic_file::{self, Links};
+use docker_credential_harbor_core::docker_auth_config::DockerAuthConfig;
+use docker_credential_harbor_core::problem::Problem;
 
 /// The setting's name (runner MR !7320).
 pub const ALLOWLIST_KEY: &str = "allowed_docker_credential_helpers";
@@ -158,7 +158,7 @@ fn judge(doc: &toml::Table, registry: &Registry) -> Vec<Runner> {
         .map(|(i, t)| {
             let name = t.get("name").and_then(|n| n.as_str()).map_or_else(
                 || format!("#{}", i + 1),
-                |n| crate::text::inline(n).into_owned(),
+                |n| docker_credential_harbor_core::text::inline(n).into_owned(),
             );
             let script = |key: &str| t.get(key).and_then(|v| v.as_str());
             let sub = |key: &str| t.get(key).and_then(|v| v.as_table());
