@@ -13,7 +13,7 @@ use std::path::Path;
 
 use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::docker_auth_config::{self as auth_config, DockerAuthConfig};
-use docker_credential_harbor_core::env::Env;
+use docker_credential_harbor_core::env::{self, Env};
 use docker_credential_harbor_core::integration::Integration;
 use docker_credential_harbor_core::sources::environment;
 use docker_credential_harbor_core::text;
@@ -46,12 +46,12 @@ pub const TARGETS: &[(&str, Target)] = &[
 ];
 
 const HARBOR_VARS: [&str; 8] = [
-    vars::HARBOR_URL,
-    vars::HARBOR_HOST,
-    vars::HARBOR_USERNAME,
-    vars::HARBOR_USER,
-    vars::HARBOR_PASSWORD,
-    vars::HARBOR_PROJECT,
+    env::HARBOR_URL,
+    env::HARBOR_HOST,
+    env::HARBOR_USERNAME,
+    env::HARBOR_USER,
+    env::HARBOR_PASSWORD,
+    env::HARBOR_PROJECT,
     docker_credential_harbor_core::env::HARBOR_OCI,
     docker_credential_harbor_core::env::TIMEOUT_VAR,
 ];

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use crate::address::Registry;
 use crate::env::Env;
 
-pub use crate::env::{
+use crate::env::{
     HARBOR_HOST, HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_URL, HARBOR_USER, HARBOR_USERNAME,
 };
 

@@ -30,8 +30,8 @@
 pub mod account;
 mod client;
 pub(crate) mod dns;
-pub mod error;
-pub mod options;
+mod error;
+mod options;
 pub mod probe;
 mod reply;
 pub mod robots;

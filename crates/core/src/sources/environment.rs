@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use crate::address::Registry;
 use crate::debug;
-use crate::env::Env;
+use crate::env::{self, Env};
 use crate::protocol::Credentials;
 use crate::vars;
 
@@ -42,8 +42,8 @@ fn account(
         debug!(
             "{} names {registry}, but neither {} nor {} is set",
             from.var(),
-            vars::HARBOR_USERNAME,
-            vars::HARBOR_USER
+            env::HARBOR_USERNAME,
+            env::HARBOR_USER
         );
         return None;
     };
@@ -51,7 +51,7 @@ fn account(
         debug!(
             "{} names {registry}, but {} is not set",
             from.var(),
-            vars::HARBOR_PASSWORD
+            env::HARBOR_PASSWORD
         );
         return None;
     };
