@@ -9,15 +9,17 @@
 //! Its map, bottom up (an arrow is "may use"; everything may use the core and the Harbor
 //! client):
 //!
-//! - the core, re-exported under its own names: [`text`], [`problem`], [`address`], [`env`] (every
-//!   variable's name), [`vars`], [`url`], [`integration`] (GitLab's variables resolved once),
-//!   [`atomic_file`], [`protocol`], [`sources`], [`debug`], [`docker_auth_config`] (the
-//!   `DOCKER_AUTH_CONFIG` docker ≥ 28.3 reads).
-//! - [`harbor`], the Harbor client's crate re-exported: the client (reqwest, rustls), its
-//!   options, trust, the probe of each network layer, the one-request verification, the
-//!   robot API. Its own `lib.rs` holds its map.
-//! - [`shell`]: POSIX quoting and `export` lines. Pure. [`process`]: the job's shell.
-//!   [`hardening`]: no core dumps. [`start`]: what std's start-up did that `main` keeps.
+//! - the core, named by its crate, `docker_credential_harbor_core::…`: `text`, `problem` (the
+//!   hint each error type gives), `address`, `env` (every variable's name), `vars`, `url`,
+//!   `integration` (GitLab's variables resolved once), `atomic_file`, `protocol`, `sources`,
+//!   `debug`, `docker_auth_config` (the `DOCKER_AUTH_CONFIG` docker ≥ 28.3 reads). Its own
+//!   `lib.rs` holds its map.
+//! - the Harbor client, named by its crate, `harbor_client::…`: the client (reqwest,
+//!   rustls), its options, trust, the probe of each network layer, the one-request
+//!   verification, the robot API. Its own `lib.rs` holds its map.
+//! - [`shell`]: POSIX quoting and `export` lines. Pure. [`process`]: a process told from a
+//!   later one with its pid (`ProcessId`), and the job's shell. [`hardening`]: no core dumps.
+//!   [`start`]: what std's start-up did that `main` keeps.
 //! - [`client_config`]: each client's config file, pointing it at the helper and back.
 //! - [`certs_d`]: where clients read a registry's CA, for trust (handed to the Harbor client
 //!   as data), placement and removal.
@@ -28,13 +30,15 @@
 //!   its undo.
 //! - [`docker_auth_verdict`]: what a `DOCKER_AUTH_CONFIG` means for the helper's registries,
 //!   and its one text for each reader (doctor, the runner check, pre-build).
-//! - [`gitlab_runner_toml`]: the GitLab runner's config.toml: the hook lines, read for doctor (hooks,
-//!   allowlist), and the checked text edit that adds the hook lines (`gitlab_runner_toml::edit`).
-//! - [`job_record`] → leases, process, settings: what pre-build did (its actions), for post-build.
-//! - [`report`]: the one warning/hint format, for any [`problem::Problem`] (the hint each
+//! - [`gitlab_runner_toml`]: the GitLab runner's config.toml: the hook lines, read for
+//!   doctor (hooks, allowlist), and the checked text edit that adds the hook lines
+//!   (`gitlab_runner_toml::edit`).
+//! - [`job_record`] → leases, process, settings: what pre-build did (its actions), for
+//!   post-build.
+//! - [`report`]: the one warning/hint format, for any `problem::Problem` (the hint each
 //!   error type gives, beside the type: in the core, the Harbor client and here).
-//! - [`job_robot`] → job, process, report, settings: the job-scoped robot, its secret, its
-//!   keeper.
+//! - [`job_robot`] → job_record, process, report, settings: the job-scoped robot, its
+//!   secret, its keeper.
 //! - [`cli`] → client_config: argv to a command.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
 //!   `post-build`, `configure`, `robots prune`, `install-hooks`).

@@ -1,8 +1,8 @@
 //! `docker-credential-harbor install-hooks --runner-config FILE [--job-path PATH]
 //! [--registry HOST[:PORT]]`: what `scripts/install --runner-config` runs to add the hook lines
 //! to the GitLab runner's config.toml (docs/install.md#the-tarball-on-a-runner-host).
-//! `gitlab_runner_toml::edit` makes and checks the new text; this driver reads the file, replaces it
-//! and says what it did.
+//! `gitlab_runner_toml::edit` makes and checks the new text; this driver reads the file,
+//! replaces it and says what it did.
 //!
 //! The file holds the runner's token, so the replacement is a copy that is 0600 from its
 //! creation (`atomic_file`), next to the file, fsynced, given the file's owner and mode, and

@@ -19,7 +19,8 @@
 //! - [`atomic_file`]: private files written atomically, files read safely, exclusive locks.
 //! - [`protocol`] → address, text: the wire protocol and the [`protocol::Helper`] trait.
 //! - [`sources`] → address, atomic_file, debug, env, protocol, vars: environment, store and
-//!   runner config, in that order, as one `Helper`.
+//!   the helper's runner-side config file ([`sources::runner_side`]), in that order, as one
+//!   `Helper`.
 //! - `fuzz` → address, protocol, sources (the `fuzzing` feature only, never in a release
 //!   build): the entry point of each fuzz target in `crates/core/fuzz/`.
 

@@ -2,12 +2,14 @@
 //! rustls. The helper's `doctor`, runner hooks, `robots prune` and job-robot keeper use it; a
 //! network service can use it the same way.
 //!
-//! It knows nothing of the helper's commands or settings: what a client is built from comes
-//! in as data ([`Options`]: timeout, trust files, the `certs.d` directories, proxies), the
-//! URL and the account come from the core crate (`docker-credential-harbor-core`), and no
-//! module here imports the command layer or reads a variable itself (reqwest still reads the
-//! proxy variables, and rustls-native-certs `SSL_CERT_FILE` and `SSL_CERT_DIR`). Never
-//! reachable from `get`: the core that serves the protocol does not depend on this crate.
+//! It knows nothing of the helper's commands or settings: what a client is built from comes in
+//! as data ([`Options`]: timeout, trust files, the `certs.d` directories, proxies), the URL and
+//! the account come from the core crate and keep their one path there
+//! (`docker_credential_harbor_core::url` and `…::integration::Account`; nothing here re-exports
+//! them), and no module here imports the command layer or reads a variable itself (reqwest
+//! still reads the proxy variables, and rustls-native-certs `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR`). Never reachable from `get`: the core that serves the protocol does not
+//! depend on this crate.
 //!
 //! The client ([`HarborClient`]) keeps no cookies, follows no redirect, bounds every call and
 //! every answer, retries only idempotent calls, never sends a loopback request through a

@@ -1,9 +1,9 @@
 //! `doctor --runner-config FILE`: what a runner admin checks on the runner host, per
-//! `[[runners]]` table of the GitLab runner's config.toml (read by `gitlab_runner_toml`): the hooks,
-//! the `DOCKER_AUTH_CONFIG` its `environment` gives every job, and the credential-helper
-//! allowlist of runners ≥ 19.4, whose shape is unconfirmed: it is reported present, never
-//! as letting the helper run. No network, no secret: the file holds the runner's token,
-//! and nothing of it but table names and keys is printed.
+//! `[[runners]]` table of the GitLab runner's config.toml (read by `gitlab_runner_toml`): the
+//! hooks, the `DOCKER_AUTH_CONFIG` its `environment` gives every job, and the credential-helper
+//! allowlist of runners ≥ 19.4, whose shape is unconfirmed: it is reported present, never as
+//! letting the helper run. No network, no secret: the file holds the runner's token, and
+//! nothing of it but table names and keys is printed.
 
 use std::io::{self, Write};
 use std::path::Path;

@@ -4,10 +4,10 @@
 //! The checks are steps (`steps`), run in order over one [`Checkup`] that carries what the
 //! earlier ones found; each step passes, fails (with the problem's hint on the next line, as
 //! the hooks print it), or is skipped because of what an earlier one found. The network is
-//! checked layer by layer through `harbor_client::probe` (DNS, TCP, TLS), so a failure is named where
-//! it happens; then one token request proves the credentials, the project, pull and push
-//! (`harbor_client::verify`). Exit status 0 only when no check failed. Never prints a secret: only
-//! user names, hosts, files and Harbor's request ids.
+//! checked layer by layer through `harbor_client::probe` (DNS, TCP, TLS), so a failure is named
+//! where it happens; then one token request proves the credentials, the project, pull and push
+//! (`harbor_client::verify`). Exit status 0 only when no check failed. Never prints a secret:
+//! only user names, hosts, files and Harbor's request ids.
 
 mod docker_env;
 pub(crate) mod gitlab_runner;

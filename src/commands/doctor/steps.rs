@@ -1,6 +1,6 @@
 //! doctor's checks, in the order they run: each takes what the earlier ones found (the
-//! [`Checkup`]) and returns its lines, passed, failed or skipped because of an earlier
-//! finding. The layers come from `harbor_client::probe`, the verification from `harbor_client::verify`.
+//! [`Checkup`]) and returns its lines, passed, failed or skipped because of an earlier finding.
+//! The layers come from `harbor_client::probe`, the verification from `harbor_client::verify`.
 
 use docker_credential_harbor_core::env::{HARBOR_PASSWORD, HARBOR_PROJECT, HARBOR_USERNAME};
 use docker_credential_harbor_core::url::Scheme;
