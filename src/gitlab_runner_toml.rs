@@ -131,7 +131,7 @@ pub enum ReadError {
 
 impl Problem for ReadError {}
 
-/// Reads the runner config and judges each `[[runners]]` table for `registry`.
+/// Reads the GitLab runner's config.toml and judges each `[[runners]]` table for `registry`.
 pub fn read(path: &Path, registry: &Registry) -> Result<Vec<Runner>, ReadError> {
     let path_buf = || path.to_owned();
     let (bytes, _) = atomic_file::read_regular(path, Links::Follow, MAX_FILE)

@@ -1,12 +1,12 @@
-//! Issue 11, part 1, and issue 16: the job's `DOCKER_AUTH_CONFIG` after pre-build, under dash,
-//! bash and busybox sh with xtrace, asserted against the docker CLI's semantics in
-//! field-2026.md §1 (docker ≥ 28.3 answers a host listed there from the variable, keyed
-//! exactly as written, and rejects any value with another key) and against docker's own code:
-//! the golden cases of tests/docker-auth-config/, whose verdicts its oracle.go takes from
-//! docker's parser (scripts/test runs it where Go is installed, as on CI). The docker CLI on this machine is 28.2, older
-//! than that change, so these tests assert the environment the job's docker would read; they
-//! never fake a newer CLI. No test may find an entry's secret in any output (`util::jobs::job` and
-//! [`rebuilt`] check).
+//! The job's `DOCKER_AUTH_CONFIG` after pre-build, under dash, bash and busybox sh with xtrace,
+//! asserted against the docker CLI's semantics
+//! (docs/gitlab-runner.md#job-images-from-harbor-image-and-services: docker ≥ 28.3 answers a
+//! host listed there from the variable, keyed exactly as written, and rejects any value with
+//! another key) and against docker's own code: the golden cases of tests/docker-auth-config/,
+//! whose verdicts its oracle.go takes from docker's parser (scripts/test runs it where Go is
+//! installed, as on CI). The docker CLI on this machine is 28.2, older than that change, so
+//! these tests assert the environment the job's docker would read; they never fake a newer CLI.
+//! No test may find an entry's secret in any output (`util::jobs::job` and [`rebuilt`] check).
 
 use std::fs;
 use std::path::Path;
@@ -137,7 +137,7 @@ fn a_value_that_cannot_be_cut_by_offsets_is_unset_rather_than_kept_with_harbor()
             member(&mut t, "régistry.example", "OTHER"),
             "the value is not ASCII",
         ),
-        // Issue 16: the limit pre-build rebuilds to (64 KiB).
+        // The limit pre-build rebuilds to (64 KiB).
         (
             member(&mut t, "ghcr.io", &"B".repeat(50_000)),
             "the value is longer than 65536 bytes",
@@ -158,7 +158,7 @@ fn doctor_names_a_harbor_entry_and_a_rejected_value() {
     let h = start(&t, false);
     gitlab(&mut t, &h, "alice", &h.password("alice"), "proj");
     let harbor = member(&mut t, &h.addr().to_string(), "PULLONLY");
-    // Issue 16: neither a `}` after the value nor `authſ` (U+017F) makes docker reject it.
+    // Neither a `}` after the value nor `authſ` (U+017F) makes docker reject it.
     for value in [
         auths(&[&harbor]),
         format!("{} }}", auths(&[&harbor])),
@@ -233,7 +233,7 @@ fn go_unquote(s: &str) -> (Vec<u8>, &str) {
     panic!("no closing quote: {s}")
 }
 
-/// Issue 16: docker decodes the value with Go's encoding/json and ignores what follows a `]`
+/// docker decodes the value with Go's encoding/json and ignores what follows a `]`
 /// or `}` after it, folds field names as Go does, merges `auths` twice; we read every golden
 /// case as docker does, the reason for refusing it included.
 #[test]
@@ -345,7 +345,7 @@ fn rebuilt(t: &TestEnv, shell: &str, script: &Path) -> String {
     fs::read_to_string(t.path("tmp/value")).unwrap()
 }
 
-/// Issue 16, defect 4: each kept entry used to be cut with its own `${v#??…}` patterns, so
+/// Each kept entry used to be cut with its own `${v#??…}` patterns, so
 /// the script grew as entries × length and shells matched it in quadratic time (100 entries,
 /// 11 KB: 1.1 MB of script). Now the script is at most twice the value plus a constant per
 /// removed entry, and every shell rebuilds big values byte for byte (within the hang guard).

@@ -105,7 +105,7 @@ fn doctor_happy_path_checks_everything_with_four_requests_and_no_cookie() {
     assert_eq!(requests.len(), 4, "{paths:?}");
     assert!(paths[0].starts_with("/api/v2.0/systeminfo"), "{paths:?}");
     assert!(
-        // The scope is encoded as Go's url.Values encodes it (issue 9: no value adds a segment).
+        // The scope is encoded as Go's url.Values encodes it (no value adds a segment).
         paths[1].starts_with("/service/token?service=harbor-registry&scope=repository%3Aproj%2F"),
         "{paths:?}"
     );

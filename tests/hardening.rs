@@ -1,7 +1,8 @@
-//! Issue 9, defect by defect (and issue 16's second review where it met the same ground):
-//! each test reproduces what a hostile review found on the 0.1 binary (malformed input,
-//! hostile files, addresses and Harbor answers, shared state between jobs) and asserts the
-//! behaviour that replaced it. No test may find a secret in any output.
+//! Defect by defect: each test reproduces what a hostile review found on the 0.1 binary
+//! (malformed input, hostile files, addresses and Harbor answers, shared state between jobs)
+//! and asserts the behaviour that replaced it
+//! (docs/security.md#what-holds-and-how-it-is-checked). The `issue_9_<n>` in a test's name
+//! numbers the defect. No test may find a secret in any output.
 
 use std::fs;
 use std::io::Read;

@@ -177,7 +177,7 @@ fn the_jobs_docker_config_is_a_merged_copy_and_the_users_file_is_untouched() {
     let seen: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(t.path("tmp/seen.json")).unwrap()).unwrap();
     assert_eq!(seen["psFormat"], "table {{.ID}}");
-    // The job's copy never holds a password (issue 9, defect 5); pre-build says what it left out.
+    // The job's copy never holds a password (docs/security.md); pre-build says what it left out.
     assert!(seen["auths"].get("other.example").is_none(), "{seen}");
     out.stderr_has("leaves out its plaintext logins for other.example");
     assert_eq!(seen["credHelpers"]["gcr.io"], "gcloud");

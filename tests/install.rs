@@ -1,5 +1,5 @@
 //! `scripts/install` on a runner host: the binary in place, and the hook lines added to every
-//! `[[runners]]` table of config.toml that lacks them, as the TOML reads it (issue 16): never
+//! `[[runners]]` table of config.toml that lacks them, as the TOML reads it: never
 //! inside a multi-line string, in a CRLF file, under a spaced header; the result parses and is
 //! the original plus our lines, byte for byte. A file that does not parse is refused untouched;
 //! owner, mode and a symbolic link are kept; the temporary copy is private from its creation and
@@ -170,7 +170,7 @@ fn install_is_idempotent_and_puts_the_hooks_where_toml_wants_them() {
     assert_alone(&config);
 }
 
-/// Issue 16, defect 1: a line of a multi-line string that starts with `[` was taken for a
+/// A line of a multi-line string that starts with `[` was taken for a
 /// table header, so the table's own post_build_script went unseen and a second one made the
 /// file invalid TOML, reported as a success.
 #[test]
@@ -198,7 +198,7 @@ fn issue_16_a_bracket_line_in_a_multi_line_string_is_no_table_header() {
     }
 }
 
-/// Issue 16, defect 1: a CRLF file got no hooks while install said it "already has the hooks".
+/// A CRLF file got no hooks while install said it "already has the hooks".
 #[test]
 fn issue_16_a_crlf_file_gets_its_hooks_in_crlf() {
     let t = TestEnv::new("install-crlf");
@@ -219,7 +219,7 @@ fn issue_16_a_crlf_file_gets_its_hooks_in_crlf() {
     assert_eq!(fs::read_to_string(&config).unwrap(), text);
 }
 
-/// Issue 16, defect 1: `[[ runners ]]` is a runners table too (TOML allows the spaces).
+/// `[[ runners ]]` is a runners table too (TOML allows the spaces).
 #[test]
 fn issue_16_a_spaced_header_is_a_runners_table() {
     let t = TestEnv::new("install-spaced");
@@ -313,7 +313,7 @@ fn nasty_configs_get_our_lines_and_nothing_else_and_the_token_stays_put() {
     assert_eq!(fs::read_to_string(&config).unwrap(), text);
 }
 
-/// Issue 16, defect 1: what does not parse is refused with the reason, never edited; the
+/// What does not parse is refused with the reason, never edited; the
 /// reason never quotes the file (it holds the token).
 #[test]
 fn issue_16_a_config_that_is_not_toml_is_refused_untouched_with_the_reason() {
@@ -355,7 +355,7 @@ fn issue_16_a_config_that_is_not_toml_is_refused_untouched_with_the_reason() {
     assert_eq!(fs::read_to_string(&config).unwrap(), inline);
 }
 
-/// Issue 16, defect 2: the final `mv` gave the file to root (a runner running as its own user
+/// The final `mv` gave the file to root (a runner running as its own user
 /// could no longer rewrite it) and replaced a symbolic link with a plain file.
 #[test]
 fn issue_16_owner_mode_and_a_symbolic_link_are_kept() {
@@ -424,7 +424,7 @@ fn wait_bounded(child: &mut std::process::Child) {
     }
 }
 
-/// Issue 16, defect 2: the temporary copy (token included) was created with the caller's
+/// The temporary copy (token included) was created with the caller's
 /// umask, readable by every local user, and an interrupted run left it behind. Now it is
 /// created 0600 (O_EXCL) next to the file, is never wider while it exists, and SIGTERM or
 /// SIGINT mid-way leaves either the old file or the new one, and no copy.
@@ -469,7 +469,7 @@ fn issue_16_the_temporary_copy_is_private_and_an_interrupted_run_leaves_none() {
     }
 }
 
-/// Issue 16, defect 2: a write that fails (here the fsync of the copy) changes nothing and
+/// A write that fails (here the fsync of the copy) changes nothing and
 /// leaves no copy; install says so and fails.
 #[test]
 fn issue_16_a_failing_write_changes_nothing_and_leaves_no_copy() {
@@ -638,7 +638,7 @@ fn hook_job(t: &TestEnv, shell: &str, hook: &str) -> Out {
     out
 }
 
-/// Issue 16: with the binary missing (or crashing), `eval "$(… pre-build)"` evaluated nothing
+/// With the binary missing (or crashing), `eval "$(… pre-build)"` evaluated nothing
 /// and the job went on silently. The documented line says so in the job log, and fails the job
 /// under strict, in dash, bash and busybox sh; with the binary there it behaves as before, and
 /// under xtrace no secret shows.

@@ -1,4 +1,4 @@
-//! Load with faults (issue 9): 200 jobs run pre-build at once against a Harbor that answers
+//! Load with faults: 200 jobs run pre-build at once against a Harbor that answers
 //! 30 % of requests with nginx's 503 and delays others. Every job must end, verified or
 //! warned, with no more requests than the retry budget allows and an intact job record; and
 //! the retries must not come in lockstep.

@@ -1,6 +1,7 @@
-//! protocol.md §8.1 (P1–P18) and §8.2 (N1–N6) through the built binary. Each row runs once
-//! per source that can hold "robot$ci / s3cr3t\"\x for harbor.example.com": the GitLab
-//! environment, the helper's store, and the runner config.
+//! The protocol's conformance rows, P1–P18 (the verbs) and N1–N6 (addresses), as
+//! docs/protocol.md states them, through the built binary. Each row runs once per source that
+//! can hold "robot$ci / s3cr3t\"\x for harbor.example.com": the GitLab environment, the
+//! helper's store, and the runner config.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -163,7 +164,7 @@ fn p11_p12_erase_removes_and_tolerates_missing_entries() {
     assert_eq!(t.helper(&["get"], HOST.as_bytes()).stdout, NOT_FOUND);
     let out = t.helper(&["erase"], b"never-stored.example.com").success();
     assert_eq!(out.stdout, "");
-    // docker logout sends these variants for one host (protocol.md §2.2).
+    // docker logout sends these variants for one host (docs/protocol.md#erase).
     t.store(HOST, "u", "p").success();
     for variant in [
         "http://harbor.example.com",
@@ -456,7 +457,7 @@ fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     files
 }
 
-/// The binary starts without std's runtime (issue 17, step 8) but keeps what it did: a closed
+/// The binary starts without std's runtime (docs/benchmarks.md) but keeps what it did: a closed
 /// stdout or stderr is `/dev/null`, so no file the command opens (the store, its lock) takes
 /// its descriptor and receives the answer.
 #[test]

@@ -1,4 +1,4 @@
-//! Issue 12: the release artefacts used the way users use them. The job image of
+//! The release artefacts used the way users use them (docs/install.md). The job image of
 //! examples/Containerfile, built with buildah from our OCI archive (`COPY --from`) on a base
 //! that has only a static busybox, runs a job against the Harbor double: `pre-build`, then
 //! `get` answers the job's credentials. The tarball's `install` puts its own binary in place,

@@ -1,4 +1,4 @@
-//! The differential test of shell quoting (issue 9): what pre-build exports, evaluated the way
+//! The differential test of shell quoting: what pre-build exports, evaluated the way
 //! the runner evaluates it (`eval "$(…)"`) by dash, bash and busybox sh, gives back the exact
 //! bytes of every value, whatever they are. A property test (proptest): random byte strings,
 //! shrunk to the smallest failing one when a shell disagrees.

@@ -1,4 +1,4 @@
-//! Issue 16, defect 3: `DOCKER_CREDENTIAL_HARBOR_TIMEOUT` bounds each call to Harbor as a
+//! `DOCKER_CREDENTIAL_HARBOR_TIMEOUT` bounds each call to Harbor as a
 //! whole. A server that trickles its headers, or its body, a byte at a time never pauses long
 //! enough for a per-read timeout; `pre-build`, `doctor` and `robots prune` must still give up
 //! at the deadline and say which variable sets it. Each command runs under a 60 s watchdog (a

@@ -7,7 +7,7 @@
 
 mod util;
 
-/// Issue 11: the job's DOCKER_AUTH_CONFIG after pre-build, as docker >= 28.3 would read it.
+/// The job's DOCKER_AUTH_CONFIG after pre-build, as docker >= 28.3 would read it.
 mod auth_env;
 /// Real docker CLI, skopeo, podman and buildah against a real registry, through the helper.
 mod clients;
@@ -19,7 +19,7 @@ mod doctor;
 mod field_clients;
 /// The fuzz targets' seed corpus, replayed without libFuzzer.
 mod fuzz_corpus;
-/// Issue 9: hostile input, files, addresses and Harbor answers; state shared between jobs.
+/// Hostile input, files, addresses and Harbor answers; state shared between jobs.
 mod hardening;
 /// The runner hooks under dash, bash and busybox; real clients through the double and a registry.
 mod hooks;
@@ -27,15 +27,15 @@ mod hooks;
 mod install;
 /// 200 concurrent pre-builds against a Harbor that fails 30 % of requests.
 mod load;
-/// protocol.md §8.1 and §8.2, row by row, against every credential source.
+/// The protocol's conformance rows (docs/protocol.md), row by row, against every source.
 mod protocol;
-/// Issue 12: the release's job image (COPY --from our OCI image) and the tarball's install.
+/// The release's job image (COPY --from our OCI image) and the tarball's install.
 mod release;
 /// Job-scoped robot accounts: minted, used, deleted, pruned.
 mod robots;
 /// Shell quoting, differentially: exports evaluated by dash, bash and busybox sh (proptest).
 mod shell_quoting;
-/// Issue 16: the timeout bounds a Harbor call as a whole, against servers that trickle.
+/// The timeout bounds a Harbor call as a whole, against servers that trickle.
 mod slow_harbor;
 /// Which source answers, in which order, and what `get` reads, spawns and connects to.
 mod sources;

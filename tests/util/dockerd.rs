@@ -1,5 +1,5 @@
 //! A real `dockerd` (Debian's docker.io) for one test: vfs storage, no bridge, no iptables,
-//! its socket and data under the test's directory (test-rig.md §4.5). Needs root; stopped
+//! its socket and data under the test's directory. Needs root; stopped
 //! (with its containerd) when dropped.
 
 use std::fs;

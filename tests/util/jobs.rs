@@ -67,7 +67,8 @@ fn run_job(t: &TestEnv, shell: &str, xtrace: bool, lines: &[&str], private_etc: 
 /// would place that in the host's /etc (tests that test placement use [`use_ca_file`] in a
 /// private mount namespace or as another user).
 pub fn gitlab(t: &mut TestEnv, h: &Harbor, user: &str, password: &str, project: &str) {
-    // GitLab escapes a leading robot$ as robot$$ (gitlab-runner.md §1.3); raw variables keep it.
+    // GitLab escapes a leading robot$ as robot$$ (docs/gitlab-runner.md#what-the-hooks-do);
+    // raw variables keep it.
     t.harbor_env(
         &format!("{}/", h.url()),
         &user.replacen("robot$", "robot$$", 1),

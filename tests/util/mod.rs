@@ -23,7 +23,7 @@ use std::process::{Child, Command, Output, Stdio};
 /// The helper binary cargo built for this test run.
 pub const BIN: &str = env!("CARGO_BIN_EXE_docker-credential-harbor");
 
-/// The secret used by the protocol.md §8 tables.
+/// The secret the protocol's conformance rows use (tests/protocol.rs).
 pub const TABLE_SECRET: &str = "s3cr3t\"\\x";
 
 /// One test's directory and environment.

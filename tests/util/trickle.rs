@@ -1,6 +1,6 @@
 //! A plain-HTTP server on 127.0.0.1 that answers every request one byte at a time: a Harbor,
 //! or a proxy in front of it, whose answer never arrives in time but never stalls long enough
-//! for a per-read timeout either (issue 16, defect 3).
+//! for a per-read timeout either.
 //!
 //! For the timeout tests only. It must never listen beyond loopback, and its threads end with
 //! the connection or when the handle is dropped, so no test leaves a writer behind.
