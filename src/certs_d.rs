@@ -19,14 +19,14 @@ use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::atomic_file;
 
 /// The name of the CA file pre-build places; clients read every `*.crt` of the directory.
-pub const PLACED_CA: &str = "docker-credential-harbor.crt";
+pub(crate) const PLACED_CA: &str = "docker-credential-harbor.crt";
 
 const SYSTEM: [&str; 2] = ["/etc/docker/certs.d", "/etc/containers/certs.d"];
 const USER: [&str; 2] = [".config/docker/certs.d", ".config/containers/certs.d"];
 
 /// Every directory a client may read `registry`'s CAs from, docker's first: the system ones,
 /// then the user's.
-pub fn read_dirs(home: Option<&Path>, registry: &Registry) -> Vec<PathBuf> {
+pub(crate) fn read_dirs(home: Option<&Path>, registry: &Registry) -> Vec<PathBuf> {
     let mut bases: Vec<PathBuf> = SYSTEM.iter().map(PathBuf::from).collect();
     if let Some(home) = home {
         bases.extend(USER.iter().map(|u| home.join(u)));
@@ -39,7 +39,11 @@ pub fn read_dirs(home: Option<&Path>, registry: &Registry) -> Vec<PathBuf> {
 
 /// Where pre-build places a CA for `registry`: docker's directory and the containers tools',
 /// in `/etc` for root, in the user's config otherwise; `None` for a user without a HOME.
-pub fn write_dirs(root: bool, home: Option<&Path>, registry: &Registry) -> Option<[PathBuf; 2]> {
+pub(crate) fn write_dirs(
+    root: bool,
+    home: Option<&Path>,
+    registry: &Registry,
+) -> Option<[PathBuf; 2]> {
     let bases = if root {
         SYSTEM.map(PathBuf::from)
     } else {
@@ -51,14 +55,14 @@ pub fn write_dirs(root: bool, home: Option<&Path>, registry: &Registry) -> Optio
 
 /// A CA file placed in one directory, and the directories created for it (outermost first).
 #[derive(Debug)]
-pub struct Placed {
+pub(crate) struct Placed {
     pub file: PathBuf,
     pub created_dirs: Vec<PathBuf>,
 }
 
 /// Writes `pem` as [`PLACED_CA`] in `dir` (0644: certificates only), unless it holds exactly
 /// that already. An earlier job's file of that name is ours: it is replaced.
-pub fn place(dir: &Path, pem: &[u8]) -> io::Result<Placed> {
+pub(crate) fn place(dir: &Path, pem: &[u8]) -> io::Result<Placed> {
     let file = dir.join(PLACED_CA);
     let mut created_dirs: Vec<PathBuf> = dir
         .ancestors()
@@ -79,7 +83,7 @@ pub fn place(dir: &Path, pem: &[u8]) -> io::Result<Placed> {
 
 /// Undoes [`place`]: the file goes, and the directories made for it when they are empty
 /// (something else may have been put there since). Returns whether the file was there.
-pub fn remove(file: &Path, created_dirs: &[PathBuf]) -> anyhow::Result<bool> {
+pub(crate) fn remove(file: &Path, created_dirs: &[PathBuf]) -> anyhow::Result<bool> {
     let removed = match fs::remove_file(file) {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,

@@ -20,9 +20,9 @@ use crate::client_config::Client;
 /// `configure`'s arguments.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ConfigureArgs {
-    pub clients: Vec<Client>,
-    pub migrate: bool,
-    pub registries: Vec<String>,
+    pub(crate) clients: Vec<Client>,
+    pub(crate) migrate: bool,
+    pub(crate) registries: Vec<String>,
 }
 
 /// What argv asks for: the protocol, which the core answers alone, or a subcommand.
@@ -457,7 +457,7 @@ docker's config.json into the helper's store, reporting each one.
 ";
 
 /// The `--help` text.
-pub fn help() -> String {
+pub(crate) fn help() -> String {
     format!(
         "{usage}
 

@@ -22,10 +22,10 @@ use docker_credential_harbor_core::atomic_file::{self, Links};
 use docker_credential_harbor_core::docker_auth_config::DockerAuthConfig;
 use docker_credential_harbor_core::problem::Problem;
 
+use crate::client_config::HELPER;
+
 /// The setting's name (runner MR !7320).
-pub const ALLOWLIST_KEY: &str = "allowed_docker_credential_helpers";
-/// The helper's name as docker and the runner call it (`docker-credential-<name>`).
-pub const HELPER: &str = "harbor";
+pub(crate) const ALLOWLIST_KEY: &str = "allowed_docker_credential_helpers";
 const MAX_FILE: u64 = 1 << 20;
 
 /// What the `pre_build_script` line adds after `pre-build`, so that a binary that is missing
@@ -33,21 +33,21 @@ const MAX_FILE: u64 = 1 << 20;
 /// and fails the job under `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` through an evaluated
 /// `false`, as pre-build's own verdict does. POSIX sh (dash, bash, busybox); nothing in it is
 /// secret, so xtrace shows nothing; no `'`, so it fits a TOML literal string.
-pub const PRE_BUILD_CHECK: &str = r#" || { echo "docker-credential-harbor pre-build failed (exit $?): this job has no Harbor login from it" >&2; [ "${DOCKER_CREDENTIAL_HARBOR_VERIFY-}" != strict ] || echo false; }"#;
+pub(crate) const PRE_BUILD_CHECK: &str = r#" || { echo "docker-credential-harbor pre-build failed (exit $?): this job has no Harbor login from it" >&2; [ "${DOCKER_CREDENTIAL_HARBOR_VERIFY-}" != strict ] || echo false; }"#;
 
 /// The `pre_build_script` for the binary at `binary` (a path, or a name on the job's PATH).
-pub fn pre_build_script(binary: &str) -> String {
+pub(crate) fn pre_build_script(binary: &str) -> String {
     format!("eval \"$({binary} pre-build{PRE_BUILD_CHECK})\"")
 }
 
 /// The `post_build_script` for the binary at `binary`.
-pub fn post_build_script(binary: &str) -> String {
+pub(crate) fn post_build_script(binary: &str) -> String {
     format!("{binary} post-build")
 }
 
 /// Whether `path` can stand unquoted in the hook lines: in the shell (no expansion, no
 /// assignment, no option) and in a TOML literal string (no `'`).
-pub fn is_plain_path(path: &str) -> bool {
+pub(crate) fn is_plain_path(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('-')
         && path
@@ -57,7 +57,7 @@ pub fn is_plain_path(path: &str) -> bool {
 
 /// What a runner's `pre_build_script` does with this helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreBuild {
+pub(crate) enum PreBuild {
     /// None, or one that does not call this helper's pre-build.
     Missing,
     /// `eval "$(… pre-build)"` without [`PRE_BUILD_CHECK`]: a job without the binary goes
@@ -68,7 +68,7 @@ pub enum PreBuild {
 }
 
 impl PreBuild {
-    pub fn of(script: &str) -> PreBuild {
+    pub(crate) fn of(script: &str) -> PreBuild {
         if !calls(script, "pre-build") {
             PreBuild::Missing
         } else if script.contains(PRE_BUILD_CHECK) {
@@ -80,19 +80,19 @@ impl PreBuild {
 }
 
 /// Whether a hook script runs this helper's `verb`.
-pub fn calls(script: &str, verb: &str) -> bool {
+pub(crate) fn calls(script: &str, verb: &str) -> bool {
     script.contains("docker-credential-harbor") && script.contains(verb)
 }
 
 /// The binary an existing pre-build line runs, for the line that replaces it.
-pub fn binary_in(script: &str) -> Option<&str> {
+pub(crate) fn binary_in(script: &str) -> Option<&str> {
     let (before, _) = script.split_once(" pre-build")?;
     let word = before.rsplit([' ', '\t', '(']).next()?;
     (word.ends_with("docker-credential-harbor") && is_plain_path(word)).then_some(word)
 }
 
 /// One `[[runners]]` table.
-pub struct Runner {
+pub(crate) struct Runner {
     /// `name`, or its position when it has none.
     pub name: String,
     pub executor: Option<String>,
@@ -106,7 +106,7 @@ pub struct Runner {
 /// What an allowlist says about this helper for one registry, as far as we can read it: its
 /// shape is unconfirmed, so "lists" never means the runner lets the helper run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Allowlist {
+pub(crate) enum Allowlist {
     /// No `allowed_docker_credential_helpers` for this runner: patched runners run no
     /// helper a job's `DOCKER_AUTH_CONFIG` names.
     Absent,
@@ -118,7 +118,7 @@ pub enum Allowlist {
 
 /// Why the file could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("cannot read {}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
     #[error("{} does not exist", path.display())]
@@ -132,7 +132,7 @@ pub enum ReadError {
 impl Problem for ReadError {}
 
 /// Reads the GitLab runner's config.toml and judges each `[[runners]]` table for `registry`.
-pub fn read(path: &Path, registry: &Registry) -> Result<Vec<Runner>, ReadError> {
+pub(crate) fn read(path: &Path, registry: &Registry) -> Result<Vec<Runner>, ReadError> {
     let path_buf = || path.to_owned();
     let (bytes, _) = atomic_file::read_regular(path, Links::Follow, MAX_FILE)
         .map_err(|error| ReadError::Io {

@@ -28,7 +28,7 @@ const FORMAT_VERSION: u32 = 2;
 /// One thing pre-build did for the job, with what post-build needs to undo it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     /// Made the per-job directory (removed whole: [`remove_per_job_dir`]).
     PerJobDir { path: PathBuf },
     /// Took a lease on something shared with other jobs (undone by `leases` once no living
@@ -40,7 +40,7 @@ pub enum Action {
 
 /// The job's robot, as post-build and the keeper know it (never its secret).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct JobRobot {
+pub(crate) struct JobRobot {
     pub id: i64,
     pub name: String,
     pub expires_at: i64,
@@ -51,7 +51,7 @@ pub struct JobRobot {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct JobState {
+pub(crate) struct JobState {
     pub version: u32,
     /// `CI_JOB_ID`, when there is one.
     #[serde(default)]
@@ -65,7 +65,7 @@ pub struct JobState {
 }
 
 /// Where this job's record lives: the per-job directory, else the data directory by job id.
-pub fn state_path(context: &JobContext) -> anyhow::Result<PathBuf> {
+pub(crate) fn state_path(context: &JobContext) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &context.per_job_dir {
         return Ok(dir.join(STATE_FILE));
     }
@@ -89,7 +89,7 @@ pub fn state_path(context: &JobContext) -> anyhow::Result<PathBuf> {
 
 /// Undoes [`Action::PerJobDir`]: only a directory named as pre-build names it, and never
 /// through a link.
-pub fn remove_per_job_dir(dir: &Path) -> anyhow::Result<bool> {
+pub(crate) fn remove_per_job_dir(dir: &Path) -> anyhow::Result<bool> {
     let ours = dir.file_name().is_some_and(|n| n == PER_JOB_DIR)
         && fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
     if !ours {
@@ -100,7 +100,7 @@ pub fn remove_per_job_dir(dir: &Path) -> anyhow::Result<bool> {
 }
 
 impl JobState {
-    pub fn new(job: &CiJob, shell: ProcessId) -> JobState {
+    pub(crate) fn new(job: &CiJob, shell: ProcessId) -> JobState {
         JobState {
             version: FORMAT_VERSION,
             job_id: job.id.clone(),
@@ -109,12 +109,12 @@ impl JobState {
         }
     }
 
-    pub fn push(&mut self, action: Action) {
+    pub(crate) fn push(&mut self, action: Action) {
         self.actions.push(action);
     }
 
     /// The record at `path`; `Ok(None)` when pre-build left none.
-    pub fn load(path: &Path) -> anyhow::Result<Option<JobState>> {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Option<JobState>> {
         match atomic_file::read_regular(path, Links::Refuse, 1 << 20) {
             Ok(Some((bytes, _))) => JobState::from_bytes(path, &bytes).map(Some),
             Ok(None) => Ok(None),
@@ -129,7 +129,7 @@ impl JobState {
     /// is outside input like any other.
     /// A record of another format version is refused, not read as this one: its actions could
     /// mean something else, and undoing the wrong thing is worse than undoing nothing.
-    pub fn from_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<JobState> {
+    pub(crate) fn from_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<JobState> {
         let invalid = |e: serde_json::Error| {
             anyhow!(
                 "the job record {} is not valid (line {}, column {})",
@@ -155,7 +155,7 @@ impl JobState {
         serde_json::from_slice(bytes).map_err(invalid)
     }
 
-    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
             atomic_file::create_private_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;

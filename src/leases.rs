@@ -31,7 +31,7 @@ const MAX_TABLE: u64 = 4 << 20;
 /// A shared thing pre-build made.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Thing {
+pub(crate) enum Thing {
     /// A file it placed (a CA in certs.d), and the directories it created for it.
     File {
         path: PathBuf,
@@ -89,7 +89,7 @@ struct Table {
 }
 
 /// The lease table of this user, open under its lock for one read-modify-write.
-pub struct Leases {
+pub(crate) struct Leases {
     path: PathBuf,
     table: Table,
     changed: bool,
@@ -98,13 +98,13 @@ pub struct Leases {
 
 impl Leases {
     /// Where the table lives: the user's data directory.
-    pub fn path(data_dir: Option<&Path>) -> Option<PathBuf> {
+    pub(crate) fn path(data_dir: Option<&Path>) -> Option<PathBuf> {
         data_dir.map(|d| d.join(FILE_NAME))
     }
 
     /// Opens the table at `path`, waiting for its lock, and forgets every holder whose shell
     /// has exited.
-    pub fn open(path: &Path) -> anyhow::Result<Leases> {
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Leases> {
         let dir = path.parent().unwrap_or(Path::new("."));
         atomic_file::create_private_dir_all(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -145,12 +145,12 @@ impl Leases {
 
     /// Whether a job made `thing` and nobody has undone it: then it is ours, whether its
     /// holders are alive or not.
-    pub fn known(&self, thing: &Thing) -> bool {
+    pub(crate) fn known(&self, thing: &Thing) -> bool {
         self.table.leases.iter().any(|l| l.thing.same(thing))
     }
 
     /// `me` holds `thing`. A first holder's record of what it created is kept.
-    pub fn take(&mut self, thing: Thing, me: &ProcessId) {
+    pub(crate) fn take(&mut self, thing: Thing, me: &ProcessId) {
         self.changed = true;
         match self.find(&thing) {
             Some(lease) if lease.holders.contains(me) => {}
@@ -163,7 +163,7 @@ impl Leases {
     }
 
     /// `me` gives `thing` back. `Some` when nobody holds it any more: the caller undoes it.
-    pub fn release(&mut self, thing: &Thing, me: &ProcessId) -> Option<Thing> {
+    pub(crate) fn release(&mut self, thing: &Thing, me: &ProcessId) -> Option<Thing> {
         let i = self.table.leases.iter().position(|l| l.thing.same(thing))?;
         self.table.leases[i].holders.retain(|h| h != me);
         self.changed = true;
@@ -176,7 +176,7 @@ impl Leases {
 
     /// Every thing nobody alive holds (left by jobs whose post-build never ran), taken out of
     /// the table for the caller to undo.
-    pub fn take_unheld(&mut self) -> Vec<Thing> {
+    pub(crate) fn take_unheld(&mut self) -> Vec<Thing> {
         let (unheld, held): (Vec<Lease>, Vec<Lease>) = std::mem::take(&mut self.table.leases)
             .into_iter()
             .partition(|l| l.holders.is_empty());
@@ -186,7 +186,7 @@ impl Leases {
     }
 
     /// Writes the table if it changed; the lock is released on drop.
-    pub fn save(mut self) -> anyhow::Result<()> {
+    pub(crate) fn save(mut self) -> anyhow::Result<()> {
         if !self.changed {
             return Ok(());
         }
@@ -202,7 +202,7 @@ impl Leases {
 
 /// This job, as a holder of leases: the job's shell (`process::job_shell`, found once by the
 /// caller), or this process when it has none.
-pub fn me(job_shell: Option<ProcessId>) -> ProcessId {
+pub(crate) fn me(job_shell: Option<ProcessId>) -> ProcessId {
     job_shell.unwrap_or_else(ProcessId::this_process)
 }
 
@@ -210,7 +210,7 @@ pub fn me(job_shell: Option<ProcessId>) -> ProcessId {
 /// and no CA usually shares nothing, and its HOME may be read-only), held in the job's name,
 /// saved on [`JobLeases::close`]. Without a table (no HOME, or it cannot be opened) the job
 /// owns what it places alone, as its record says, and [`JobLeases::problem`] says why.
-pub struct JobLeases<'s> {
+pub(crate) struct JobLeases<'s> {
     data_dir: Option<&'s Path>,
     table: Option<Option<Leases>>,
     me: ProcessId,
@@ -218,7 +218,7 @@ pub struct JobLeases<'s> {
 }
 
 impl<'s> JobLeases<'s> {
-    pub fn new(data_dir: Option<&'s Path>, me: ProcessId) -> JobLeases<'s> {
+    pub(crate) fn new(data_dir: Option<&'s Path>, me: ProcessId) -> JobLeases<'s> {
         JobLeases {
             data_dir,
             table: None,
@@ -248,17 +248,17 @@ impl<'s> JobLeases<'s> {
     /// what is read from a shared file before it would be stale by the time it is written,
     /// since another job's post-build removes things under the same lock
     /// (docs/gitlab-runner.md#what-the-hooks-do).
-    pub fn lock(&mut self) {
+    pub(crate) fn lock(&mut self) {
         self.table();
     }
 
     /// A job made `thing` and nobody undid it: it is ours to hold.
-    pub fn is_ours(&mut self, thing: &Thing) -> bool {
+    pub(crate) fn is_ours(&mut self, thing: &Thing) -> bool {
         self.table().is_some_and(|l| l.known(thing))
     }
 
     /// Holds `thing` in this job's name; returns it, for the job's record.
-    pub fn take(&mut self, thing: Thing) -> Thing {
+    pub(crate) fn take(&mut self, thing: Thing) -> Thing {
         let me = self.me.clone();
         if let Some(l) = self.table() {
             l.take(thing.clone(), &me);
@@ -267,12 +267,12 @@ impl<'s> JobLeases<'s> {
     }
 
     /// Why the table could not be used, once.
-    pub fn problem(&mut self) -> Option<String> {
+    pub(crate) fn problem(&mut self) -> Option<String> {
         self.problem.take()
     }
 
     /// Saves the table (and releases its lock).
-    pub fn close(self) -> anyhow::Result<()> {
+    pub(crate) fn close(self) -> anyhow::Result<()> {
         match self.table {
             Some(Some(l)) => l.save(),
             _ => Ok(()),
@@ -281,7 +281,7 @@ impl<'s> JobLeases<'s> {
 }
 
 /// Undoes `thing`, through the module that made it. Returns whether something was removed.
-pub fn undo(thing: &Thing) -> anyhow::Result<bool> {
+pub(crate) fn undo(thing: &Thing) -> anyhow::Result<bool> {
     match thing {
         Thing::File { path, created_dirs } => certs_d::remove(path, created_dirs),
         Thing::Entry {

@@ -48,6 +48,9 @@
 //! Nothing on the `get` path builds an HTTP client or spawns a process: `main` hands the
 //! protocol to the core.
 
+// pub(crate) by default: an item is `pub` only where another crate reaches it.
+#![warn(unreachable_pub)]
+
 pub(crate) mod certs_d;
 pub mod cli;
 pub mod client_config;

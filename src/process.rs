@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A process, told from a later one that reuses its pid by its start time.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ProcessId {
+pub(crate) struct ProcessId {
     pub pid: u32,
     /// Field 22 of `/proc/<pid>/stat`, in clock ticks since boot.
     pub start: u64,
@@ -16,7 +16,7 @@ pub struct ProcessId {
 
 impl ProcessId {
     /// This process.
-    pub fn this_process() -> ProcessId {
+    pub(crate) fn this_process() -> ProcessId {
         let pid = std::process::id();
         ProcessId {
             pid,
@@ -25,7 +25,7 @@ impl ProcessId {
     }
 
     /// The process still runs (and is the same one).
-    pub fn is_alive(&self) -> bool {
+    pub(crate) fn is_alive(&self) -> bool {
         stat(self.pid).is_some_and(|s| s.start == self.start)
     }
 }
@@ -56,7 +56,7 @@ fn same_program(a: u32, b: u32) -> bool {
 /// The job's shell: this process's parent, or, when that parent is a subshell forked to run
 /// it (bash runs `eval "$(… pre-build 2>/dev/null)"` in one, which exits right after), the
 /// shell that forked it (docs/gitlab-runner.md#job-scoped-robot-accounts). `None` without /proc.
-pub fn job_shell() -> Option<ProcessId> {
+pub(crate) fn job_shell() -> Option<ProcessId> {
     let mut pid = std::os::unix::process::parent_id();
     let mut here = stat(pid)?;
     while here.ppid > 1 && same_program(pid, here.ppid) {

@@ -16,7 +16,7 @@ use docker_credential_harbor_core::problem::Problem;
 use docker_credential_harbor_core::protocol::NAME;
 
 /// A problem given as text, for what no error type describes.
-pub struct Message<'a>(pub &'a str, pub Option<String>);
+pub(crate) struct Message<'a>(pub &'a str, pub Option<String>);
 
 impl Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -31,7 +31,7 @@ impl Problem for Message<'_> {
 }
 
 /// `problem`, and its hint on the next line, indented under it.
-pub fn with_hint(problem: &dyn Problem) -> String {
+pub(crate) fn with_hint(problem: &dyn Problem) -> String {
     match problem.hint() {
         Some(h) => format!("{problem}\n  hint: {h}"),
         None => problem.to_string(),
@@ -40,22 +40,22 @@ pub fn with_hint(problem: &dyn Problem) -> String {
 
 /// `docker-credential-harbor: …`: the start of every line a subcommand writes about itself,
 /// for output that is put together before it is written (pre-build's summary).
-pub fn line(text: impl Display) -> String {
+pub(crate) fn line(text: impl Display) -> String {
     format!("{NAME}: {text}")
 }
 
 /// `docker-credential-harbor: …`: what a command did or found, when it is not a problem.
-pub fn note(out: &mut dyn Write, text: impl Display) -> io::Result<()> {
+pub(crate) fn note(out: &mut dyn Write, text: impl Display) -> io::Result<()> {
     writeln!(out, "{}", line(text))
 }
 
 /// `docker-credential-harbor: warning: …` (and its hint).
-pub fn warning(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
+pub(crate) fn warning(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
     note(out, format_args!("warning: {}", with_hint(problem)))
 }
 
 /// `docker-credential-harbor: …` (and its hint), for a failure of the command itself.
-pub fn error(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
+pub(crate) fn error(out: &mut dyn Write, problem: &dyn Problem) -> io::Result<()> {
     note(out, with_hint(problem))
 }
 

@@ -29,14 +29,14 @@ use crate::certs_d;
 use crate::client_config::ClientFiles;
 
 /// The directory `pre-build` owns inside `RUNNER_TEMP_PROJECT_DIR`.
-pub const PER_JOB_DIR: &str = "docker-credential-harbor";
+pub(crate) const PER_JOB_DIR: &str = "docker-credential-harbor";
 
 /// How long to wait for Harbor when `DOCKER_CREDENTIAL_HARBOR_TIMEOUT` says nothing usable.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// pre-build's verification (`DOCKER_CREDENTIAL_HARBOR_VERIFY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VerifyMode {
+pub(crate) enum VerifyMode {
     /// A warning, and the job goes on (the default).
     Warn,
     /// The job fails before the build.
@@ -47,25 +47,25 @@ pub enum VerifyMode {
 
 /// The job the runner is running, for names, descriptions and records.
 #[derive(Clone, Debug, Default)]
-pub struct CiJob {
-    pub ci: bool,
-    pub id: Option<String>,
-    pub url: Option<String>,
-    pub project_path: Option<String>,
+pub(crate) struct CiJob {
+    pub(crate) ci: bool,
+    pub(crate) id: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) project_path: Option<String>,
 }
 
 /// What the Harbor client is built from besides the URL and account: read by the commands
 /// that talk to Harbor (doctor, the hooks, `robots prune`, the keeper), and by nothing else.
 #[derive(Clone, Debug)]
 pub struct HarborSettings {
-    pub timeout: Duration,
-    pub trust: TrustFiles,
-    pub proxies: Proxies,
+    pub(crate) timeout: Duration,
+    pub(crate) trust: TrustFiles,
+    pub(crate) proxies: Proxies,
     /// `HOME`, under which rootless clients read a registry's CA (`certs_d`): read for trust
     /// here, written by pre-build.
-    pub home: Option<PathBuf>,
+    pub(crate) home: Option<PathBuf>,
     /// Why `DOCKER_CREDENTIAL_HARBOR_TIMEOUT` could not be used, and what was used instead.
-    pub timeout_note: Option<String>,
+    pub(crate) timeout_note: Option<String>,
 }
 
 impl HarborSettings {
@@ -115,29 +115,29 @@ impl HarborSettings {
 /// What the runner hooks read about the job they run in (and doctor, about the job it may run
 /// in); `configure` and `robots prune` never read it.
 #[derive(Clone, Debug)]
-pub struct JobContext {
-    pub job: CiJob,
+pub(crate) struct JobContext {
+    pub(crate) job: CiJob,
     /// `$RUNNER_TEMP_PROJECT_DIR/docker-credential-harbor`, pre-build's own directory.
-    pub per_job_dir: Option<PathBuf>,
+    pub(crate) per_job_dir: Option<PathBuf>,
     /// The user's data directory for this tool (the store, job records, leases).
-    pub data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// The file each client reads for this user.
-    pub clients: ClientFiles,
-    pub path: OsString,
+    pub(crate) clients: ClientFiles,
+    pub(crate) path: OsString,
     /// The job's `DOCKER_AUTH_CONFIG` as docker ≥ 28.3 reads it (keys and offsets, no secret).
-    pub docker_auth_config: DockerAuthConfig,
+    pub(crate) docker_auth_config: DockerAuthConfig,
     /// `DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG=1`: pre-build leaves it as it is.
-    pub keep_docker_auth_config: bool,
-    pub verify: VerifyMode,
+    pub(crate) keep_docker_auth_config: bool,
+    pub(crate) verify: VerifyMode,
     /// Why `DOCKER_CREDENTIAL_HARBOR_VERIFY` could not be used, and what was used instead.
-    pub verify_note: Option<String>,
+    pub(crate) verify_note: Option<String>,
     /// The job asks for a job robot (`DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT`, or pre-build's
     /// `--job-robot`, which the dispatch folds in).
-    pub job_robot: bool,
+    pub(crate) job_robot: bool,
 }
 
 impl JobContext {
-    pub fn from_env(env: &Env) -> JobContext {
+    pub(crate) fn from_env(env: &Env) -> JobContext {
         let (verify, verify_note) = match env
             .var(VERIFY_VAR)
             .map(|v| v.to_ascii_lowercase())

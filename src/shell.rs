@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 /// `value` as one single-quoted shell word. A NUL byte cannot be in a shell variable (nor in
 /// an environment variable or a path), so none is ever passed; one would end the word early
 /// in the shell, never escape it.
-pub fn quote(value: &[u8]) -> Vec<u8> {
+pub(crate) fn quote(value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len() + 2);
     out.push(b'\'');
     for &b in value {
@@ -30,7 +30,7 @@ pub fn quote(value: &[u8]) -> Vec<u8> {
 }
 
 /// Whether `name` can be a shell variable name.
-pub fn is_name(name: &str) -> bool {
+pub(crate) fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
@@ -48,7 +48,7 @@ pub fn export(name: &str, value: impl AsRef<OsStr>) -> Vec<u8> {
 }
 
 /// `unset NAME`.
-pub fn unset(name: &str) -> Vec<u8> {
+pub(crate) fn unset(name: &str) -> Vec<u8> {
     if !is_name(name) {
         return b"false".to_vec();
     }
@@ -56,7 +56,7 @@ pub fn unset(name: &str) -> Vec<u8> {
 }
 
 /// A piece of a value rebuilt by [`rebuild`].
-pub enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     /// Literal text, written into the script.
     Text(&'a [u8]),
     /// A byte range of the variable's current value, never written into the script.
@@ -71,14 +71,14 @@ pub enum Piece<'a> {
 /// `${v#??…}` patterns is quadratic
 /// (docs/gitlab-runner.md#how-pre-build-rewrites-docker_auth_config).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cut {
-    pub len: usize,
-    pub sep: u8,
+pub(crate) struct Cut {
+    pub(crate) len: usize,
+    pub(crate) sep: u8,
     /// How many fields the shell makes of the value, checked before `printf` runs.
-    pub fields: usize,
+    pub(crate) fields: usize,
     /// One directive per field, in order, ending with a `.` the script removes (`$(…)`
     /// would strip a last newline).
-    pub format: Vec<u8>,
+    pub(crate) format: Vec<u8>,
 }
 
 impl Cut {
@@ -86,7 +86,7 @@ impl Cut {
     /// range must start at a field or at a `sep`, and each must end before the next starts:
     /// `None` otherwise, and for a `sep` that is not printable ASCII or is blank (`IFS` would
     /// fold it).
-    pub fn new(len: usize, sep: u8, seps: &[usize], pieces: &[Piece]) -> Option<Cut> {
+    pub(crate) fn new(len: usize, sep: u8, seps: &[usize], pieces: &[Piece]) -> Option<Cut> {
         if !sep.is_ascii_graphic() {
             return None;
         }
@@ -107,7 +107,7 @@ impl Cut {
 /// value is no longer `cut.len` long or no longer splits into `cut.fields` fields, the
 /// variable is unset instead, since the offsets would be wrong. Only for an ASCII value:
 /// `${#v}` and `%.Ns` count characters, which are bytes only in ASCII whatever the locale.
-pub fn rebuild(name: &str, cut: &Cut) -> Vec<u8> {
+pub(crate) fn rebuild(name: &str, cut: &Cut) -> Vec<u8> {
     if !is_name(name) {
         return b"false".to_vec();
     }

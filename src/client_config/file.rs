@@ -18,15 +18,16 @@ use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::atomic_file::{self, Links};
 use docker_credential_harbor_core::problem::Problem;
 
-/// The `credHelpers` value: clients run `docker-credential-harbor`.
-pub const HELPER: &str = "harbor";
+/// The helper's name as docker, the runner and `credHelpers` call it: clients run
+/// `docker-credential-harbor`.
+pub(crate) const HELPER: &str = "harbor";
 
 /// A client config larger than this is not one (it may hold `auths` logins: wiped after use).
 const MAX_CONFIG: u64 = 4 << 20;
 
 /// The fields of an `auths` entry that hold a secret (docker's `AuthConfig`, containers'
 /// auth.json).
-pub const LOGIN_FIELDS: [&str; 5] = [
+pub(crate) const LOGIN_FIELDS: [&str; 5] = [
     "auth",
     "password",
     "identitytoken",
@@ -36,7 +37,7 @@ pub const LOGIN_FIELDS: [&str; 5] = [
 
 /// Why a config file cannot be edited.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read {}: {error}", path.display())]
     Read { path: PathBuf, error: io::Error },
     /// Not JSON, or JSON but not an object; the file is left as it is.
@@ -50,7 +51,7 @@ impl Problem for ConfigError {}
 
 /// What happened to one registry's entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntryChange {
+pub(crate) enum EntryChange {
     Added,
     AlreadySet,
     /// Another helper was named and was replaced (only in files this tool owns).
@@ -60,17 +61,17 @@ pub enum EntryChange {
 }
 
 /// A client config file in memory.
-pub struct ConfigFile {
-    pub path: PathBuf,
+pub(crate) struct ConfigFile {
+    pub(crate) path: PathBuf,
     root: Map<String, Value>,
     mode: u32,
-    pub existed: bool,
+    pub(crate) existed: bool,
     changed: bool,
 }
 
 impl ConfigFile {
     /// A new, empty file at `path` (mode 0600), to be written.
-    pub fn empty(path: &Path) -> ConfigFile {
+    pub(crate) fn empty(path: &Path) -> ConfigFile {
         ConfigFile {
             path: path.to_owned(),
             root: Map::new(),
@@ -81,7 +82,7 @@ impl ConfigFile {
     }
 
     /// Reads `path`; a missing or empty file is an empty object.
-    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+    pub(crate) fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
         let (bytes, mode, existed) =
             match atomic_file::read_regular(path, Links::Follow, MAX_CONFIG) {
                 Ok(Some((b, meta))) => (b, meta.permissions().mode() & 0o7777, true),
@@ -97,7 +98,7 @@ impl ConfigFile {
     }
 
     /// The config `bytes` say, as read from `path` (mode `mode`; `existed`: it was a file).
-    pub fn from_bytes(
+    pub(crate) fn from_bytes(
         path: &Path,
         bytes: &[u8],
         mode: u32,
@@ -136,7 +137,7 @@ impl ConfigFile {
     /// The same content without any password, token or `auth` of an `auths` login, to be
     /// written to another path (a per-job copy), mode 0600; with the registries whose logins
     /// were left out, by their canonical names (a key may carry `user:password@`).
-    pub fn copy_without_logins(&self, path: &Path) -> (ConfigFile, Vec<String>) {
+    pub(crate) fn copy_without_logins(&self, path: &Path) -> (ConfigFile, Vec<String>) {
         let mut root = self.root.clone();
         let mut left_out = Vec::new();
         if let Some(auths) = root.get_mut("auths").and_then(Value::as_object_mut) {
@@ -163,8 +164,10 @@ impl ConfigFile {
         (copy, left_out)
     }
 
-    /// The helper named for `registry` in `credHelpers`, if any.
-    pub fn helper_for(&self, registry: &Registry) -> Option<&str> {
+    /// The helper named for `registry` in `credHelpers`, if any (for the tests: the commands
+    /// only ever set it).
+    #[cfg(test)]
+    fn helper_for(&self, registry: &Registry) -> Option<&str> {
         self.root
             .get("credHelpers")?
             .as_object()?
@@ -174,13 +177,13 @@ impl ConfigFile {
 
     /// Points `registry` at this helper. `replace` says whether another helper named for it
     /// may be replaced (yes in our own per-job copies, no in a user's file).
-    pub fn set_helper(&mut self, registry: &Registry, replace: bool) -> EntryChange {
+    pub(crate) fn set_helper(&mut self, registry: &Registry, replace: bool) -> EntryChange {
         self.set_helper_key(registry.as_str(), replace)
     }
 
     /// As [`ConfigFile::set_helper`], for a key as the client spells it (docker keys Docker Hub
     /// as `https://index.docker.io/v1/`).
-    pub fn set_helper_key(&mut self, key: &str, replace: bool) -> EntryChange {
+    pub(crate) fn set_helper_key(&mut self, key: &str, replace: bool) -> EntryChange {
         let helpers = self
             .root
             .entry("credHelpers")
@@ -202,13 +205,13 @@ impl ConfigFile {
 
     /// Whether the file has a `credHelpers` object (before an entry is added: so that taking
     /// the entry out again can leave the file as it was).
-    pub fn has_helpers(&self) -> bool {
+    pub(crate) fn has_helpers(&self) -> bool {
         self.root.get("credHelpers").is_some_and(Value::is_object)
     }
 
     /// Removes `registry`'s entry if it still names this helper; `credHelpers` goes too when
     /// it is left empty and `drop_empty` says it was not there before.
-    pub fn remove_helper(&mut self, registry: &Registry, drop_empty: bool) -> bool {
+    pub(crate) fn remove_helper(&mut self, registry: &Registry, drop_empty: bool) -> bool {
         let Some(map) = self
             .root
             .get_mut("credHelpers")
@@ -228,21 +231,21 @@ impl ConfigFile {
     }
 
     /// Nothing left in the file.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.root.is_empty()
     }
 
     /// The `auths` object, for migration.
-    pub fn auths_mut(&mut self) -> Option<&mut Map<String, Value>> {
+    pub(crate) fn auths_mut(&mut self) -> Option<&mut Map<String, Value>> {
         self.root.get_mut("auths").and_then(Value::as_object_mut)
     }
 
-    pub fn mark_changed(&mut self) {
+    pub(crate) fn mark_changed(&mut self) {
         self.changed = true;
     }
 
     /// The file's bytes: tab-indented like docker's own writes, a final newline, no BOM.
-    pub fn render(&self) -> io::Result<Vec<u8>> {
+    pub(crate) fn render(&self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
         let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
@@ -253,7 +256,7 @@ impl ConfigFile {
 
     /// Writes the file if anything changed: atomic, the original mode kept (0600 for a new
     /// file), tab-indented like docker's own writes, no BOM.
-    pub fn save(&mut self) -> Result<bool, ConfigError> {
+    pub(crate) fn save(&mut self) -> Result<bool, ConfigError> {
         if !self.changed {
             return Ok(false);
         }

@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub use file::{ConfigError, ConfigFile, EntryChange, HELPER, LOGIN_FIELDS};
+pub(crate) use file::{ConfigError, ConfigFile, EntryChange, HELPER};
+// What the fuzz target checks a config file keeps.
+#[cfg(feature = "fuzzing")]
+pub(crate) use file::LOGIN_FIELDS;
 
 use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::env::{
@@ -34,7 +37,7 @@ pub enum Client {
 }
 
 impl Client {
-    pub const ALL: [Client; 4] = [
+    pub(crate) const ALL: [Client; 4] = [
         Client::Docker,
         Client::Containers,
         Client::Helm,
@@ -42,7 +45,7 @@ impl Client {
     ];
 
     /// Who reads the file, for reports.
-    pub fn readers(self) -> &'static str {
+    pub(crate) fn readers(self) -> &'static str {
         match self {
             Client::Docker => "docker, crane",
             Client::Containers => "podman, buildah, skopeo",
@@ -52,7 +55,7 @@ impl Client {
     }
 
     /// The variable that points the client at a config, when there is one.
-    pub fn env_var(self) -> Option<&'static str> {
+    pub(crate) fn env_var(self) -> Option<&'static str> {
         match self {
             Client::Docker => Some(DOCKER_CONFIG),
             Client::Containers => Some(REGISTRY_AUTH_FILE),
@@ -64,7 +67,7 @@ impl Client {
     /// The file this client reads for a user, by its own rules
     /// (docs/protocol.md#which-file-each-client-reads); `None` for kaniko when there is no
     /// kaniko here.
-    pub fn user_file(self, env: &Env) -> Option<PathBuf> {
+    pub(crate) fn user_file(self, env: &Env) -> Option<PathBuf> {
         let home = env.path(HOME);
         match self {
             Client::Docker => match env.path(DOCKER_CONFIG) {
@@ -104,7 +107,7 @@ impl Client {
     }
 
     /// The file's path inside a per-job directory.
-    pub fn per_job_file(self, dir: &Path) -> PathBuf {
+    pub(crate) fn per_job_file(self, dir: &Path) -> PathBuf {
         match self {
             Client::Docker => dir.join("docker/config.json"),
             Client::Containers => dir.join("containers/auth.json"),
@@ -114,7 +117,7 @@ impl Client {
     }
 
     /// What the per-job variable points at: the docker config *directory*, the others' files.
-    pub fn per_job_export(self, dir: &Path) -> Option<(&'static str, PathBuf)> {
+    pub(crate) fn per_job_export(self, dir: &Path) -> Option<(&'static str, PathBuf)> {
         let file = self.per_job_file(dir);
         match self {
             Client::Docker => Some((DOCKER_CONFIG, file.parent()?.to_owned())),
@@ -136,7 +139,7 @@ impl fmt::Display for Client {
 }
 
 /// Whether clients will find `docker-credential-harbor` on this `PATH`.
-pub fn helper_on_path(path: &OsStr) -> bool {
+pub(crate) fn helper_on_path(path: &OsStr) -> bool {
     std::env::split_paths(path).any(|d| d.join("docker-credential-harbor").is_file())
 }
 
@@ -148,15 +151,15 @@ fn xdg_config(env: &Env) -> Option<PathBuf> {
 
 /// The file each client reads for this user, worked out once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClientFiles([Option<PathBuf>; 4]);
+pub(crate) struct ClientFiles([Option<PathBuf>; 4]);
 
 impl ClientFiles {
-    pub fn from_env(env: &Env) -> ClientFiles {
+    pub(crate) fn from_env(env: &Env) -> ClientFiles {
         ClientFiles(Client::ALL.map(|c| c.user_file(env)))
     }
 
     /// `client`'s file; `None` for kaniko when there is no kaniko here, or without a HOME.
-    pub fn get(&self, client: Client) -> Option<&Path> {
+    pub(crate) fn get(&self, client: Client) -> Option<&Path> {
         let i = Client::ALL.iter().position(|c| *c == client)?;
         self.0[i].as_deref()
     }
@@ -164,7 +167,7 @@ impl ClientFiles {
 
 /// docker looks for CLI plugins (buildx, compose) under `$DOCKER_CONFIG/cli-plugins`: keep the
 /// user's visible from a per-job docker config.
-pub fn link_cli_plugins(user_file: Option<&Path>, per_job_file: &Path) {
+pub(crate) fn link_cli_plugins(user_file: Option<&Path>, per_job_file: &Path) {
     let (Some(user_dir), Some(job_dir)) = (user_file.and_then(Path::parent), per_job_file.parent())
     else {
         return;
@@ -177,7 +180,7 @@ pub fn link_cli_plugins(user_file: Option<&Path>, per_job_file: &Path) {
 
 /// Where a client's pointed file goes.
 #[derive(Clone, Copy, Debug)]
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// Into the user's own file: another helper named for a registry is kept.
     InPlace(&'a Path),
     /// Into a per-job copy under `dir` of the user's file `from`, without the user's logins:
@@ -189,21 +192,21 @@ pub enum Target<'a> {
 }
 
 /// A client's file with the entries merged in, not yet saved.
-pub struct Pointed {
-    pub file: ConfigFile,
+pub(crate) struct Pointed {
+    pub(crate) file: ConfigFile,
     /// What happened to each registry's entry.
-    pub entries: Vec<(Registry, EntryChange)>,
+    pub(crate) entries: Vec<(Registry, EntryChange)>,
     /// The file had no `credHelpers` object before (so taking the entries out removes it).
-    pub created_helpers: bool,
+    pub(crate) created_helpers: bool,
     /// For a copy: the registries whose logins the copy leaves out.
-    pub left_out: Vec<String>,
+    pub(crate) left_out: Vec<String>,
     /// For a copy: why the user's file could not be read (the copy starts empty).
     pub unreadable_source: Option<ConfigError>,
 }
 
 /// Points `registries` at the helper in `client`'s file, in place or in a per-job copy. The
 /// caller saves `Pointed::file`.
-pub fn point(
+pub(crate) fn point(
     client: Client,
     registries: &[Registry],
     target: Target<'_>,
@@ -239,7 +242,7 @@ pub fn point(
 /// Undoes [`point`] for one entry of a user's file: takes it out if it still names the
 /// helper, and the file too when pre-build created it and nothing else is left. Returns
 /// whether something was removed.
-pub fn unpoint(
+pub(crate) fn unpoint(
     path: &Path,
     registry: &Registry,
     created_file: bool,

@@ -32,7 +32,7 @@ use crate::report::{self, Message};
 /// it reads besides the integration (the helper's runner-side config, PATH, the clients'
 /// files, the store for `--migrate`) it resolves from `env` where it needs it: it is no job,
 /// so it takes no job context.
-pub fn run(
+pub(crate) fn run(
     integration: &Integration,
     env: &Env,
     args: &ConfigureArgs,

@@ -21,15 +21,16 @@ use std::path::{Path, PathBuf};
 use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::atomic_file::{self, Links};
 
+use crate::client_config::HELPER;
+use crate::gitlab_runner_toml::ALLOWLIST_KEY;
 use crate::gitlab_runner_toml::edit::{self, EditError};
-use crate::gitlab_runner_toml::{ALLOWLIST_KEY, HELPER};
 
 /// The runner's config.toml is small; anything larger is not one.
 const MAX_FILE: u64 = 1 << 20;
 
 /// Runs `install-hooks`; `Ok(false)` when the file was not (or not fully) made to call the
 /// helper and the admin has to act, said on `err`.
-pub fn run(
+pub(crate) fn run(
     config: &Path,
     job_path: Option<&str>,
     registry: Option<&str>,

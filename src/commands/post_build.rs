@@ -18,7 +18,7 @@ use crate::report::{self, Message};
 use crate::settings::JobContext;
 
 /// `timeout` bounds the wait for the job robot's keeper to delete the robot.
-pub fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::Result<()> {
     let loaded =
         job_record::state_path(context).and_then(|path| JobState::load(&path).map(|s| (path, s)));
     let (path, state) = match loaded {

@@ -19,7 +19,7 @@ use harbor_client::{HarborClient, HarborError};
 use crate::report::{self, Message};
 use crate::settings::HarborSettings;
 
-pub fn prune(
+pub(crate) fn prune(
     integration: &Integration,
     harbor: &HarborSettings,
     older_than_hours: u64,

@@ -24,7 +24,7 @@ const PRE: &str = "pre_build_script";
 const POST: &str = "post_build_script";
 
 /// The edited file, and what a person must still do by hand.
-pub struct Edit {
+pub(crate) struct Edit {
     /// The whole new text; only meaningful when `added` > 0.
     pub text: Zeroizing<String>,
     /// How many lines were added.
@@ -37,7 +37,7 @@ pub struct Edit {
 
 /// Why the file cannot be edited; nothing of it is quoted.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EditError {
+pub(crate) enum EditError {
     /// The binary's path cannot stand unquoted in the hook lines.
     #[error(
         "the binary's path holds characters the hook lines cannot take unquoted \
@@ -64,7 +64,7 @@ pub enum EditError {
 }
 
 /// The two lines for `binary`, as `key = 'value'` (no indentation, no line ending).
-pub fn hook_lines(binary: &str) -> [String; 2] {
+pub(crate) fn hook_lines(binary: &str) -> [String; 2] {
     [
         format!("{PRE} = '{}'", pre_build_script(binary)),
         format!("{POST} = '{}'", post_build_script(binary)),
@@ -72,7 +72,7 @@ pub fn hook_lines(binary: &str) -> [String; 2] {
 }
 
 /// Adds the hook lines for `binary` to every `[[runners]]` table of `text` that lacks them.
-pub fn add_hooks(text: &str, binary: &str) -> Result<Edit, EditError> {
+pub(crate) fn add_hooks(text: &str, binary: &str) -> Result<Edit, EditError> {
     if !is_plain_path(binary) {
         return Err(EditError::BadPath);
     }

@@ -30,13 +30,13 @@ use crate::process::ProcessId;
 use crate::settings::HarborSettings;
 
 /// The socket's name in the per-job directory.
-pub const SOCKET: &str = "robot-keeper.sock";
+pub(crate) const SOCKET: &str = "robot-keeper.sock";
 const POLL: Duration = Duration::from_millis(250);
 
 /// What pre-build hands the keeper on its stdin, as JSON: written by [`Request::json`] in
 /// pre-build, read by [`run`] in the keeper, so the two sides cannot drift apart.
 #[derive(Serialize, Deserialize)]
-pub struct Request {
+pub(crate) struct Request {
     url: String,
     username: String,
     #[serde(serialize_with = "expose")]
@@ -52,7 +52,7 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn new(
+    pub(crate) fn new(
         url: &str,
         account: &Account,
         robot: &robots::Created,
@@ -75,7 +75,7 @@ impl Request {
 
     /// The JSON pre-build writes to the keeper's stdin; empty (which the keeper refuses) when
     /// a path is not UTF-8.
-    pub fn json(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn json(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(serde_json::to_vec(self).unwrap_or_default())
     }
 }
@@ -87,7 +87,7 @@ fn expose<S: Serializer>(password: &SecretString, s: S) -> Result<S::Ok, S::Erro
 }
 
 /// Runs the keeper; the exit status does not matter to anyone (it is detached).
-pub fn run(harbor: &HarborSettings) -> bool {
+pub(crate) fn run(harbor: &HarborSettings) -> bool {
     // main made this process non-dumpable (hardening.rs) before it read anything; now it
     // leaves the job's session, so the job's end does not signal it.
     // SAFETY: setsid takes no arguments; failure leaves the process in the job's session.
@@ -221,7 +221,7 @@ fn answer(stream: UnixStream, client: &HarborClient, req: &Request) -> bool {
 }
 
 /// Asks the keeper behind `socket` to delete the robot; its answer.
-pub fn request_delete(socket: &Path, timeout: Duration) -> Result<String, RetireError> {
+pub(crate) fn request_delete(socket: &Path, timeout: Duration) -> Result<String, RetireError> {
     let stream = UnixStream::connect(socket).map_err(|e| RetireError::NoKeeper(e.to_string()))?;
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));

@@ -8,7 +8,7 @@
 //! removes leftovers. What this does not protect (a hostile job script) is in
 //! docs/security.md.
 
-pub mod keeper;
+pub(crate) mod keeper;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -33,7 +33,7 @@ use crate::settings::JobContext;
 
 /// Why the job keeps the integration's credentials instead of a robot.
 #[derive(Debug, thiserror::Error)]
-pub enum MintError {
+pub(crate) enum MintError {
     /// Harbor would not create one.
     #[error(transparent)]
     Create(CreateError),
@@ -53,7 +53,7 @@ impl Problem for MintError {
 
 /// Why post-build could not have the robot deleted.
 #[derive(Debug, thiserror::Error)]
-pub enum RetireError {
+pub(crate) enum RetireError {
     /// Nothing listens on the keeper's socket (the keeper died, or the job moved machines).
     #[error("the robot's keeper is not reachable ({0})")]
     NoKeeper(String),
@@ -64,7 +64,7 @@ pub enum RetireError {
 
 /// Creates the job's robot, stores its secret for the helper and starts its keeper. On any
 /// failure after creation the robot is deleted again, so none is left without a keeper.
-pub fn mint(
+pub(crate) fn mint(
     context: &JobContext,
     timeout: Duration,
     client: &HarborClient,
@@ -118,7 +118,7 @@ pub fn mint(
 }
 
 /// Undoes [`mint`]: asks the keeper to delete the robot and removes its secret.
-pub fn retire(timeout: Duration, robot: &JobRobot) -> Result<String, RetireError> {
+pub(crate) fn retire(timeout: Duration, robot: &JobRobot) -> Result<String, RetireError> {
     let _ = std::fs::remove_file(&robot.store);
     keeper::request_delete(&robot.socket, timeout + Duration::from_secs(5))
 }

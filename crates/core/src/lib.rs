@@ -24,6 +24,9 @@
 //! - `fuzz` → address, protocol, sources (the `fuzzing` feature only, never in a release
 //!   build): the entry point of each fuzz target in `crates/core/fuzz/`.
 
+// pub(crate) by default: an item is `pub` only where another crate reaches it.
+#![warn(unreachable_pub)]
+
 pub mod address;
 pub mod atomic_file;
 pub mod debug;

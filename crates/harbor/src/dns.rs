@@ -17,7 +17,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The resolver reqwest uses: built on first use, inside reqwest's runtime, then kept.
 #[derive(Clone, Default)]
-pub struct SystemResolver {
+pub(crate) struct SystemResolver {
     resolver: Arc<OnceLock<Result<TokioResolver, DnsError>>>,
 }
 
@@ -25,7 +25,7 @@ pub struct SystemResolver {
 /// error as its `source()`: the client reports the innermost cause of a failed request
 /// (`client::root_cause`), and that must stay this text, not hickory's query structure.
 #[derive(Clone, Debug, thiserror::Error)]
-pub enum DnsError {
+pub(crate) enum DnsError {
     #[error(
         "this machine has no usable DNS configuration (/etc/resolv.conf: {0}), and no public \
          resolver is asked instead; add a nameserver to /etc/resolv.conf, or use an IP address in HARBOR_URL"
@@ -105,7 +105,11 @@ impl Resolve for SystemResolver {
 }
 
 /// Resolves `host` for `doctor`, exactly as the client will, within `timeout`.
-pub fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, DnsError> {
+pub(crate) fn resolve(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, DnsError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }

@@ -13,7 +13,7 @@ use docker_credential_harbor_core::url::UrlProblem;
 use crate::tls::{CertProblem, TrustError};
 
 /// Harbor's `X-Request-Id`, formatted for a message.
-pub fn request_id_note(id: &Option<String>) -> String {
+pub(crate) fn request_id_note(id: &Option<String>) -> String {
     match id {
         Some(id) => format!(" (X-Request-Id {id})"),
         None => String::new(),

@@ -29,6 +29,9 @@
 //!   (`account::of`) every caller asks.
 //! - [`robots`] → account, client, verify: the robot API.
 
+// pub(crate) by default: an item is `pub` only where another crate reaches it.
+#![warn(unreachable_pub)]
+
 pub mod account;
 mod client;
 pub(crate) mod dns;

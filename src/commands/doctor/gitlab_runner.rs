@@ -12,11 +12,12 @@ use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::integration::Integration;
 
 use super::{Finding, Line, write_line};
+use crate::client_config::HELPER;
 use crate::docker_auth_verdict::{Reader, Verdict};
-use crate::gitlab_runner_toml::{self, ALLOWLIST_KEY, Allowlist, HELPER, PreBuild, Runner};
+use crate::gitlab_runner_toml::{self, ALLOWLIST_KEY, Allowlist, PreBuild, Runner};
 use crate::report::Message;
 
-pub fn run(
+pub(crate) fn run(
     config: &Path,
     registry: Option<&str>,
     integration: &Integration,

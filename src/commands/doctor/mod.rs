@@ -91,7 +91,7 @@ pub(crate) struct Checkup<'a> {
 }
 
 /// Runs every check and writes the report; `Ok(true)` when none failed.
-pub fn run(
+pub(crate) fn run(
     integration: &Integration,
     harbor: &HarborSettings,
     context: &JobContext,

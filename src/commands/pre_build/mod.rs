@@ -48,7 +48,7 @@ use crate::{job_robot, shell};
 /// on is in the output (a last `false` in strict mode); an error means it could not be said.
 /// `runner_side_config` is the helper's runner-side config, whose registries are pointed at the
 /// helper too.
-pub fn run(
+pub(crate) fn run(
     integration: &Integration,
     harbor: &HarborSettings,
     context: &JobContext,

@@ -16,7 +16,7 @@ use crate::settings::{HarborSettings, JobContext, VerifyMode};
 
 /// Everything the run decided, for the summary and the exit status.
 #[derive(Default)]
-pub struct Report {
+pub(super) struct Report {
     /// `export` lines for the job's shell (machine output, never escaped).
     pub exports: Vec<Vec<u8>>,
     pub warnings: Vec<String>,
@@ -27,16 +27,16 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn warn(&mut self, problem: &dyn Problem) {
+    pub(super) fn warn(&mut self, problem: &dyn Problem) {
         self.warnings.push(report::with_hint(problem));
     }
 
-    pub fn note(&mut self, text: impl Into<String>) {
+    pub(super) fn note(&mut self, text: impl Into<String>) {
         self.warnings.push(text.into());
     }
 }
 
-pub fn write(
+pub(super) fn write(
     integration: &Integration,
     context: &JobContext,
     harbor: &HarborSettings,
