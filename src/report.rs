@@ -1,8 +1,8 @@
 //! The one way a subcommand tells a person what went wrong: every error type is a
 //! [`Problem`] (what failed and why, plus an optional hint naming what to change, implemented
-//! beside each type, in the core), and the functions here own the format (`docker-credential-harbor: warning: …` with `  hint: …` on
-//! the next line). `doctor` puts the same hint under its check lines. Also the panic hook,
-//! which never prints the panic's payload.
+//! beside each type), and the functions here own the format (`docker-credential-harbor:
+//! warning: …` with `  hint: …` on the next line). `doctor` puts the same hint under its check
+//! lines. Also the panic hook, which never prints the panic's payload.
 //!
 //! A payload is formatted by whatever code panicked and could, through a mistake, hold a
 //! secret; the location is enough to find the bug. Protocol verbs report on stdout instead

@@ -1,9 +1,9 @@
-//! The runner hooks as the runner runs them: a script with errexit (and xtrace when
-//! CI_DEBUG_TRACE is on) under dash, bash and busybox sh, whose first line is the documented
-//! `eval "$(docker-credential-harbor pre-build || …)"` and whose last is `post-build`. Real clients
-//! then push and pull through the Harbor double and a real registry using only what pre-build
-//! set up; negative controls show the same requests refused without it. No test may find a
-//! secret in any output or file.
+//! The runner hooks as the runner runs them: a script with errexit (and xtrace when CI_DEBUG_TRACE
+//! is on) under dash, bash and busybox sh, whose first line is the documented `eval
+//! "$(docker-credential-harbor pre-build || …)"` and whose last is `post-build`. Real clients then
+//! push and pull through the Harbor double and a real registry using only what pre-build set up;
+//! negative controls show the same requests refused without it. No test may find a secret in any
+//! output or file.
 
 use std::fs;
 use std::path::Path;

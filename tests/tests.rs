@@ -15,7 +15,8 @@ mod clients;
 mod configure;
 /// `doctor` and the one-request verification against the Harbor double.
 mod doctor;
-/// Field clients: docker-py (credHelpers, credsStore, dockerd) and rootless podman as a runner user.
+/// Field clients: docker-py (credHelpers, credsStore, dockerd) and rootless podman as a runner
+/// user.
 mod field_clients;
 /// The fuzz targets' seed corpus, replayed without libFuzzer.
 mod fuzz_corpus;

@@ -2,14 +2,13 @@
 //! after `pre-build`, so that the robot can be deleted once the job is over. This module is
 //! both sides: the keeper process and the request `post-build` sends it.
 //!
-//! `pre-build` starts it (`docker-credential-harbor robot-keeper`, internal) with the
-//! credentials on a pipe, never in argv or the environment. It is non-dumpable, as every
-//! command is (no same-user process can read its memory or environment through /proc or
-//! ptrace), leaves the job's session, and waits on a unix socket in the per-job directory (mode 0600 in a 0700
-//! directory, answering only its own user). It deletes the robot, and the robot's store,
-//! when `post-build` asks, when the job's shell is gone (a failed job skips
-//! post_build_script), or when the robot expires anyway, then exits. It never writes a
-//! secret anywhere.
+//! `pre-build` starts it (`docker-credential-harbor robot-keeper`, internal) with the credentials
+//! on a pipe, never in argv or the environment. It is non-dumpable, as every command is (no
+//! same-user process can read its memory or environment through /proc or ptrace), leaves the job's
+//! session, and waits on a unix socket in the per-job directory (mode 0600 in a 0700 directory,
+//! answering only its own user). It deletes the robot, and the robot's store, when `post-build`
+//! asks, when the job's shell is gone (a failed job skips post_build_script), or when the robot
+//! expires anyway, then exits. It never writes a secret anywhere.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

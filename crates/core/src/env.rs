@@ -3,11 +3,10 @@
 //!
 //! Everything else takes an [`Env`], or the typed values commands build from one once
 //! (`integration::Integration`, the binary's `HarborSettings` and `JobContext`), so unit tests
-//! build one from a map and nothing depends on process-global state. This module only reads; it never sets or
-//! removes a variable, and it never interprets a value beyond "set and non-empty" and the one
-//! rule for a yes/no variable ([`Env::yes`]). Every
-//! variable's name is a constant here and nowhere else; [`VARIABLES`] describes the ones a
-//! user sets, and `--help` lists exactly those.
+//! build one from a map and nothing depends on process-global state. This module only reads; it
+//! never sets or removes a variable, and it never interprets a value beyond "set and non-empty" and
+//! the one rule for a yes/no variable ([`Env::yes`]). Every variable's name is a constant here and
+//! nowhere else; [`VARIABLES`] describes the ones a user sets, and `--help` lists exactly those.
 
 use std::collections::HashMap;
 use std::ffi::OsString;

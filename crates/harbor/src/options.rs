@@ -2,9 +2,10 @@
 //! trust comes from, and the proxy variables. The caller resolves them once (the helper from
 //! its settings) and hands them over as plain data.
 //!
-//! Never reads the environment or a file: the caller knows where its configuration lives, so
-//! the same options serve the helper's commands and a service configured some other way. The resolver is not an option: each client builds its
-//! own on first use, inside its own runtime (`dns`), and no public one is ever asked.
+//! Never reads the environment or a file: the caller knows where its configuration lives, so the
+//! same options serve the helper's commands and a service configured some other way. The resolver
+//! is not an option: each client builds its own on first use, inside its own runtime (`dns`), and
+//! no public one is ever asked.
 
 use std::path::PathBuf;
 use std::time::Duration;
