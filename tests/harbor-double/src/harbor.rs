@@ -202,23 +202,24 @@ impl Harbor {
             .collect()
     }
 
-    /// Moves the robot's `expires_at` into the past (§8 item 16).
+    /// Moves the robot's `expires_at` into the past
+    /// (docs/harbor-api.md#expired-and-disabled-robots).
     pub fn expire_robot(&self, id: i64) {
         if let Some(r) = self.shared.model().robot_mut(id) {
             r.expires_at = util::now_unix() - 60;
         }
     }
 
-    /// Sets `disable: true` on the robot (§8 item 16).
+    /// Sets `disable: true` on the robot (docs/harbor-api.md#expired-and-disabled-robots).
     pub fn disable_robot(&self, id: i64) {
         if let Some(r) = self.shared.model().robot_mut(id) {
             r.disabled = true;
         }
     }
 
-    /// Changes `robot_name_prefix` as a sysadmin would (field-2026.md §3): the prefix is not
-    /// stored with the robots, so every robot's login and shown name change at once, and the
-    /// old logins stop being robots (they fall through to user authentication).
+    /// Changes `robot_name_prefix` as a sysadmin would (docs/harbor-api.md#the-robot-prefix): the
+    /// prefix is not stored with the robots, so every robot's login and shown name change at once,
+    /// and the old logins stop being robots (they fall through to user authentication).
     pub fn set_robot_prefix(&self, prefix: &str) {
         self.shared.model().config.robot_prefix = prefix.to_owned();
     }

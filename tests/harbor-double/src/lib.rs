@@ -1,6 +1,7 @@
 //! A Harbor test double: Harbor's API, token service and `/v2/` front door over TLS on
 //! 127.0.0.1, with a **real** distribution registry behind `/v2/…`, behaving as
-//! `shared/reference/harbor-api.md` says Harbor really behaves (its §8 is the checklist).
+//! `docs/harbor-api.md` says Harbor really behaves; where it differs on purpose is in
+//! docs/harbor-api.md#where-the-double-differs-from-harbor.
 //!
 //! It is for docker-credential-harbor's tests, `scripts/demo` and shell tests only, and must
 //! never reach the shipped binary (it is a workspace member, not a dependency of the helper).
@@ -24,14 +25,16 @@
 //! Map of the crate:
 //! - `lib.rs` (this file): the public types ([`Config`], [`Fault`], [`Logged`], [`Robot`], …).
 //! - `harbor`: [`Harbor`], the running double: start-up, the methods tests use, and `Drop`.
-//! - `model/`: users, projects, robots, authentication (§0, §5, §6) and permissions (§3).
+//! - `model/`: users, projects, robots, authentication (docs/harbor-api.md#authentication)
+//!   and permissions (docs/harbor-api.md#roles).
 //! - `rbac`: Harbor's role and robot policy tables, copied from Harbor's source.
 //! - `server/`: the shared state, the listeners and TLS (`listen`), the per-request pipeline
-//!   (`pipeline`: log, faults, request id, CSRF, auth, read-only) and nginx's pages (§0, §8
-//!   items 17–20).
-//! - `api/`: the `/api/…` handlers, one module per resource (§1, §2, §3, §5).
-//! - `token`: the registry token service and JWTs (§4).
-//! - `registry`: the `docker-registry` process and the `/v2/` handler and reverse proxy (§4).
+//!   (`pipeline`: log, faults, request id, CSRF, auth, read-only) and nginx's pages
+//!   (docs/harbor-api.md#faults-and-tls-modes).
+//! - `api/`: the `/api/…` handlers, one module per resource.
+//! - `token`: the registry token service and JWTs (docs/harbor-api.md#the-token-service).
+//! - `registry`: the `docker-registry` process and the `/v2/` handler and reverse proxy
+//!   (docs/harbor-api.md#the-v2-probe).
 //! - `pki`: the token signing key, the libtrust key id and the TLS certificates.
 //! - `panics`: makes a panic in a request handler fail the test when the double is dropped.
 //! - `respond`, `util`: response builders, clock, randomness and query parsing.
@@ -53,7 +56,7 @@ use std::time::Duration;
 
 pub use harbor::Harbor;
 
-/// How the double authenticates Basic credentials (harbor-api.md §6).
+/// How the double authenticates Basic credentials (docs/harbor-api.md#auth-modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AuthMode {
     /// Passwords checked against Harbor's database (`db_auth`).
@@ -63,11 +66,11 @@ pub enum AuthMode {
     /// address is not accepted as the login.
     LdapAuth,
     /// `oidc_auth`: every user except `admin` (user id 1) logs in with a CLI secret, which is
-    /// accepted only on the paths of §6's allow-list.
+    /// accepted only on the paths of docs/harbor-api.md#oidc-cli-secrets.
     OidcAuth,
 }
 
-/// Which Harbor release the double imitates where releases differ (harbor-api.md §7).
+/// Which Harbor release the double imitates where releases differ (docs/harbor-api.md#releases).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HarborVersion {
     /// 2.0: ping answers the JSON string `"Pong"`, systeminfo is fully anonymous, token actions
@@ -81,7 +84,7 @@ pub enum HarborVersion {
     V2_13,
 }
 
-/// The server certificate the double presents (harbor-api.md §8 item 20).
+/// The server certificate the double presents (docs/harbor-api.md#faults-and-tls-modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TlsMode {
     /// Signed by the CA in [`Harbor::ca_file`], valid for `127.0.0.1` and `localhost`.
@@ -95,7 +98,7 @@ pub enum TlsMode {
     SelfSigned,
 }
 
-/// A project role (harbor-api.md §3; ids as in Harbor: 1, 4, 2, 3, 5).
+/// A project role (docs/harbor-api.md#roles; ids as in Harbor: 1, 4, 2, 3, 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     ProjectAdmin,
@@ -118,12 +121,13 @@ pub struct Config {
     /// Start a real `docker-registry` behind `/v2/…`.
     pub registry: bool,
     pub tls: TlsMode,
-    /// Also listen on a plain-HTTP port that answers everything with nginx's 308 (§0 Redirects).
+    /// Also listen on a plain-HTTP port that answers everything with nginx's 308
+    /// (docs/harbor-api.md#redirects-and-tls).
     pub plain_http: bool,
-    /// §0: sleep 1.5 s and lock the username for 1.5 s after bad credentials. Off by default
-    /// because it makes every negative test slow.
+    /// docs/harbor-api.md#failed-login-lock: sleep 1.5 s and lock the username for 1.5 s after bad
+    /// credentials. Off by default because it makes every negative test slow.
     pub failed_login_delay: bool,
-    /// §5: the system is in read-only mode.
+    /// docs/harbor-api.md#read-only-mode: the system is in read-only mode.
     pub read_only: bool,
 }
 
@@ -143,8 +147,8 @@ impl Default for Config {
     }
 }
 
-/// An infrastructure failure to inject (harbor-api.md §8 items 17–18). A fault applies after
-/// the request is logged and before any normal handling.
+/// An infrastructure failure to inject (docs/harbor-api.md#faults-and-tls-modes). A fault applies
+/// after the request is logged and before any normal handling.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Fault {
     #[default]

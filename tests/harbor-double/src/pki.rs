@@ -21,7 +21,7 @@ pub(crate) struct TokenKey {
     pair: RsaKeyPair,
     /// The self-signed certificate of the key: the registry's `rootcertbundle`.
     pub(crate) cert_pem: String,
-    /// docker/libtrust key id, the JWT header's `kid` (test-rig.md §3).
+    /// docker/libtrust key id, the JWT header's `kid` (docs/harbor-api.md#the-token-service).
     pub(crate) kid: String,
 }
 
@@ -198,8 +198,9 @@ pub(crate) struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// A fresh CA, an unrelated CA and a server certificate shaped by `mode` (§8 item 20).
-    /// ECDSA P-256 keys: generated in microseconds, and every client in the rig accepts them.
+    /// A fresh CA, an unrelated CA and a server certificate shaped by `mode`
+    /// (docs/harbor-api.md#faults-and-tls-modes). ECDSA P-256 keys: generated in microseconds, and
+    /// every client in the rig accepts them.
     pub(crate) fn generate(mode: TlsMode) -> TlsFiles {
         let (ca_params, ca_key, ca_pem) = make_ca("harbor-double test CA");
         let (_, _, other_ca_pem) = make_ca("harbor-double unrelated CA");

@@ -1,4 +1,4 @@
-//! Harbor's permission tables, copied from Harbor's source (harbor-api.md §3, §5):
+//! Harbor's permission tables, copied from Harbor's source (docs/harbor-api.md#roles):
 //! `src/common/rbac/project/rbac_role.go` (role policies, helm entries left out because
 //! chartmuseum is gone), `rbac_util.go` (public-project policies) and `src/common/rbac/const.go`
 //! (`PoliciesMap[Project]` plus `NolimitProvider`'s extras: what a project robot may be given).
@@ -126,7 +126,8 @@ pub(crate) const PUBLIC_PROJECT: &[Policy] = &[
     ("accessory", "list"),
 ];
 
-/// The access items a project robot may be created with (§5: anything else is a 400 from 2.10).
+/// The access items a project robot may be created with (anything else is a 400 from 2.10:
+/// docs/harbor-api.md#creating-a-robot).
 /// Here `project` is the resource name robots use for the project itself.
 #[rustfmt::skip]
 pub(crate) const ROBOT_PROJECT_POLICIES: &[Policy] = &[

@@ -1,8 +1,9 @@
-//! The real registry behind the double: starting Debian's `docker-registry` (distribution 2.8)
-//! on a loopback port with Harbor-style token auth (test-rig.md §3), and the `/v2/` handler:
-//! Harbor's own answers to the `/v2/` probe (§4, §8 item 6) and a streaming reverse proxy for
-//! everything else. The registry process must never outlive the double: it is killed on drop,
-//! and the kernel kills it too if the whole test process dies (PR_SET_PDEATHSIG).
+//! The real registry behind the double: starting Debian's `docker-registry` (distribution 2.8) on a
+//! loopback port with Harbor-style token auth (docs/harbor-api.md#the-token-service), and the
+//! `/v2/` handler: Harbor's own answers to the `/v2/` probe (docs/harbor-api.md#the-v2-probe) and a
+//! streaming reverse proxy for everything else. The registry process must never outlive the double:
+//! it is killed on drop, and the kernel kills it too if the whole test process dies
+//! (PR_SET_PDEATHSIG).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -157,9 +158,10 @@ fn spawn(cmd: Command) -> std::io::Result<Child> {
         .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
-/// Everything under `/v2`. `GET /v2/` is Harbor core's own answer (v2auth, §4 and §8 item 6):
-/// 200 `{}` for good Basic credentials, 401 `Basic realm="harbor"` for bad ones, and the Bearer
-/// challenge without credentials. Everything else goes to the registry, or 404 without one.
+/// Everything under `/v2`. `GET /v2/` is Harbor core's own answer (v2auth,
+/// docs/harbor-api.md#the-v2-probe): 200 `{}` for good Basic credentials, 401
+/// `Basic realm="harbor"` for bad ones, and the Bearer challenge without credentials. Everything
+/// else goes to the registry, or 404 without one.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     req: Request<Incoming>,

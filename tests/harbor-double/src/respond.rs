@@ -1,8 +1,10 @@
 //! Response builders in Harbor's shapes: JSON with `application/json; charset=utf-8`, the
 //! `{"errors":[{"code","message"}]}` error body with 5xx always rewritten to
-//! `UNKNOWN`/`internal server error` (§0), beego's plain-text answers (§4) and nginx's HTML
-//! pages (§0 Redirects, §8 item 18). Headers every core response shares are added by `server`.
-//! A 5xx body must never carry detail: clients are meant to report the request id instead.
+//! `UNKNOWN`/`internal server error` (docs/harbor-api.md#errors), beego's plain-text answers
+//! (docs/harbor-api.md#the-token-service) and nginx's HTML pages
+//! (docs/harbor-api.md#faults-and-tls-modes). Headers every core response shares are added by
+//! `server`. A 5xx body must never carry detail: clients are meant to report the request id
+//! instead.
 
 use std::convert::Infallible;
 
@@ -52,8 +54,9 @@ pub(crate) fn empty(code: u16) -> Resp {
     resp
 }
 
-/// Harbor's error body (§0). Any 5xx becomes `UNKNOWN`/`internal server error`, whatever the
-/// caller passed, because Harbor keeps the detail for its log.
+/// Harbor's error body (docs/harbor-api.md#errors). Any 5xx becomes
+/// `UNKNOWN`/`internal server error`, whatever the caller passed, because Harbor keeps the detail
+/// for its log.
 pub(crate) fn error(code: u16, err_code: &str, message: &str) -> Resp {
     let (err_code, message) = if code >= 500 {
         ("UNKNOWN", "internal server error")

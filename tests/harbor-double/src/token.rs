@@ -1,4 +1,4 @@
-//! The registry token service, `GET /service/token` (harbor-api.md §4, Harbor's
+//! The registry token service, `GET /service/token` (docs/harbor-api.md#the-token-service, Harbor's
 //! `src/core/service/token/`): scope parsing, the grant rules (requested actions are ignored;
 //! the caller gets what it may do, in random order), anonymous tokens, and the RS256 JWT the
 //! real registry verifies. It must never grant more than `model::Model::can` allows.
@@ -11,7 +11,7 @@ use crate::server::Shared;
 use crate::util;
 use crate::{Config, HarborVersion};
 
-/// `token_expiration` (30 minutes) in seconds (§4).
+/// `token_expiration` (30 minutes) in seconds (docs/harbor-api.md#the-token-service).
 const EXPIRES_IN: i64 = 1800;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -22,8 +22,9 @@ pub(crate) struct Access {
     pub(crate) actions: Vec<String>,
 }
 
-/// Claims in golang-jwt's field order (§4). `sub` is left out for anonymous callers from 2.2
-/// and is `""` in 2.0; `aud` is a string, not an array; `access` is `null` without a scope.
+/// Claims in golang-jwt's field order (docs/harbor-api.md#the-token-service). `sub` is left out for
+/// anonymous callers from 2.2 and is `""` in 2.0; `aud` is a string, not an array; `access` is
+/// `null` without a scope.
 #[derive(Serialize)]
 struct Claims {
     iss: &'static str,
@@ -45,8 +46,9 @@ struct TokenBody {
     issued_at: String,
 }
 
-/// §4 `GET /service/token`: only GET, only `service=harbor-registry`, 401 with an empty body
-/// for an anonymous caller without a scope, otherwise 200 with a token, anonymous or not.
+/// docs/harbor-api.md#the-token-service `GET /service/token`: only GET, only
+/// `service=harbor-registry`, 401 with an empty body for an anonymous caller without a scope,
+/// otherwise 200 with a token, anonymous or not.
 pub(crate) fn handle(
     shared: &Shared,
     method: &str,

@@ -98,8 +98,9 @@ pub(crate) fn uuid_v4() -> String {
     )
 }
 
-/// Fisher–Yates with the system random source: token actions come from a Go map in Harbor,
-/// so their order is random, and the double makes sure clients cannot rely on it (§4).
+/// Fisher–Yates with the system random source: token actions come from a Go map in Harbor, so their
+/// order is random, and the double makes sure clients cannot rely on it
+/// (docs/harbor-api.md#the-token-service).
 pub(crate) fn shuffle<T>(items: &mut [T]) {
     for i in (1..items.len()).rev() {
         let r = random_bytes(4);

@@ -1,11 +1,12 @@
-//! The `/api/…` handlers, each following the harbor-api.md section named in its doc comment:
-//! ping and systeminfo (§1, `system`), project existence and lookup (§2, `projects`), the
-//! current user and its permissions (§3, `users`), and robot accounts (§5, `robots`). This file
-//! routes a request to its handler and holds what several resources share: go-swagger's own
-//! answers (405, 404, 422), its boolean parsing, and paging. Checks run in Harbor's order
-//! (parameter validation, then authentication, then lookup or permission), because clients see
-//! the first failure only. Permission questions go to `model::Model::can`; never decide them in
-//! a handler.
+//! The `/api/…` handlers, each following the docs/harbor-api.md section its doc comment names: ping
+//! and systeminfo (docs/harbor-api.md#ping-and-systeminfo, `system`), project existence and lookup
+//! (docs/harbor-api.md#projects, `projects`), the current user and its permissions
+//! (docs/harbor-api.md#the-current-user-and-its-permissions, `users`), and robot accounts
+//! (docs/harbor-api.md#robot-accounts, `robots`). This file routes a request to its handler and
+//! holds what several resources share: go-swagger's own answers (405, 404, 422), its boolean
+//! parsing, and paging. Checks run in Harbor's order (parameter validation, then authentication,
+//! then lookup or permission), because clients see the first failure only. Permission questions go
+//! to `model::Model::can`; never decide them in a handler.
 
 // The `Err` of these helpers is the HTTP answer itself, returned once per request; boxing it
 // would only add noise to a test double.
@@ -40,8 +41,9 @@ pub(crate) struct ApiRequest<'a> {
     pub(crate) who: Principal,
 }
 
-/// §1 `GET /api/v2.0/ping`: `Pong` as text/plain, or the JSON string `"Pong"` in 2.0.
-/// Never looks at credentials (the caller skips authentication for this path).
+/// docs/harbor-api.md#ping-and-systeminfo `GET /api/v2.0/ping`: `Pong` as text/plain, or the JSON
+/// string `"Pong"` in 2.0. Never looks at credentials (the caller skips authentication for this
+/// path).
 pub(crate) fn ping(shared: &Shared, method: &str) -> Resp {
     if method != "GET" {
         return method_not_allowed(method, &["GET"]);
@@ -73,7 +75,7 @@ pub(crate) fn handle(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         (["projects"], m) => method_not_allowed(m, &["GET", "HEAD", "POST"]),
         (["projects", ident], "GET") => get_project(shared, r, ident),
         (["projects", _], m) => method_not_allowed(m, &["GET", "PUT", "DELETE", "HEAD"]),
-        // Robot v2 arrived in 2.2 (§5, §7): 2.0 has no such route.
+        // Robot v2 arrived in 2.2 (docs/harbor-api.md#releases): 2.0 has no such route.
         (["robots"], "POST") if !legacy => create_robot(shared, r),
         (["robots"], "GET") if !legacy => list_robots(shared, r),
         (["robots"], m) if !legacy => method_not_allowed(m, &["GET", "POST"]),
@@ -101,7 +103,7 @@ fn only_get(r: &ApiRequest<'_>, f: impl FnOnce() -> Resp) -> Resp {
     }
 }
 
-/// go-swagger's router answers these itself, in Harbor's error shape (§0).
+/// go-swagger's router answers these itself, in Harbor's error shape (docs/harbor-api.md#errors).
 fn method_not_allowed(method: &str, allowed: &[&str]) -> Resp {
     let msg = format!(
         "method {method} is not allowed, but [{}] are",
@@ -114,7 +116,8 @@ fn path_not_found(path: &str) -> Resp {
     respond::not_found(&format!("path {path} was not found"))
 }
 
-/// go-swagger's parameter validation failures (§0): 422 with a code from the status text.
+/// go-swagger's parameter validation failures (docs/harbor-api.md#errors): 422 with a code from the
+/// status text.
 pub(crate) fn unprocessable(msg: &str) -> Resp {
     respond::error(422, "UNPROCESSABLE_ENTITY", msg)
 }

@@ -1,6 +1,6 @@
-//! §2: does project P exist (`HEAD /projects?project_name=P`), look it up by name or id
-//! (`GET /projects/{name_or_id}`) and list the projects a caller can see (`GET /projects`).
-//! A missing project must look forbidden to everyone but a system admin.
+//! docs/harbor-api.md#projects: does project P exist (`HEAD /projects?project_name=P`), look it up
+//! by name or id (`GET /projects/{name_or_id}`) and list the projects a caller can see
+//! (`GET /projects`). A missing project must look forbidden to everyone but a system admin.
 
 use serde_json::{Value, json};
 
@@ -10,8 +10,8 @@ use crate::respond::{self, Resp};
 use crate::server::Shared;
 use crate::{HarborVersion, Role, util};
 
-/// §2 `HEAD /api/v2.0/projects?project_name=P`: 422 without the parameter, 401 anonymous,
-/// then 200 or 404 whatever the caller's membership.
+/// docs/harbor-api.md#projects `HEAD /api/v2.0/projects?project_name=P`: 422 without the parameter,
+/// 401 anonymous, then 200 or 404 whatever the caller's membership.
 pub(crate) fn head_project(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     let Some(name) = util::query_get(r.query, "project_name") else {
         return unprocessable("validation failure list:\nproject_name in query is required");
@@ -27,8 +27,8 @@ pub(crate) fn head_project(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     }
 }
 
-/// §2 `GET /api/v2.0/projects/{name_or_id}`: needs read on the project itself. A missing
-/// project looks forbidden to everyone but a system admin, who gets 404.
+/// docs/harbor-api.md#projects `GET /api/v2.0/projects/{name_or_id}`: needs read on the project
+/// itself. A missing project looks forbidden to everyone but a system admin, who gets 404.
 pub(crate) fn get_project(shared: &Shared, r: &ApiRequest<'_>, ident: &str) -> Resp {
     let model = shared.model();
     let numeric = ident.parse::<i64>().ok();
@@ -89,8 +89,9 @@ fn project_json(model: &Model, p: &Project, who: Principal) -> Value {
     })
 }
 
-/// §2 `GET /api/v2.0/projects?name=P&page_size=N`: fuzzy name match over the projects the
-/// caller can see, with `X-Total-Count`. The one project lookup an OIDC CLI secret may use.
+/// docs/harbor-api.md#projects `GET /api/v2.0/projects?name=P&page_size=N`: fuzzy name match over
+/// the projects the caller can see, with `X-Total-Count`. The one project lookup an OIDC CLI secret
+/// may use.
 pub(crate) fn list_projects(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     let (page, page_size) = match paging(r.query) {
         Ok(p) => p,

@@ -1,6 +1,7 @@
-//! §1 `GET /api/v2.0/systeminfo`: what Harbor tells anonymous callers and what only an
-//! authenticated user or robot may see, per release (§7). It must never show the version or
-//! the URLs to an anonymous caller of 2.13.
+//! docs/harbor-api.md#ping-and-systeminfo `GET /api/v2.0/systeminfo`: what Harbor tells anonymous
+//! callers and what only an authenticated user or robot may see, per release
+//! (docs/harbor-api.md#releases). It must never show the version or the URLs to an anonymous caller
+//! of 2.13.
 
 use serde_json::json;
 
@@ -17,8 +18,9 @@ fn version_string(version: HarborVersion) -> &'static str {
     }
 }
 
-/// §1 `GET /api/v2.0/systeminfo`: five fields for anyone; the rest (harbor_version from 2.13,
-/// registry_url and the like from 2.2) only for an authenticated user or robot.
+/// docs/harbor-api.md#ping-and-systeminfo `GET /api/v2.0/systeminfo`: five fields for anyone; the
+/// rest (harbor_version from 2.13, registry_url and the like from 2.2) only for an authenticated
+/// user or robot.
 pub(crate) fn systeminfo(shared: &Shared, who: Principal) -> Resp {
     let model = shared.model();
     let authenticated = model.authenticated(who);

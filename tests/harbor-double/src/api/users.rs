@@ -1,6 +1,7 @@
-//! §3: `GET /api/v2.0/users/current` and `/users/current/permissions`, the two questions a
-//! client asks about itself. The permission list is computed with `model::Model::can` over
-//! `rbac`'s policy list; nothing here decides a permission by itself.
+//! docs/harbor-api.md#the-current-user-and-its-permissions: `GET /api/v2.0/users/current` and
+//! `/users/current/permissions`, the two questions a client asks about itself. The permission list
+//! is computed with `model::Model::can` over `rbac`'s policy list; nothing here decides a
+//! permission by itself.
 
 use serde_json::{Value, json};
 
@@ -11,8 +12,9 @@ use crate::respond::{self, Resp};
 use crate::server::Shared;
 use crate::{HarborVersion, util};
 
-/// §3 `GET /api/v2.0/users/current`: the user, 401 for anonymous (bad credentials and OIDC
-/// CLI secrets included), 412 for a robot (500 in 2.0–2.2).
+/// docs/harbor-api.md#the-current-user-and-its-permissions `GET /api/v2.0/users/current`: the user,
+/// 401 for anonymous (bad credentials and OIDC CLI secrets included), 412 for a robot (500 in
+/// 2.0–2.2).
 pub(crate) fn users_current(shared: &Shared, who: Principal) -> Resp {
     let model = shared.model();
     if !model.authenticated(who) {
@@ -46,7 +48,8 @@ pub(crate) fn users_current(shared: &Shared, who: Principal) -> Resp {
     }
 }
 
-/// §3 `GET /api/v2.0/users/current/permissions?scope=/project/<id>&relative=true`: every
+/// docs/harbor-api.md#the-current-user-and-its-permissions
+/// `GET /api/v2.0/users/current/permissions?scope=/project/<id>&relative=true`: every
 /// project policy the caller can, `[]` for a scope that is not `/project/<numeric id>`.
 pub(crate) fn permissions(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     let model = shared.model();

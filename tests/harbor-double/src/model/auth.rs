@@ -1,6 +1,8 @@
-//! Authentication (§0, §5, §6): how Basic credentials become a security context, trying
-//! Harbor's generators in order, the failed-login lock, and the OIDC CLI secret's allow-list.
-//! Bad credentials are never rejected here: they run as anonymous, as in Harbor.
+//! Authentication (docs/harbor-api.md#authentication,
+//! docs/harbor-api.md#expired-and-disabled-robots, docs/harbor-api.md#auth-modes): how Basic
+//! credentials become a security context, trying Harbor's generators in order, the failed-login
+//! lock, and the OIDC CLI secret's allow-list. Bad credentials are never rejected here: they run as
+//! anonymous, as in Harbor.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +10,8 @@ use super::{Model, Principal};
 use crate::AuthMode;
 use crate::util;
 
-/// §0: how long a username stays locked after bad credentials (`frozenTime`).
+/// docs/harbor-api.md#failed-login-lock: how long a username stays locked after bad credentials
+/// (`frozenTime`).
 pub(crate) const FROZEN: Duration = Duration::from_millis(1500);
 
 /// The outcome of authenticating Basic credentials.
@@ -22,8 +25,8 @@ pub(crate) enum Auth {
 
 impl Model {
     /// Turns Basic credentials into a security context, trying Harbor's generators in order
-    /// (§0): OIDC CLI secret (§6), robot (§5), then `auth.Login`. Anything that does not match
-    /// runs as anonymous: bad credentials are never rejected here.
+    /// (docs/harbor-api.md#authentication): OIDC CLI secret, robot, then `auth.Login`. Anything
+    /// that does not match runs as anonymous: bad credentials are never rejected here.
     pub(crate) fn authenticate(
         &mut self,
         creds: Option<(&str, &str)>,
@@ -36,8 +39,8 @@ impl Model {
         let prefix = self.config.robot_prefix.clone();
         let oidc = self.config.auth_mode == AuthMode::OidcAuth;
 
-        // §6: a robot-prefixed name is never tried as a CLI secret; off the allow-list the CLI
-        // secret is simply not looked at.
+        // docs/harbor-api.md#oidc-cli-secrets: a robot-prefixed name is never tried as a CLI
+        // secret; off the allow-list the CLI secret is simply not looked at.
         if oidc
             && !login.starts_with(&prefix)
             && oidc_cli_allowed(method, path)
@@ -49,7 +52,8 @@ impl Model {
             return Auth::As(Principal::User(u.id));
         }
 
-        // §5: prefix, name, secret, not disabled, not expired; otherwise fall through.
+        // docs/harbor-api.md#expired-and-disabled-robots: prefix, name, secret, not disabled, not
+        // expired; otherwise fall through.
         if let Some(stored) = login.strip_prefix(prefix.as_str()) {
             let now = util::now_unix();
             if let Some(r) = self.robots.iter().find(|r| {
@@ -62,8 +66,9 @@ impl Model {
             }
         }
 
-        // auth.Login. User id 1 always authenticates against the database (§6); other users in
-        // oidc_auth get ErrNotSupported, which is not ErrAuth: anonymous, no delay, no lock.
+        // auth.Login. User id 1 always authenticates against the database
+        // (docs/harbor-api.md#auth-modes); other users in oidc_auth get ErrNotSupported, which is
+        // not ErrAuth: anonymous, no delay, no lock.
         let superuser = self.user(1).is_some_and(|u| u.name == login);
         if oidc && !superuser {
             return Auth::As(Principal::Anonymous);
@@ -73,7 +78,8 @@ impl Model {
             .get(login)
             .is_some_and(|until| Instant::now() < *until)
         {
-            // While locked even the right password runs as anonymous (§0).
+            // While locked even the right password runs as anonymous
+            // (docs/harbor-api.md#failed-login-lock).
             return Auth::As(Principal::Anonymous);
         }
         let by_email = self.config.auth_mode == AuthMode::DbAuth;
@@ -109,7 +115,8 @@ impl Model {
     }
 }
 
-/// §6: the paths where an OIDC CLI secret counts (`oidc_cli.go` `valid`).
+/// docs/harbor-api.md#oidc-cli-secrets: the paths where an OIDC CLI secret counts (`oidc_cli.go`
+/// `valid`).
 pub(crate) fn oidc_cli_allowed(method: &str, path: &str) -> bool {
     let path = path.strip_suffix('/').unwrap_or(path);
     if path == "/service/token" || path.starts_with("/v2") {

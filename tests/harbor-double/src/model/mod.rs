@@ -1,8 +1,10 @@
-//! Harbor's state and rules, without HTTP: the fixture users and projects (§8, `users`,
-//! `projects`), robot accounts (§5, `robots`), how Basic credentials become a security context
-//! (§0, §5, §6, `auth`) and what a security context may do on a project (§3, `permissions`,
-//! with the tables in `rbac`). This file holds the [`Model`] itself and its fixtures. Handlers
-//! ask this module; they never re-implement a permission rule themselves.
+//! Harbor's state and rules, without HTTP: the fixture users and projects
+//! (docs/harbor-api.md#fixtures, `users`, `projects`), robot accounts
+//! (docs/harbor-api.md#robot-accounts, `robots`), how Basic credentials become a security context
+//! (docs/harbor-api.md#authentication, `auth`) and what a security context may do on a project
+//! (docs/harbor-api.md#roles, `permissions`, with the tables in `rbac`). This file holds the
+//! [`Model`] itself and its fixtures. Handlers ask this module; they never re-implement a
+//! permission rule themselves.
 
 mod auth;
 mod permissions;
@@ -40,7 +42,7 @@ pub(crate) struct Model {
     locks: HashMap<String, Instant>,
 }
 
-/// The fixtures of harbor-api.md §8 (user ids follow §8 item 5: alice is 3).
+/// The fixtures of docs/harbor-api.md#fixtures, with the user ids listed there.
 const FIXTURE_USERS: &[(&str, i64, Option<Role>, bool)] = &[
     ("admin", 1, None, true),
     ("alice", 3, Some(Role::Developer), false),

@@ -1,7 +1,8 @@
-//! What a security context may do on a project (§3): Harbor's `Can` for users (role tables
-//! in `rbac`), robots (their own permissions, push bringing pull) and anonymous callers
-//! (public projects), and which projects a principal sees in a listing (§2). The one place
-//! permission rules live: handlers and the token service ask here.
+//! What a security context may do on a project (docs/harbor-api.md#roles): Harbor's `Can` for users
+//! (role tables in `rbac`), robots (their own permissions, push bringing pull) and anonymous
+//! callers (public projects), and which projects a principal sees in a listing
+//! (docs/harbor-api.md#projects). The one place permission rules live: handlers and the token
+//! service ask here.
 
 use super::{Model, Permission, Principal, Project, RobotRec};
 use crate::Role;
@@ -26,7 +27,7 @@ impl Model {
 
     /// Harbor's `Can(action, /project/<id>/<resource>)`, with `""` for the project itself.
     /// `project` is `None` for a project that does not exist, which Harbor evaluates as
-    /// project 0: only a system admin may do anything there (§2).
+    /// project 0: only a system admin may do anything there (docs/harbor-api.md#projects).
     pub(crate) fn can(
         &self,
         who: Principal,
@@ -55,8 +56,9 @@ impl Model {
         }
     }
 
-    /// The projects a principal sees in `GET /projects` (§2): everything for a system admin,
-    /// otherwise public ones plus those it is a member of (a robot: those in its permissions).
+    /// The projects a principal sees in `GET /projects` (docs/harbor-api.md#projects): everything
+    /// for a system admin, otherwise public ones plus those it is a member of (a robot: those in
+    /// its permissions).
     pub(crate) fn visible(&self, who: Principal, p: &Project) -> bool {
         if p.public || self.is_sysadmin(who) {
             return true;
@@ -79,8 +81,8 @@ fn perm_applies(r: &RobotRec, perm: &Permission, p: &Project) -> bool {
     }
 }
 
-/// A robot's own policies on a project (`filterRobotPolicies`): only those of its namespace,
-/// and push brings pull with it (§3). Robots name the project itself `project`.
+/// A robot's own policies on a project (`filterRobotPolicies`): only those of its namespace, and
+/// push brings pull with it (docs/harbor-api.md#roles). Robots name the project itself `project`.
 fn robot_can(r: &RobotRec, p: &Project, resource: &str, action: &str) -> bool {
     r.permissions
         .iter()

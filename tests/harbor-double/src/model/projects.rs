@@ -1,5 +1,6 @@
-//! Projects: the fixtures `proj` (private) and `pub` (public), and those a test adds (§2, §8).
-//! Who may see or do what in a project is decided in `permissions`, not here.
+//! Projects: the fixtures `proj` (private) and `pub` (public), and those a test adds
+//! (docs/harbor-api.md#projects, docs/harbor-api.md#fixtures). Who may see or do what in a project
+//! is decided in `permissions`, not here.
 
 use super::Model;
 use crate::util;

@@ -1,6 +1,7 @@
-//! Robot accounts (§5): their records as Harbor stores them (the name without the prefix),
-//! creation, lookup, the name as shown (with the *current* prefix), Harbor's secret rules and
-//! its name pattern. A secret is stored here only; it must never reach a log or a listing.
+//! Robot accounts (docs/harbor-api.md#robot-accounts): their records as Harbor stores them (the
+//! name without the prefix), creation, lookup, the name as shown (with the *current* prefix),
+//! Harbor's secret rules and its name pattern. A secret is stored here only; it must never reach a
+//! log or a listing.
 
 use super::Model;
 use crate::RobotInfo;
@@ -18,8 +19,9 @@ pub(crate) struct RobotRec {
     /// 0 for a system robot.
     pub(crate) project_id: i64,
     pub(crate) level: String,
-    /// As Harbor stores it: `<project>+<name>` for a project robot, `<name>` for a system one.
-    /// The prefix is not stored; it is added whenever the name is shown (§5).
+    /// As Harbor stores it: `<project>+<name>` for a project robot, `<name>` for a system one. The
+    /// prefix is not stored; it is added whenever the name is shown
+    /// (docs/harbor-api.md#the-robot-prefix).
     pub(crate) name: String,
     pub(crate) secret: String,
     pub(crate) description: String,
@@ -111,7 +113,8 @@ impl Model {
         self.robots.iter_mut().find(|r| r.id == id)
     }
 
-    /// The name as the API shows it: the *current* prefix plus the stored name (§5).
+    /// The name as the API shows it: the *current* prefix plus the stored name
+    /// (docs/harbor-api.md#the-robot-prefix).
     pub(crate) fn robot_full_name(&self, id: i64) -> Option<String> {
         self.robot(id)
             .map(|r| format!("{}{}", self.config.robot_prefix, r.name))
@@ -136,7 +139,7 @@ impl Model {
 }
 
 /// What Harbor's `CreateSec` makes: 32 characters with an upper-case letter, a lower-case
-/// letter and a digit (§5).
+/// letter and a digit (docs/harbor-api.md#creating-a-robot).
 pub(crate) fn robot_secret() -> String {
     loop {
         let s = util::random_string(ALNUM, 32);
@@ -150,7 +153,7 @@ pub(crate) fn robot_secret() -> String {
     }
 }
 
-/// `^[a-z0-9]+(?:[._-][a-z0-9]+)*$` (§5), without a regex engine.
+/// `^[a-z0-9]+(?:[._-][a-z0-9]+)*$` (docs/harbor-api.md#creating-a-robot), without a regex engine.
 pub(crate) fn valid_robot_name(name: &str) -> bool {
     !name.is_empty()
         && name.split(['.', '_', '-']).all(|part| {

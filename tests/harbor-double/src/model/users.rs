@@ -1,5 +1,6 @@
-//! Users (§8 fixtures, and those a test adds): their records, passwords and project roles.
-//! In `oidc_auth` every user but admin (id 1) holds a CLI secret instead of a password (§6).
+//! Users (docs/harbor-api.md#fixtures, and those a test adds): their records, passwords and project
+//! roles. In `oidc_auth` every user but admin (id 1) holds a CLI secret instead of a password
+//! (docs/harbor-api.md#auth-modes).
 
 use super::Model;
 use crate::util::{self, MASKABLE};
@@ -35,7 +36,8 @@ impl Model {
             email: format!("{name}@harbor.test"),
             realname: format!("{name} (harbor-double)"),
             sysadmin,
-            // §6: in oidc_auth only user id 1 still authenticates against the database.
+            // docs/harbor-api.md#auth-modes: in oidc_auth only user id 1 still authenticates
+            // against the database.
             cli_secret: self.config.auth_mode == AuthMode::OidcAuth && id != 1,
             memberships: role.into_iter().collect(),
             creation_ms: util::now_millis(),

@@ -1,7 +1,8 @@
-//! The listeners, both served by one accept loop: HTTPS (TLS 1.2 and 1.3, HTTP/1.1, as
-//! Harbor's nginx, §0 TLS) and, when configured, plain HTTP, which is nginx's redirector and
-//! answers everything with 308 (§0 Redirects). Each connection is served by hyper; a request
-//! on HTTPS goes to `pipeline`. Nothing here may listen beyond 127.0.0.1 (the caller binds).
+//! The listeners, both served by one accept loop: HTTPS (TLS 1.2 and 1.3, HTTP/1.1, as Harbor's
+//! nginx, docs/harbor-api.md#redirects-and-tls) and, when configured, plain HTTP, which is nginx's
+//! redirector and answers everything with 308 (docs/harbor-api.md#redirects-and-tls). Each
+//! connection is served by hyper; a request on HTTPS goes to `pipeline`. Nothing here may listen
+//! beyond 127.0.0.1 (the caller binds).
 
 use std::convert::Infallible;
 use std::os::fd::{AsRawFd, RawFd};
@@ -24,8 +25,8 @@ use super::pipeline::handle;
 use crate::pki::TlsFiles;
 use crate::respond::{self, Resp};
 
-/// TLS 1.2 and 1.3 only, as Harbor's nginx (§0 TLS); HTTP/1.1 only; the ring provider is
-/// passed explicitly so that no process-wide default provider is needed.
+/// TLS 1.2 and 1.3 only, as Harbor's nginx (docs/harbor-api.md#redirects-and-tls); HTTP/1.1 only;
+/// the ring provider is passed explicitly so that no process-wide default provider is needed.
 pub(crate) fn tls_acceptor(files: &TlsFiles) -> TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -124,7 +125,8 @@ fn linger_zero(fd: RawFd) {
     }
 }
 
-/// nginx's port-80 server: `return 308 https://…$request_uri;` for everything (§0 Redirects).
+/// nginx's port-80 server: `return 308 https://…$request_uri;` for everything
+/// (docs/harbor-api.md#redirects-and-tls).
 /// The double points at its HTTPS port, so that following the redirect reaches it.
 fn redirect_to_https(shared: &Shared, req: &Request<Incoming>) -> Resp {
     let seq = shared.log_request(req);

@@ -1,7 +1,8 @@
-//! The double's server: the state every connection of one double shares (the model, the
-//! injected faults, the request log, the registry client) and the relay of registry answers.
-//! `listen` holds the listeners and TLS, `pipeline` the per-request pipeline in Harbor's
-//! middleware order (§0, §5, §6, §8 items 17–20). Nothing here may listen beyond 127.0.0.1.
+//! The double's server: the state every connection of one double shares (the model, the injected
+//! faults, the request log, the registry client) and the relay of registry answers. `listen` holds
+//! the listeners and TLS, `pipeline` the per-request pipeline in Harbor's middleware order
+//! (docs/harbor-api.md#every-call, docs/harbor-api.md#faults-and-tls-modes). Nothing here may
+//! listen beyond 127.0.0.1.
 
 mod listen;
 mod pipeline;

@@ -1,7 +1,8 @@
-//! The per-request pipeline, in Harbor's middleware order (`src/server/middlewares.go`): log
-//! the request, apply an injected fault (§8 items 17–18), then merge slashes, request id,
-//! session cookie and CSRF (§0), security context (§0, §5, §6), read-only (§5), and finally
-//! the route (`api`, `token`, `registry`). It must never answer a faulted request normally.
+//! The per-request pipeline, in Harbor's middleware order (`src/server/middlewares.go`): log the
+//! request, apply an injected fault (docs/harbor-api.md#faults-and-tls-modes), then merge slashes,
+//! request id, session cookie and CSRF (docs/harbor-api.md#every-call), security context
+//! (docs/harbor-api.md#authentication), read-only, and finally the route (`api`, `token`,
+//! `registry`). It must never answer a faulted request normally.
 
 use std::sync::Arc;
 
@@ -80,13 +81,15 @@ async fn core(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
     let path = merge_slashes(req.uri().path());
     let query = util::parse_query(req.uri().query().unwrap_or(""));
 
-    // §0 CSRF: skipped for /api/, /v2/ and /service/ unless the request carries `sid`.
+    // docs/harbor-api.md#session-cookie-and-csrf: skipped for /api/, /v2/ and /service/ unless the
+    // request carries `sid`.
     let safe = matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE");
     if !safe && has_sid_cookie(req.headers()) && !req.headers().contains_key("x-harbor-csrf-token")
     {
         return finish(respond::error(403, "FORBIDDEN", "CSRF token invalid"), &rid);
     }
-    // §1: ping skips the security middleware altogether (no auth, no failed-login delay).
+    // docs/harbor-api.md#ping-and-systeminfo: ping skips the security middleware altogether (no
+    // auth, no failed-login delay).
     if path == "/api/v2.0/ping" {
         return finish(api::ping(shared, &method), &rid);
     }
@@ -94,7 +97,7 @@ async fn core(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
     let creds = basic_credentials(req.headers());
     let who = authenticate(shared, creds.as_ref(), &method, &path).await;
 
-    // §5 read-only: every modifying request is refused, API and /v2 alike.
+    // docs/harbor-api.md#read-only-mode: every modifying request is refused, API and /v2 alike.
     if shared.config.read_only && matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
         let msg = "The system is in read only mode. Any modification is prohibited.";
         return finish(respond::error(403, "DENIED", msg), &rid);
@@ -126,7 +129,7 @@ async fn core(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
 }
 
 /// Runs Harbor's security generators; on ErrAuth with the delay on, sleeps 1.5 s in the
-/// request as Harbor does (§0).
+/// request as Harbor does (docs/harbor-api.md#authentication).
 async fn authenticate(
     shared: &Shared,
     creds: Option<&(String, String)>,
@@ -148,8 +151,8 @@ async fn authenticate(
     }
 }
 
-/// What every core response carries (§0): the request id, and a fresh session cookie that
-/// a well-behaved client must ignore.
+/// What every core response carries (docs/harbor-api.md#every-call): the request id, and a fresh
+/// session cookie that a well-behaved client must ignore.
 fn finish(mut resp: Resp, rid: &str) -> Resp {
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(rid) {
@@ -168,7 +171,7 @@ fn finish(mut resp: Resp, rid: &str) -> Resp {
     resp
 }
 
-/// The caller's X-Request-Id, or a new UUID (§0).
+/// The caller's X-Request-Id, or a new UUID (docs/harbor-api.md#request-id).
 fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
@@ -199,7 +202,7 @@ pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)>
     Some((user.to_owned(), pass.to_owned()))
 }
 
-/// §0: Harbor merges duplicate slashes before routing.
+/// docs/harbor-api.md#duplicate-slashes: Harbor merges duplicate slashes before routing.
 fn merge_slashes(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for c in path.chars() {

@@ -1,4 +1,5 @@
-//! Auth modes and the failed-login lock (§0, §6).
+//! Auth modes and the failed-login lock (docs/harbor-api.md#auth-modes,
+//! docs/harbor-api.md#failed-login-lock).
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,5 @@
-//! Discovery and identity (§1, §3, §8 items 1, 2, 5, 11): systeminfo, the current user
+//! Discovery and identity (docs/harbor-api.md#ping-and-systeminfo,
+//! docs/harbor-api.md#the-current-user-and-its-permissions): systeminfo, the current user
 //! and its permissions.
 
 use std::collections::BTreeSet;

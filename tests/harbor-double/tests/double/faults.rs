@@ -1,5 +1,5 @@
-//! Infrastructure failures (§8 items 17–20): injected faults, TLS modes, the plain-HTTP
-//! redirector, and handler panics that fail the test.
+//! Infrastructure failures (docs/harbor-api.md#faults-and-tls-modes): injected faults, TLS modes,
+//! the plain-HTTP redirector, and handler panics that fail the test.
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Projects (§2, §8 items 7–9): existence, lookup and the fuzzy, counted list.
+//! Projects (docs/harbor-api.md#projects): existence, lookup and the fuzzy, counted list.
 
 use serde_json::{Value, json};
 

@@ -1,5 +1,5 @@
-//! /v2 (§4, §8 item 6): the probe Harbor answers itself, and the real registry behind
-//! /v2, where real clients push and pull with Harbor's tokens.
+//! /v2 (docs/harbor-api.md#the-v2-probe): the probe Harbor answers itself, and the real registry
+//! behind /v2, where real clients push and pull with Harbor's tokens.
 
 use std::path::Path;
 use std::process::Command;
@@ -58,7 +58,8 @@ fn the_v2_probe_is_answered_by_harbor_itself() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The real registry behind /v2 (§4): real clients push and pull with Harbor's tokens
+// The real registry behind /v2: real clients push and pull with Harbor's tokens
+// (docs/harbor-api.md#the-token-service)
 
 fn skopeo(home: &Path, args: &[&str]) -> std::process::Output {
     Command::new("skopeo")

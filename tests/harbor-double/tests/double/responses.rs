@@ -1,5 +1,5 @@
-//! Shared rules of every response (§0): request id, session cookie, CSRF, the request
-//! log, and debug output that never shows a secret.
+//! Shared rules of every response (docs/harbor-api.md#every-call): request id, session cookie,
+//! CSRF, the request log, and debug output that never shows a secret.
 
 use serde_json::json;
 

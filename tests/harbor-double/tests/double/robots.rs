@@ -1,4 +1,4 @@
-//! Robots (§5, §8 items 12–16): the robot v2 API, its errors, expiry and disabling.
+//! Robots (docs/harbor-api.md#robot-accounts): the robot v2 API, its errors, expiry and disabling.
 
 use harbor_double::Config;
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ fn robots_are_created_used_read_listed_and_deleted_like_harbor() {
     assert!((body["expires_at"].as_i64().unwrap() - (now + 86_400)).abs() < 10);
     assert!(body["creation_time"].is_string());
 
-    // §8 item 13: the new credentials work at once.
+    // The new credentials work at once (docs/harbor-api.md#creating-a-robot).
     let rc = Some(("robot$proj+ci-1234-ab", secret.as_str()));
     let (_, claims) = token(h, rc, "&scope=repository:proj/app:pull");
     let claims = claims.unwrap();
@@ -52,7 +52,7 @@ fn robots_are_created_used_read_listed_and_deleted_like_harbor() {
     assert_eq!(actions(&claims, 0), set(&["pull", "push"]));
     assert_eq!(get(h, "/api/v2.0/users/current", rc).status, 412);
 
-    // §8 item 14
+    // docs/harbor-api.md#reading-updating-and-deleting
     let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&pam));
     assert_eq!(read.status, 200);
     let r = read.json();
@@ -100,7 +100,7 @@ fn robots_are_created_used_read_listed_and_deleted_like_harbor() {
         json!({"errors": [{"code": "CONFLICT", "message": "robot account 5:proj+ci-1234-ab already exists"}]})
     );
 
-    // §8 item 15
+    // docs/harbor-api.md#reading-updating-and-deleting
     let alice = user(h, "alice");
     let delete = |creds| send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), creds, None);
     assert_eq!(delete(as_creds(&alice)).status, 403);
@@ -300,7 +300,8 @@ fn a_robot_can_be_disabled_and_its_secret_refreshed_through_the_api() {
 
 #[test]
 fn the_robot_prefix_is_stripped_at_login_and_shown_in_every_name_and_can_change() {
-    // field-2026.md §3: Harbor stores `<project>+<name>` and adds the *current* prefix.
+    // docs/harbor-api.md#the-robot-prefix: Harbor stores `<project>+<name>` and adds the *current*
+    // prefix.
     let f = start(Config {
         robot_prefix: "svc-".into(),
         ..Config::default()

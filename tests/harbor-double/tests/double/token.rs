@@ -1,5 +1,5 @@
 //! Token service: actions per role and robot, the token body and JWT, anonymous tokens,
-//! and the release variants (§4, §8 items 3, 4, 10, 13, 19).
+//! and the release variants (docs/harbor-api.md#the-token-service).
 
 use std::collections::BTreeSet;
 

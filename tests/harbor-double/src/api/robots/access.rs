@@ -1,6 +1,7 @@
-//! §5 `robotAPI.requireAccess` and its helpers: who may create, read, list, update and
-//! delete which robots, and the 2.12 rule that a robot creates only robots within its own
-//! scope. Project permissions come from `model::Model::can`; never re-implement them here.
+//! docs/harbor-api.md#robot-accounts `robotAPI.requireAccess` and its helpers: who may create,
+//! read, list, update and delete which robots, and the 2.12 rule that a robot creates only robots
+//! within its own scope. Project permissions come from `model::Model::can`; never re-implement them
+//! here.
 
 use crate::model::{Model, Permission, Principal, RobotRec};
 use crate::respond::{self, Resp};
@@ -59,7 +60,8 @@ fn system_can(model: &Model, who: Principal, resource: &str, action: &str) -> bo
     })
 }
 
-/// 2.12+: a robot may only create robots whose access is a subset of its own (§5).
+/// 2.12+: a robot may only create robots whose access is a subset of its own
+/// (docs/harbor-api.md#creating-a-robot).
 pub(crate) fn within_creator_scope(creator: &RobotRec, wanted: &[Permission]) -> bool {
     wanted.iter().all(|w| {
         let own = creator
@@ -76,7 +78,8 @@ pub(crate) fn within_creator_scope(creator: &RobotRec, wanted: &[Permission]) ->
     })
 }
 
-/// Lookup before permission (§5): a missing id is 404 even for a caller without access.
+/// Lookup before permission (docs/harbor-api.md#reading-updating-and-deleting): a missing id is 404
+/// even for a caller without access.
 pub(crate) fn find_robot<'m>(
     model: &'m Model,
     who: Principal,

@@ -1,7 +1,7 @@
-//! §5: the robot v2 API (`/api/v2.0/robots`, Harbor 2.2 and later): create, read, list,
-//! update, refresh the secret and delete. Request bodies are read and validated in `spec`,
-//! the permission checks are in `access`; this file holds the handlers and the robot's JSON.
-//! The secret must never appear in any answer but creation's and refresh's.
+//! docs/harbor-api.md#robot-accounts: the robot v2 API (`/api/v2.0/robots`, Harbor 2.2 and later):
+//! create, read, list, update, refresh the secret and delete. Request bodies are read and validated
+//! in `spec`, the permission checks are in `access`; this file holds the handlers and the robot's
+//! JSON. The secret must never appear in any answer but creation's and refresh's.
 
 mod access;
 mod spec;
@@ -17,9 +17,9 @@ use crate::util;
 use access::{RobotNs, find_robot, require_robot_access, within_creator_scope};
 use spec::{parse_q, parse_robot_body, validate_robot};
 
-/// §5 `POST /api/v2.0/robots`: name, then body validation (400), then `robot:create` on the
-/// project (401/403), then the project itself (404 for an admin), then uniqueness (409).
-/// 201 with `Location` and the only copy of the secret.
+/// docs/harbor-api.md#creating-a-robot `POST /api/v2.0/robots`: name, then body validation (400),
+/// then `robot:create` on the project (401/403), then the project itself (404 for an admin), then
+/// uniqueness (409). 201 with `Location` and the only copy of the secret.
 pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     let spec = match parse_robot_body(r.body) {
         Ok(s) => s,
@@ -132,7 +132,8 @@ fn robot_json(model: &Model, rec: &RobotRec) -> Value {
     })
 }
 
-/// §5 `GET /api/v2.0/robots/{id}`: the robot without its secret; needs `robot:read`.
+/// docs/harbor-api.md#reading-updating-and-deleting `GET /api/v2.0/robots/{id}`: the robot without
+/// its secret; needs `robot:read`.
 pub(crate) fn get_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
     let model = shared.model();
     match find_robot(&model, who, id, "read") {
@@ -141,8 +142,8 @@ pub(crate) fn get_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
     }
 }
 
-/// §5 `DELETE /api/v2.0/robots/{id}`: 200 with an empty body; the credentials stop working
-/// at once because authentication reads the same list.
+/// docs/harbor-api.md#reading-updating-and-deleting `DELETE /api/v2.0/robots/{id}`: 200 with an
+/// empty body; the credentials stop working at once because authentication reads the same list.
 pub(crate) fn delete_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
     let mut model = shared.model();
     if let Err(resp) = find_robot(&model, who, id, "delete") {
@@ -152,8 +153,8 @@ pub(crate) fn delete_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
     respond::empty(200)
 }
 
-/// §5 `PUT /api/v2.0/robots/{id}` (`updateV2Robot`): disable, duration, description and
-/// permissions may change; name, level and project may not.
+/// docs/harbor-api.md#reading-updating-and-deleting `PUT /api/v2.0/robots/{id}` (`updateV2Robot`):
+/// disable, duration, description and permissions may change; name, level and project may not.
 pub(crate) fn update_robot(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Resp {
     let mut model = shared.model();
     if !model.authenticated(r.who) {
@@ -215,8 +216,9 @@ pub(crate) fn update_robot(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Resp
     respond::empty(200)
 }
 
-/// §5 `PATCH /api/v2.0/robots/{id}`: `{"secret":""}` issues a new secret and returns it;
-/// a given secret must be 8–128 characters with upper case, lower case and a digit.
+/// docs/harbor-api.md#reading-updating-and-deleting `PATCH /api/v2.0/robots/{id}`: `{"secret":""}`
+/// issues a new secret and returns it; a given secret must be 8–128 characters with upper case,
+/// lower case and a digit.
 pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Resp {
     let mut model = shared.model();
     if let Err(resp) = find_robot(&model, r.who, id, "update") {
@@ -248,7 +250,8 @@ pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Re
     respond::json(200, &json!({}))
 }
 
-/// §5 `GET /api/v2.0/robots?q=Level=project,ProjectID=<id>,name=~<stem>`: a project's robots
+/// docs/harbor-api.md#reading-updating-and-deleting
+/// `GET /api/v2.0/robots?q=Level=project,ProjectID=<id>,name=~<stem>`: a project's robots
 /// (needs `robot:list`), or without `Level` the system robots; `X-Total-Count` as usual.
 pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     let model = shared.model();

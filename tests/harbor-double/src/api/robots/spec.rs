@@ -1,6 +1,7 @@
-//! §5: what a robot request says: the `RobotCreate`/`Robot` body, read as loosely as Go's
-//! JSON decoder reads it, `robotAPI.validate` with Harbor's order and messages, and the `q`
-//! query syntax of the robot list. No permission checks here (those are in `access`).
+//! docs/harbor-api.md#creating-a-robot: what a robot request says: the `RobotCreate`/`Robot` body,
+//! read as loosely as Go's JSON decoder reads it, `robotAPI.validate` with Harbor's order and
+//! messages, and the `q` query syntax of the robot list. No permission checks here (those are in
+//! `access`).
 
 use serde_json::Value;
 
@@ -74,7 +75,8 @@ pub(crate) fn parse_robot_body(body: &[u8]) -> Result<RobotSpec, Resp> {
     })
 }
 
-/// §5 `robotAPI.validate`, in Harbor's order and with Harbor's messages.
+/// docs/harbor-api.md#creating-a-robot `robotAPI.validate`, in Harbor's order and with Harbor's
+/// messages.
 pub(crate) fn validate_robot(
     duration: i64,
     level: &str,
