@@ -17,6 +17,8 @@
 //! - [`policy`] → claims: the rules, and the [`policy::decide`] that grants or refuses.
 //! - [`config`] → policy: the TOML config, validated into rules and settings, and the
 //!   password file's reader.
+//! - `fuzz` → claims, config, keys (the `fuzzing` feature only): the entry point of each fuzz
+//!   target in `crates/broker/fuzz/`.
 
 // pub(crate) by default: an item is `pub` only where another crate reaches it.
 #![warn(unreachable_pub)]
@@ -24,6 +26,11 @@
 pub mod claims;
 pub mod config;
 mod crypto;
+// Scaffolding for crates/broker/fuzz and the corpus replay, behind the `fuzzing` feature: a
+// normal build does not compile it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod keys;
 pub mod policy;
 #[cfg(test)]
