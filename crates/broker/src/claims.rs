@@ -302,32 +302,18 @@ fn refusal(kind: ErrorKind) -> TokenError {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::collections::HashMap;
-
-    use jsonwebtoken::DecodingKey;
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::keys::parse_jwks;
+    use crate::keys::StaticKeys;
     use crate::test_keys::{A, B, hs256, jwk, jwks, sign, signing_input};
 
     pub(crate) const ISSUER: &str = "https://gitlab.example.com";
     pub(crate) const AUDIENCE: &str = "https://harbor-broker.example.com";
 
     /// The keys a test issuer publishes: only `a`.
-    struct Published(HashMap<String, DecodingKey>);
-
-    impl KeyStore for Published {
-        fn key(&self, kid: &str) -> Result<DecodingKey, KeyError> {
-            self.0
-                .get(kid)
-                .cloned()
-                .ok_or(KeyError::UnknownKid { kid: kid.into() })
-        }
-    }
-
-    fn published() -> Published {
-        Published(parse_jwks(&jwks(&[(A, "a")])).unwrap())
+    fn published() -> StaticKeys {
+        StaticKeys::from_jwks(&jwks(&[(A, "a")])).unwrap()
     }
 
     fn now() -> u64 {

@@ -5,15 +5,11 @@
 //! fuzzer reports as a crash. Not an API: only a build with the `fuzzing` feature compiles it,
 //! and it performs no I/O.
 
-use std::collections::HashMap;
-
-use jsonwebtoken::DecodingKey;
-
 use docker_credential_harbor_core::text;
 
 use crate::claims::{Claims, TokenVerifier};
 use crate::config;
-use crate::keys::{self, KeyError, KeyStore};
+use crate::keys::{self, StaticKeys};
 
 /// A target: bytes in, a panic when a property fails.
 pub type Target = fn(&[u8]);
@@ -24,17 +20,6 @@ pub const TARGETS: &[(&str, Target)] = &[("id_token", id_token), ("broker_config
 
 /// The public half of the test-only key `a` (tests/keys/README.md).
 const JWKS: &[u8] = include_bytes!("../tests/keys/a.jwks.json");
-
-struct Fixed(HashMap<String, DecodingKey>);
-
-impl KeyStore for Fixed {
-    fn key(&self, kid: &str) -> Result<DecodingKey, KeyError> {
-        self.0
-            .get(kid)
-            .cloned()
-            .ok_or(KeyError::UnknownKid { kid: kid.into() })
-    }
-}
 
 /// Nothing the house's escaping would change (a tab and a line break are kept: a parser's
 /// message may have several lines).
@@ -52,7 +37,7 @@ pub fn id_token(data: &[u8]) {
     let Ok(token) = std::str::from_utf8(data) else {
         return;
     };
-    let keys = Fixed(keys::parse_jwks(JWKS).expect("the committed test JWKS parses"));
+    let keys = StaticKeys::from_jwks(JWKS).expect("the committed test JWKS parses");
     let verifier = TokenVerifier::new("https://gitlab.example.com", "https://broker.example")
         .expect("no other crypto provider in the fuzz target");
     let err = match verifier.verify(token, &keys) {

@@ -66,10 +66,8 @@ impl Clock for SystemClock {
 /// Why no key was found for a `kid`.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error(
-        "the token's signing key (kid {kid}) is not in the issuer's JWKS, even after \
-         fetching it again"
-    )]
+    /// Not there, the JWKS fetched again to check (or, for [`StaticKeys`], not pinned).
+    #[error("the token's signing key (kid {kid}) is not in the issuer's JWKS")]
     UnknownKid { kid: String },
     #[error(
         "the token's signing key (kid {kid}) is not in the issuer's JWKS, and it was fetched \
@@ -168,6 +166,35 @@ pub fn cache_for(cache_control: Option<&str>) -> Duration {
     match max_age {
         Some(secs) => Duration::from_secs(secs).clamp(MIN_CACHE, MAX_CACHE),
         None => DEFAULT_CACHE,
+    }
+}
+
+/// A fixed set of keys, never refetched: a JWKS pinned by hand (an issuer the broker cannot
+/// reach), and the tests' issuer.
+#[derive(Clone)]
+pub struct StaticKeys(HashMap<String, DecodingKey>);
+
+impl StaticKeys {
+    /// The RS256 keys of a JWKS body, as [`parse_jwks`] reads them.
+    pub fn from_jwks(body: &[u8]) -> Result<StaticKeys, KeyError> {
+        parse_jwks(body).map(StaticKeys)
+    }
+}
+
+impl fmt::Debug for StaticKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StaticKeys").field(&self.0.len()).finish()
+    }
+}
+
+impl KeyStore for StaticKeys {
+    fn key(&self, kid: &str) -> Result<DecodingKey, KeyError> {
+        self.0
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| KeyError::UnknownKid {
+                kid: text::inline(kid).into_owned(),
+            })
     }
 }
 

@@ -10,8 +10,9 @@
 //!
 //! The map, bottom up (an arrow is "may use"):
 //! - `crypto`: the RS256 verifier (ring) installed into jsonwebtoken; no other algorithm.
-//! - [`keys`] → crypto: the [`keys::KeyStore`] trait, and [`keys::Jwks`], its real side's
-//!   cache of the issuer's JWKS behind a [`keys::FetchJwks`] and a [`keys::Clock`].
+//! - [`keys`]: the [`keys::KeyStore`] trait; [`keys::Jwks`], its real side's cache of the
+//!   issuer's JWKS behind a [`keys::FetchJwks`] and a [`keys::Clock`]; [`keys::StaticKeys`],
+//!   a JWKS pinned by hand.
 //! - [`claims`] → keys, crypto: GitLab's id_token claims as a typed struct, and the
 //!   [`claims::TokenVerifier`] that checks a token and returns them.
 //! - [`policy`] → claims: the rules, and the [`policy::decide`] that grants or refuses.
