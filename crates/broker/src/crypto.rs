@@ -81,3 +81,42 @@ impl JwtVerifier for Rs256 {
         Algorithm::RS256
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The verifier refuses on its own, whatever reached it: the claims module's header
+    // check is not the only guard.
+    #[test]
+    fn only_rs256_with_an_rsa_modulus_and_exponent_gets_a_verifier() {
+        let rsa = DecodingKey::from_rsa_raw_components(&[0xc5; 256], &[1, 0, 1]);
+        let secret = DecodingKey::from_secret(b"the public key as an HMAC secret").unwrap();
+        let der = DecodingKey::from_rsa_der(&[0x30, 0x00]);
+        assert!(rs256_only(&Algorithm::RS256, &rsa).is_ok());
+        for alg in [
+            Algorithm::HS256,
+            Algorithm::RS384,
+            Algorithm::PS256,
+            Algorithm::ES256,
+        ] {
+            assert!(rs256_only(&alg, &rsa).is_err(), "{alg:?}");
+            assert!(rs256_only(&alg, &secret).is_err(), "{alg:?}");
+        }
+        assert!(rs256_only(&Algorithm::RS256, &secret).is_err());
+        assert!(rs256_only(&Algorithm::RS256, &der).is_err());
+        let key = EncodingKey::from_secret(b"k").unwrap();
+        assert!(no_signer(&Algorithm::RS256, &key).is_err());
+    }
+
+    #[test]
+    fn a_signature_that_is_not_the_key_s_is_refused() {
+        let verifier = rs256_only(
+            &Algorithm::RS256,
+            &DecodingKey::from_rsa_raw_components(&[0xc5; 256], &[1, 0, 1]),
+        )
+        .unwrap();
+        assert!(verifier.verify(b"header.claims", &vec![0; 256]).is_err());
+        assert!(verifier.verify(b"header.claims", &Vec::new()).is_err());
+    }
+}
