@@ -236,13 +236,13 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLong);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
-            // `none` and unknown names fail to parse as an Algorithm.
-            ErrorKind::Json(_) if algorithm_name(token).is_some() => {
-                TokenError::Algorithm(algorithm_name(token).unwrap_or_default())
-            }
-            _ => TokenError::Malformed,
-        })?;
+        // `none` and unknown names fail to parse as an Algorithm: name them. A header that
+        // fails for another reason is malformed, whatever its alg.
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| match algorithm_name(token) {
+                Some(alg) if alg != "RS256" => TokenError::Algorithm(alg),
+                _ => TokenError::Malformed,
+            })?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Algorithm(format!("{:?}", header.alg)));
         }
@@ -422,6 +422,18 @@ pub(crate) mod tests {
             let token = sign(A, &header, &gitlab_claims());
             let err = verify(&token).unwrap_err();
             assert!(matches!(err, TokenError::Algorithm(_)), "{alg}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_rs256_header_is_called_malformed_not_a_wrong_algorithm() {
+        for header in [
+            json!({"alg": "RS256", "kid": 5}),
+            json!({"alg": "RS256", "kid": "a", "crit": 1}),
+        ] {
+            let token = sign(A, &header, &gitlab_claims());
+            let err = verify(&token).unwrap_err();
+            assert!(matches!(err, TokenError::Malformed), "{header}: {err}");
         }
     }
 
