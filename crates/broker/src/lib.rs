@@ -16,7 +16,7 @@
 //! - [`claims`] → keys, crypto: GitLab's id_token claims as a typed struct, and the
 //!   [`claims::TokenVerifier`] that checks a token and returns them.
 //! - [`policy`] → claims: the rules, and the [`policy::decide`] that grants or refuses.
-//! - [`config`] → policy: the TOML config, validated into rules and settings, and the
+//! - [`config`] → policy, claims: the TOML config, validated into rules and settings, and the
 //!   password file's reader.
 //! - `fuzz` → claims, config, keys (the `fuzzing` feature only): the entry point of each fuzz
 //!   target in `crates/broker/fuzz/`.
