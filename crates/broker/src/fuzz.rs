@@ -1,0 +1,79 @@
+//! Entry points for the broker's fuzz targets (`crates/broker/fuzz/`, a cargo-fuzz workspace
+//! of its own) and for the test that replays their corpus (`tests/fuzz_corpus.rs`): one
+//! function per parser of outside input. Each hands the bytes to the parser as the broker
+//! will, then checks what must hold whatever the input; a violated property panics, which the
+//! fuzzer reports as a crash. Not an API: only a build with the `fuzzing` feature compiles it,
+//! and it performs no I/O.
+
+use docker_credential_harbor_core::text;
+
+use crate::claims::{Claims, TokenVerifier};
+use crate::config;
+use crate::keys::{self, StaticKeys};
+
+/// A target: bytes in, a panic when a property fails.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its file in `crates/broker/fuzz/fuzz_targets/` and its
+/// corpus directory (names unique across the repository's fuzz workspaces).
+pub const TARGETS: &[(&str, Target)] = &[("id_token", id_token), ("broker_config", broker_config)];
+
+/// The public half of the test-only key `a` (tests/keys/README.md).
+const JWKS: &[u8] = include_bytes!("../tests/keys/a.jwks.json");
+
+/// Nothing the house's escaping would change (a tab and a line break are kept: a parser's
+/// message may have several lines).
+fn printable(message: &str) -> bool {
+    text::escape(message) == message
+}
+
+/// A bearer token, the claims JSON and a JWKS body: verification never panics and never
+/// succeeds (nothing here holds the private key, so an accepted input would be a forgery);
+/// its refusal never quotes a part of the token nor holds a control character. The claims and JWKS
+/// parsers never panic on the same bytes.
+pub fn id_token(data: &[u8]) {
+    let _ = serde_json::from_slice::<Claims>(data);
+    let _ = keys::parse_jwks(data);
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
+    let keys = StaticKeys::from_jwks(JWKS).expect("the committed test JWKS parses");
+    let verifier = TokenVerifier::new("https://gitlab.example.com", "https://broker.example")
+        .expect("no other crypto provider in the fuzz target");
+    let err = match verifier.verify(token, &keys) {
+        Ok(claims) => panic!("a token with no valid signature was accepted: {claims:?}"),
+        Err(err) => err.to_string(),
+    };
+    assert!(text::inline(&err) == err, "{err:?}");
+    // A JWT's parts are base64url; a long one never shows up in a refusal (the messages'
+    // own words are shorter, and a kid or alg is shown decoded, never encoded).
+    for part in token.split('.') {
+        let encoded = part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if encoded && part.len() >= 16 {
+            assert!(!err.contains(part), "{err:?}");
+        }
+    }
+}
+
+/// The config file's text: parsing never panics; a refusal holds nothing the house's
+/// escaping would change; an accepted config has rules and bounded robot lifetimes.
+pub fn broker_config(data: &[u8]) {
+    let Ok(source) = std::str::from_utf8(data) else {
+        return;
+    };
+    match config::parse(source) {
+        Ok(config) => {
+            assert!(!config.rules.is_empty());
+            let ttl = config.robots.ttl_seconds;
+            assert!((config::MIN_TTL..=config::MAX_TTL).contains(&ttl));
+            assert!(config.robots.sweep_interval_seconds <= ttl);
+            assert!(config.gitlab.issuer.starts_with("https://"));
+        }
+        Err(err) => {
+            let shown = err.to_string();
+            assert!(printable(&shown), "{shown:?}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Test-only signing: the fixed test keys in `tests/keys/` (see its README: never trusted
+//! anywhere), a JWKS of their public halves, and tokens signed or forged by hand, so a test
+//! can write any header (`none`, HS256) that no JWT library would sign. Never compiled
+//! outside `cargo test`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
+use serde_json::{Value, json};
+
+/// Signs with the key GitLab publishes from the start.
+pub(crate) const A: &[u8] = include_bytes!("../tests/keys/a.pk8");
+/// The key a rotation brings in.
+pub(crate) const B: &[u8] = include_bytes!("../tests/keys/b.pk8");
+
+fn pair(pk8: &[u8]) -> RsaKeyPair {
+    RsaKeyPair::from_pkcs8(pk8).expect("the test keys are valid PKCS#8")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The public half of `pk8` as a JWK, as GitLab publishes it.
+pub(crate) fn jwk(pk8: &[u8], kid: &str) -> Value {
+    let pair = pair(pk8);
+    let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+    json!({
+        "kty": "RSA", "kid": kid, "e": b64(&public.e), "n": b64(&public.n),
+        "use": "sig", "alg": "RS256",
+    })
+}
+
+/// A JWKS body with each `(key, kid)`.
+pub(crate) fn jwks(keys: &[(&[u8], &str)]) -> Vec<u8> {
+    let keys: Vec<Value> = keys.iter().map(|(k, kid)| jwk(k, kid)).collect();
+    serde_json::to_vec(&json!({ "keys": keys })).expect("a JSON value serialises")
+}
+
+/// `header.claims` base64url-encoded, unsigned.
+pub(crate) fn signing_input(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// An RS256 token signed with `pk8`, whatever the header says.
+pub(crate) fn sign(pk8: &[u8], header: &Value, claims: &Value) -> String {
+    let input = signing_input(header, claims);
+    let pair = pair(pk8);
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("ring signs with a valid key");
+    format!("{input}.{}", b64(&sig))
+}
+
+/// An HS256 token whose HMAC secret is `secret` (key confusion: the public key as secret).
+pub(crate) fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
+    let input = signing_input(header, claims);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
