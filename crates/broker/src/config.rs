@@ -1,7 +1,8 @@
-//! The broker's TOML config (`harbor-broker --config FILE`), with exactly the names issue 18's
-//! contract fixes, parsed strictly (an unknown key is an error, so a typo never becomes a
-//! default) and validated into [`Config`], whose rules the policy reads. It never reads the
-//! Harbor password: only its path; [`read_password`] reads that file when the broker needs it.
+//! The broker's TOML config (`harbor-broker --config FILE`), with exactly the names its contract
+//! fixes (other tools and checks rely on them), parsed strictly (an unknown key is an error, so a
+//! typo never becomes a default) and validated into [`Config`], whose rules the policy reads. It
+//! never reads the Harbor password: only its path; [`read_password`] reads that file when the
+//! broker needs it.
 //!
 //! Bounds chosen here (docs later, from these constants): `ttl_seconds` from [`MIN_TTL`] (a
 //! short job's pre-build to post-build) to [`MAX_TTL`] (Harbor's shortest robot `duration`,

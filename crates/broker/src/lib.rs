@@ -1,7 +1,7 @@
 //! harbor-broker's decision core: what the broker decides when a GitLab CI job hands it an
-//! `id_token` (issue 18), with no network server and no Harbor call. A later slice wraps it in
-//! the `harbor-broker` binary (HTTP server, JWKS fetcher, robot minting, sweeper, audit line);
-//! none of those exists yet.
+//! `id_token` to trade it for a job robot, with no network server and no Harbor call. A later slice
+//! wraps it in the `harbor-broker` binary (HTTP server, JWKS fetcher, robot minting, sweeper, audit
+//! line); none of those exists yet.
 //!
 //! What it must never do: put a token, a password or a key in a message, a log line, a panic
 //! or `Debug`; grant anything without a `[[rules]]` entry that names the job's project or
