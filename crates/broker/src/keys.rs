@@ -46,7 +46,7 @@ pub struct JwksResponse {
 /// keys they made.
 pub trait FetchJwks {
     /// The error says what failed (connection, status, TLS) in words a person reads.
-    fn fetch(&self) -> Result<JwksResponse, String>;
+    fn fetch(&self) -> anyhow::Result<JwksResponse>;
 }
 
 /// Monotonic time, injectable so tests move it instead of sleeping.
@@ -77,6 +77,13 @@ pub enum KeyError {
     Cooldown { kid: String },
     #[error("the issuer's JWKS could not be fetched: {0}")]
     Fetch(String),
+    /// The cached keys expired and the cooldown forbids a fetch yet.
+    #[error(
+        "the issuer's JWKS could not be fetched: no fresh keys are cached and the last fetch \
+         was less than {} s ago",
+        REFETCH_COOLDOWN.as_secs()
+    )]
+    Stale,
     #[error("the issuer's JWKS is not usable: {0}")]
     Parse(String),
 }
@@ -89,7 +96,7 @@ impl Problem for KeyError {
                  check [gitlab] issuer and jwks_url"
                     .into(),
             ),
-            KeyError::Fetch(_) => Some(
+            KeyError::Fetch(_) | KeyError::Stale => Some(
                 "check that the broker reaches [gitlab] jwks_url and trusts its certificate \
                  ([gitlab] ca_file)"
                     .into(),
@@ -258,7 +265,7 @@ impl<F: FetchJwks, C: Clock> Jwks<F, C> {
         let response = self
             .fetcher
             .fetch()
-            .map_err(|e| KeyError::Fetch(text::inline(&e).into_owned()))?;
+            .map_err(|e| KeyError::Fetch(text::inline(&format!("{e:#}")).into_owned()))?;
         let keys = parse_jwks(&response.body)?;
         state.keys = keys;
         state.fresh_until = Some(now + cache_for(response.cache_control.as_deref()));
@@ -285,10 +292,7 @@ impl<F: FetchJwks, C: Clock> KeyStore for Jwks<F, C> {
             return Err(if fresh {
                 KeyError::Cooldown { kid: kid_shown }
             } else {
-                KeyError::Fetch(format!(
-                    "no fresh keys are cached and the last fetch was less than {} s ago",
-                    REFETCH_COOLDOWN.as_secs()
-                ))
+                KeyError::Stale
             });
         }
         self.fetch_into(&mut state)?;
@@ -331,10 +335,10 @@ mod tests {
     }
 
     impl FetchJwks for Issuer {
-        fn fetch(&self) -> Result<JwksResponse, String> {
+        fn fetch(&self) -> anyhow::Result<JwksResponse> {
             self.fetches.set(self.fetches.get() + 1);
             if self.down.get() {
-                return Err("connection refused".into());
+                anyhow::bail!("connection refused");
             }
             Ok(JwksResponse {
                 body: self.body.borrow().clone(),
