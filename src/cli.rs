@@ -195,17 +195,22 @@ fn typed(written: String, args: &mut Args) -> String {
     }
 }
 
+/// The refusal of a word a subcommand does not take (`said`: "doctor: unknown argument"),
+/// pointing at `help`'s `--help`. The word is quoted, and its control characters escaped, once:
+/// by the message's `{word:?}`.
+fn unknown(said: &'static str, help: &'static str) -> impl Fn(String) -> ArgError + Copy {
+    move |word| ArgError::Unknown { said, word, help }
+}
+
+/// The refusal of `sub`'s option given without its value.
+fn needs(sub: &'static str) -> impl Fn(&'static str) -> ArgError + Copy {
+    move |flag| ArgError::NeedsValue { sub, flag }
+}
+
 /// `doctor [--runner-config FILE [--registry HOST[:PORT]]]`.
 fn doctor(mut args: Args) -> Result<Subcommand, ArgError> {
-    let unknown = |w: String| ArgError::Unknown {
-        said: "doctor: unknown argument",
-        word: docker_credential_harbor_core::text::inline(&w).into_owned(),
-        help: "doctor",
-    };
-    let needs = |flag| ArgError::NeedsValue {
-        sub: "doctor",
-        flag,
-    };
+    let unknown = unknown("doctor: unknown argument", "doctor");
+    let needs = needs("doctor");
     let (mut config, mut registry) = (None, None);
     while let Some(arg) = args.next(unknown)? {
         match arg {
@@ -252,11 +257,7 @@ reported as present, shape unverified.
 
 /// `pre-build [--job-robot]`.
 fn pre_build(mut args: Args) -> Result<Subcommand, ArgError> {
-    let unknown = |word| ArgError::Unknown {
-        said: "pre-build: unknown argument",
-        word,
-        help: "pre-build",
-    };
+    let unknown = unknown("pre-build: unknown argument", "pre-build");
     let mut job_robot = false;
     while let Some(arg) = args.next(unknown)? {
         match arg {
@@ -295,15 +296,8 @@ when the job ends (it expires within a day regardless).
 
 /// `install-hooks --runner-config FILE [--job-path PATH] [--registry HOST[:PORT]]`.
 fn install_hooks(mut args: Args) -> Result<Subcommand, ArgError> {
-    let unknown = |w: String| ArgError::Unknown {
-        said: "install-hooks: unknown argument",
-        word: docker_credential_harbor_core::text::inline(&w).into_owned(),
-        help: "install-hooks",
-    };
-    let needs = |flag| ArgError::NeedsValue {
-        sub: "install-hooks",
-        flag,
-    };
+    let unknown = unknown("install-hooks: unknown argument", "install-hooks");
+    let needs = needs("install-hooks");
     let (mut config, mut job_path, mut registry) = (None, None, None);
     while let Some(arg) = args.next(unknown)? {
         match arg {
@@ -363,11 +357,7 @@ fn robots(mut args: Args) -> Result<Subcommand, ArgError> {
             return Err(command(typed(written(other), &mut args)));
         }
     }
-    let unknown = |word| ArgError::Unknown {
-        said: "robots prune: unknown argument",
-        word,
-        help: "robots",
-    };
+    let unknown = unknown("robots prune: unknown argument", "robots");
     let (mut older_than_hours, mut dry_run) = (3, false);
     while let Some(arg) = args.next(unknown)? {
         match arg {
@@ -419,11 +409,7 @@ per-job client configuration, credHelpers entries it added, CA files it placed. 
 
 /// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
 fn configure(mut args: Args) -> Result<Subcommand, ArgError> {
-    let unknown = |word| ArgError::Unknown {
-        said: "configure: unknown option",
-        word,
-        help: "configure",
-    };
+    let unknown = unknown("configure: unknown option", "configure");
     let mut configure = ConfigureArgs::default();
     while let Some(arg) = args.next(unknown)? {
         match arg {
@@ -691,6 +677,29 @@ mod tests {
         ];
         for (args, message) in cases {
             assert_eq!(bad(args), message);
+        }
+    }
+
+    #[test]
+    fn a_control_character_in_a_refused_word_is_escaped_once_by_every_subcommand() {
+        for (sub, said, help) in [
+            ("doctor", "doctor: unknown argument", "doctor"),
+            (
+                "install-hooks",
+                "install-hooks: unknown argument",
+                "install-hooks",
+            ),
+            ("pre-build", "pre-build: unknown argument", "pre-build"),
+            ("configure", "configure: unknown option", "configure"),
+        ] {
+            let got = match p(&[sub, "--a\x1bb\nc"]) {
+                Command::Sub(Subcommand::BadArguments(e)) => e.to_string(),
+                other => panic!("{sub}: {other:?}"),
+            };
+            assert_eq!(
+                got,
+                format!("{said} \"--a\\u{{1b}}b\\nc\"; see {help} --help")
+            );
         }
     }
 
