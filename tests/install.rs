@@ -185,7 +185,8 @@ fn issue_16_a_bracket_line_in_a_multi_line_string_is_no_table_header() {
         let text = fs::read_to_string(&config).unwrap();
         text.parse::<toml::Table>()
             .unwrap_or_else(|e| panic!("{quotes}: no longer TOML: {e}\n{text}"));
-        // The runner's own post_build_script is kept and reported; only the pre-build line is added.
+        // The runner's own post_build_script is kept and reported; only the pre-build line is
+        // added.
         out.stderr_has("line 8: runner \"docker\" has a post_build_script of its own, which install never rewrites; add this line to it by hand:")
             .stderr_has(&format!("\n  {}\n", post_hook(JOB)))
             .stdout_has("added 1 hook line(s)");
