@@ -56,8 +56,8 @@ pub(crate) fn write_dirs(
 /// A CA file placed in one directory, and the directories created for it (outermost first).
 #[derive(Debug)]
 pub(crate) struct Placed {
-    pub file: PathBuf,
-    pub created_dirs: Vec<PathBuf>,
+    pub(crate) file: PathBuf,
+    pub(crate) created_dirs: Vec<PathBuf>,
 }
 
 /// Writes `pem` as [`PLACED_CA`] in `dir` (0644: certificates only), unless it holds exactly

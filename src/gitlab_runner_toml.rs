@@ -94,13 +94,13 @@ pub(crate) fn binary_in(script: &str) -> Option<&str> {
 /// One `[[runners]]` table.
 pub(crate) struct Runner {
     /// `name`, or its position when it has none.
-    pub name: String,
-    pub executor: Option<String>,
-    pub pre_build: PreBuild,
-    pub post_build_hook: bool,
-    pub allowlist: Allowlist,
+    pub(crate) name: String,
+    pub(crate) executor: Option<String>,
+    pub(crate) pre_build: PreBuild,
+    pub(crate) post_build_hook: bool,
+    pub(crate) allowlist: Allowlist,
     /// What the table's `environment` sets `DOCKER_AUTH_CONFIG` to, for every job.
-    pub environment_auth: Option<DockerAuthConfig>,
+    pub(crate) environment_auth: Option<DockerAuthConfig>,
 }
 
 /// What an allowlist says about this helper for one registry, as far as we can read it: its

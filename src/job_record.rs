@@ -41,27 +41,27 @@ pub(crate) enum Action {
 /// The job's robot, as post-build and the keeper know it (never its secret).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct JobRobot {
-    pub id: i64,
-    pub name: String,
-    pub expires_at: i64,
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) expires_at: i64,
     /// The keeper's socket.
-    pub socket: PathBuf,
+    pub(crate) socket: PathBuf,
     /// The 0600 store that holds the robot's secret for the helper.
-    pub store: PathBuf,
+    pub(crate) store: PathBuf,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct JobState {
-    pub version: u32,
+    pub(crate) version: u32,
     /// `CI_JOB_ID`, when there is one.
     #[serde(default)]
-    pub job_id: Option<String>,
+    pub(crate) job_id: Option<String>,
     /// The job's shell, which holds the leases.
     #[serde(default)]
-    pub shell: Option<ProcessId>,
+    pub(crate) shell: Option<ProcessId>,
     /// What pre-build did, in order.
     #[serde(default)]
-    pub actions: Vec<Action>,
+    pub(crate) actions: Vec<Action>,
 }
 
 /// Where this job's record lives: the per-job directory, else the data directory by job id.

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 /// A process, told from a later one that reuses its pid by its start time.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct ProcessId {
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// Field 22 of `/proc/<pid>/stat`, in clock ticks since boot.
-    pub start: u64,
+    pub(crate) start: u64,
 }
 
 impl ProcessId {

@@ -201,7 +201,7 @@ pub(crate) struct Pointed {
     /// For a copy: the registries whose logins the copy leaves out.
     pub(crate) left_out: Vec<String>,
     /// For a copy: why the user's file could not be read (the copy starts empty).
-    pub unreadable_source: Option<ConfigError>,
+    pub(crate) unreadable_source: Option<ConfigError>,
 }
 
 /// Points `registries` at the helper in `client`'s file, in place or in a per-job copy. The

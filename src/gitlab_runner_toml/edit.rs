@@ -26,13 +26,13 @@ const POST: &str = "post_build_script";
 /// The edited file, and what a person must still do by hand.
 pub(crate) struct Edit {
     /// The whole new text; only meaningful when `added` > 0.
-    pub text: Zeroizing<String>,
+    pub(crate) text: Zeroizing<String>,
     /// How many lines were added.
-    pub added: usize,
+    pub(crate) added: usize,
     /// How many `[[runners]]` tables the file has.
-    pub runners: usize,
+    pub(crate) runners: usize,
     /// One message per hook that exists and is not the one we would write.
-    pub by_hand: Vec<String>,
+    pub(crate) by_hand: Vec<String>,
 }
 
 /// Why the file cannot be edited; nothing of it is quoted.

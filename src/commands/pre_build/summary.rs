@@ -18,12 +18,12 @@ use crate::settings::{HarborSettings, JobContext, VerifyMode};
 #[derive(Default)]
 pub(super) struct Report {
     /// `export` lines for the job's shell (machine output, never escaped).
-    pub exports: Vec<Vec<u8>>,
-    pub warnings: Vec<String>,
-    pub configured: Vec<String>,
-    pub verified: Option<String>,
+    pub(crate) exports: Vec<Vec<u8>>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) configured: Vec<String>,
+    pub(crate) verified: Option<String>,
     /// Strict mode and something went wrong: the job fails before the build.
-    pub failed: bool,
+    pub(crate) failed: bool,
 }
 
 impl Report {
