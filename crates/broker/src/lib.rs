@@ -16,6 +16,8 @@
 //! - [`claims`] → keys, crypto: GitLab's id_token claims as a typed struct, and the
 //!   [`claims::TokenVerifier`] that checks a token and returns them.
 //! - [`policy`] → claims: the rules, and the [`policy::decide`] that grants or refuses.
+//! - [`robots`] → claims, policy: the [`robots::Robots`] trait (mint, release, sweep,
+//!   readiness) the server asks of Harbor, and the values that cross it.
 //! - [`config`] → policy, claims: the TOML config, validated into rules and settings, and the
 //!   password file's reader.
 //! - `fuzz` → claims, config, keys (the `fuzzing` feature only): the entry point of each fuzz
@@ -34,5 +36,6 @@ mod crypto;
 pub mod fuzz;
 pub mod keys;
 pub mod policy;
+pub mod robots;
 #[cfg(test)]
 mod test_keys;
