@@ -24,6 +24,8 @@
 //!
 //! Map of the crate:
 //! - `lib.rs` (this file): the public types ([`Config`], [`Fault`], [`Logged`], [`Robot`], …).
+//! - `gitlab`: [`GitlabIssuer`], a GitLab id_token issuer double (JWKS, discovery, RS256
+//!   tokens of a CI job) for harbor-broker's tests, demo and benchmark.
 //! - `harbor`: [`Harbor`], the running double: start-up, the methods tests use, and `Drop`.
 //! - `model/`: users, projects, robots, authentication (docs/harbor-api.md#authentication)
 //!   and permissions (docs/harbor-api.md#roles).
@@ -40,6 +42,7 @@
 //! - `respond`, `util`: response builders, clock, randomness and query parsing.
 
 mod api;
+mod gitlab;
 mod harbor;
 mod model;
 mod panics;
@@ -54,6 +57,7 @@ mod util;
 use std::fmt;
 use std::time::Duration;
 
+pub use gitlab::{GitlabIssuer, JobClaims};
 pub use harbor::Harbor;
 
 /// How the double authenticates Basic credentials (docs/harbor-api.md#auth-modes).

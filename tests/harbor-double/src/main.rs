@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] [--read-only]
-//!               [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime]
+//!               [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime] [--gitlab-issuer AUD]
 //! ```
+//!
+//! With `--gitlab-issuer AUD` it also starts the GitLab id_token issuer double
+//! ([`harbor_double::GitlabIssuer`]) for tokens with `aud = AUD`, and announces `gitlab_url`
+//! and `gitlab_ca_file` (tokens: `POST <gitlab_url>/-/double/id_token`).
 //!
 //! It starts the double, writes `DIR/harbor.json` and prints the same single JSON line on
 //! stdout (`url`, `addr`, `ca_file`, `other_ca_file`, `cert_dir`, `users` with every fixture
@@ -21,11 +25,11 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
-use harbor_double::{AuthMode, Config, Harbor, HarborVersion};
+use harbor_double::{AuthMode, Config, GitlabIssuer, Harbor, HarborVersion};
 use serde::Serialize;
 
 const USAGE: &str = "usage: harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] \
-[--read-only] [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime]";
+[--read-only] [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime] [--gitlab-issuer AUD]";
 
 #[derive(Serialize)]
 struct Announcement {
@@ -38,18 +42,24 @@ struct Announcement {
     registry: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     http_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gitlab_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gitlab_ca_file: Option<PathBuf>,
 }
 
 struct Args {
     dir: PathBuf,
     config: Config,
     stdin_lifetime: bool,
+    gitlab_audience: Option<String>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut dir = None;
     let mut config = Config::default();
     let mut stdin_lifetime = false;
+    let mut gitlab_audience = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -60,6 +70,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--plain-http" => config.plain_http = true,
             "--read-only" => config.read_only = true,
             "--stdin-lifetime" => stdin_lifetime = true,
+            "--gitlab-issuer" => {
+                gitlab_audience = Some(args.next().ok_or("--gitlab-issuer needs an audience")?)
+            }
             "--harbor-version" => {
                 config.version = match args.next().as_deref() {
                     Some("2.0") => HarborVersion::V2_0,
@@ -77,6 +90,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         dir,
         config,
         stdin_lifetime,
+        gitlab_audience,
     })
 }
 
@@ -97,6 +111,10 @@ fn main() {
     let oidc = args.config.auth_mode == AuthMode::OidcAuth;
     let registry = args.config.registry;
     let harbor = Harbor::start(&args.dir, args.config);
+    let gitlab = args
+        .gitlab_audience
+        .as_deref()
+        .map(|aud| GitlabIssuer::start(&args.dir, aud));
 
     let mut names = vec!["admin", "alice", "gary", "pam", "mary", "dave"];
     if oidc {
@@ -114,6 +132,8 @@ fn main() {
             .collect(),
         registry,
         http_url: harbor.http_url(),
+        gitlab_url: gitlab.as_ref().map(GitlabIssuer::url),
+        gitlab_ca_file: gitlab.as_ref().map(GitlabIssuer::ca_file),
     };
     let line = serde_json::to_string(&announcement).unwrap_or_default();
     let file = args.dir.join("harbor.json");
@@ -124,6 +144,7 @@ fn main() {
     println!("{line}");
 
     wait_for_stop(args.stdin_lifetime);
+    drop(gitlab);
     drop(harbor);
 }
 
@@ -194,6 +215,19 @@ mod tests {
         assert!(a.config.registry && a.config.plain_http && a.stdin_lifetime);
         assert_eq!(a.config.auth_mode, AuthMode::OidcAuth);
         assert_eq!(a.dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn the_gitlab_issuer_takes_its_audience() {
+        let a = args(&["--dir", "/tmp/x", "--gitlab-issuer", "https://b.test"]).unwrap();
+        assert_eq!(a.gitlab_audience.as_deref(), Some("https://b.test"));
+        assert!(args(&["--dir", "/tmp/x", "--gitlab-issuer"]).is_err());
+        assert!(
+            args(&["--dir", "/tmp/x"])
+                .unwrap()
+                .gitlab_audience
+                .is_none()
+        );
     }
 
     #[test]

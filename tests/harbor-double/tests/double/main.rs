@@ -21,6 +21,8 @@ mod discovery;
 /// Injected faults, TLS modes, the plain-HTTP redirector, handler panics
 /// (docs/harbor-api.md#faults-and-tls-modes).
 mod faults;
+/// The GitLab id_token issuer double beside it.
+mod gitlab;
 /// Project existence, lookup and listing (docs/harbor-api.md#projects).
 mod projects;
 /// The `/v2/` probe and the real registry behind it, with skopeo (docs/harbor-api.md#the-v2-probe).
