@@ -329,6 +329,26 @@ fn harbors_refusals_of_a_robot_are_named() {
 }
 
 #[test]
+fn a_200_that_is_not_harbor_s_json_is_an_error_not_an_empty_list() {
+    let t = TestEnv::new("robots-junk");
+    let h = start(&t, false);
+    let pam = client(&h, "pam", &h.password("pam"));
+    h.set_fault(Fault::Huge(64));
+    for e in [
+        robots::project_id(&pam, "proj").map(|_| ()).unwrap_err(),
+        robots::list(&pam, 5).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(
+            e.to_string().contains("the answer is not Harbor's JSON"),
+            "{e}"
+        );
+    }
+    h.set_fault(Fault::None);
+    assert_eq!(robots::project_id(&pam, "proj").unwrap(), Some(5));
+    assert!(robots::list(&pam, 5).unwrap().unwrap().is_empty());
+}
+
+#[test]
 fn prune_deletes_only_leftover_job_robots() {
     let mut t = TestEnv::new("robots-prune");
     let h = start(&t, false);

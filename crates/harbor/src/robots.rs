@@ -17,7 +17,7 @@ use docker_credential_harbor_core::problem::Problem;
 
 use crate::account::{self, Kind};
 use crate::verify::check_project;
-use crate::{HarborClient, HarborError, encode};
+use crate::{HarborClient, HarborError, Reply, encode};
 
 /// Every job robot's name starts with this, then the job id and a random suffix.
 pub const JOB_ROBOT_STEM: &str = "ci-job-";
@@ -213,9 +213,19 @@ pub fn parse_may_create(body: &[u8]) -> bool {
         .any(|p| p.resource == "robot" && p.action == "create")
 }
 
-/// One page of `GET /robots` (never with secrets); junk is an empty page.
-pub fn parse_listed(body: &[u8]) -> Vec<Listed> {
-    serde_json::from_slice(body).unwrap_or_default()
+/// One page of `GET /robots` (never with secrets); `None` for junk, which is not an empty page.
+pub fn parse_listed(body: &[u8]) -> Option<Vec<Listed>> {
+    serde_json::from_slice(body).ok()
+}
+
+/// A 200 whose body is not what the call answers: a proxy or another service, never "none".
+fn not_harbor(reply: &Reply, what: &str) -> HarborError {
+    HarborError::Unexpected {
+        what: format!("{what}: the answer is not Harbor's JSON"),
+        status: reply.status,
+        request_id: reply.request_id.clone(),
+        message: None,
+    }
 }
 
 /// `DELETE /api/v2.0/robots/{id}`; `Ok(false)` when it was gone already.
@@ -228,7 +238,8 @@ pub fn delete(client: &HarborClient, id: i64) -> Result<bool, HarborError> {
     }
 }
 
-/// The numeric id of `project`, when the account may read it.
+/// The numeric id of `project`, when the account may read it (`None`: it may not, or there is
+/// no such project); a 200 that is not a project is an error.
 pub fn project_id(client: &HarborClient, project: &str) -> Result<Option<i64>, HarborError> {
     check_project(project)?;
     let reply = client.get_with(
@@ -238,7 +249,9 @@ pub fn project_id(client: &HarborClient, project: &str) -> Result<Option<i64>, H
     if reply.status != 200 {
         return Ok(None);
     }
-    Ok(parse_project_id(&reply.body))
+    parse_project_id(&reply.body)
+        .map(Some)
+        .ok_or_else(|| not_harbor(&reply, "GET /api/v2.0/projects/{name}"))
 }
 
 /// Whether the account holds `robot:create` on the project (`GET users/current/permissions`).
@@ -253,7 +266,8 @@ pub fn may_create(client: &HarborClient, project_id: i64) -> Result<Option<bool>
     Ok(Some(parse_may_create(&reply.body)))
 }
 
-/// Every robot of a project (paged), `None` when the account may not list them.
+/// Every robot of a project (paged), `None` when the account may not list them; a 200 that is
+/// not a list of robots is an error, never an empty list.
 pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>>, HarborError> {
     let mut all = Vec::new();
     for page in 1..=100 {
@@ -264,7 +278,8 @@ pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>
         if reply.status != 200 {
             return Ok(None);
         }
-        let batch = parse_listed(&reply.body);
+        let batch =
+            parse_listed(&reply.body).ok_or_else(|| not_harbor(&reply, "GET /api/v2.0/robots"))?;
         let done = batch.len() < 100
             || reply
                 .total_count
@@ -280,7 +295,7 @@ pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>
 /// The robot's own name: what follows the last `+` of `<prefix><project>+<name>`, whatever
 /// the prefix. `None` for a system robot (no `+`), which pre-build never makes: without the
 /// `+`, a prefix such as `ci-` could make another robot's login start with the stem.
-fn short_name(robot: &Listed) -> Option<&str> {
+pub fn short_name(robot: &Listed) -> Option<&str> {
     robot.name.rsplit_once('+').map(|(_, short)| short)
 }
 
