@@ -18,7 +18,7 @@ use harbor_broker::harbor::{self, HarborRobots};
 use harbor_broker::policy::{Access, Grant};
 use harbor_broker::robots::{Minted, RobotError, Robots};
 use harbor_client::{HarborClient, Options, Proxies, TrustFiles, robots as api, tls};
-use harbor_double::{Config, Fault, Harbor, Robot};
+use harbor_double::{Config, Fault, Harbor, HarborVersion, Robot};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tempfile::TempDir;
@@ -45,12 +45,21 @@ struct Rig {
     secrets: std::cell::RefCell<Vec<String>>,
 }
 
+/// A double of Harbor 2.15, the first release whose system robots create project robots.
 fn rig() -> Rig {
+    rig_of(HarborVersion::V2_15)
+}
+
+fn rig_of(version: HarborVersion) -> Rig {
     let dir = tempfile::Builder::new()
         .prefix("broker-harbor-")
         .tempdir()
         .unwrap();
-    let h = Harbor::start(&dir.path().join("double"), Config::default());
+    let config = Config {
+        version,
+        ..Config::default()
+    };
+    let h = Harbor::start(&dir.path().join("double"), config);
     Rig {
         dir,
         h,
@@ -318,6 +327,22 @@ fn a_minter_without_push_is_refused_push_with_harbor_s_words() {
         "{text}"
     );
     assert!(text.contains("repository pull and push"), "{text}");
+}
+
+#[test]
+fn before_2_15_a_system_robot_minter_is_refused_and_told_why() {
+    let r = rig_of(HarborVersion::V2_13);
+    let broker = r.minter(&minimal_minter());
+    broker.ready().unwrap();
+    let e = broker
+        .mint(&grant("proj", Access::Pull), &claims("1"), now())
+        .unwrap_err();
+    let (status, text) = r.error(e);
+    assert_eq!(status, 502);
+    assert!(text.contains("(Harbor: \"DENIED: denied\")"), "{text}");
+    assert!(text.contains("only from Harbor 2.15 on"), "{text}");
+    // An admin mints on any release.
+    r.mint(&r.admin(), "1", Access::Push, now());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] [--read-only]
-//!               [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime]
+//!               [--harbor-version 2.0|2.12|2.13|2.15] [--stdin-lifetime]
 //! ```
 //!
 //! It starts the double, writes `DIR/harbor.json` and prints the same single JSON line on
@@ -25,7 +25,7 @@ use harbor_double::{AuthMode, Config, Harbor, HarborVersion};
 use serde::Serialize;
 
 const USAGE: &str = "usage: harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] \
-[--read-only] [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime]";
+[--read-only] [--harbor-version 2.0|2.12|2.13|2.15] [--stdin-lifetime]";
 
 #[derive(Serialize)]
 struct Announcement {
@@ -65,7 +65,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                     Some("2.0") => HarborVersion::V2_0,
                     Some("2.12") => HarborVersion::V2_12,
                     Some("2.13") => HarborVersion::V2_13,
-                    _ => return Err("--harbor-version takes 2.0, 2.12 or 2.13".into()),
+                    Some("2.15") => HarborVersion::V2_15,
+                    _ => return Err("--harbor-version takes 2.0, 2.12, 2.13 or 2.15".into()),
                 }
             }
             "-h" | "--help" => return Err(String::new()),
