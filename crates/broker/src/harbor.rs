@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use docker_credential_harbor_core::integration::Account;
 use docker_credential_harbor_core::text;
-use docker_credential_harbor_core::url::HarborUrl;
+use docker_credential_harbor_core::url::{HarborUrl, UrlProblem};
 use docker_credential_harbor_core::vars::RegistryFrom;
 use harbor_client::account::{self, Kind};
 use harbor_client::robots::{self, CreateError, Listed, RepositoryAccess};
@@ -80,7 +80,11 @@ pub fn connect_with(
     let password = config::read_password(&harbor.password_file)?;
     let url = HarborUrl::parse(&harbor.url, RegistryFrom::Url).map_err(|e| ConnectError::Url {
         url: text::inline(&harbor.url).into_owned(),
-        reason: e.to_string().replace("HARBOR_URL", "the URL"),
+        reason: match e {
+            UrlProblem::Address { problem, .. } => problem.to_string(),
+            // The config admits https:// URLs only; the others cannot reach here.
+            _ => "it is not an https:// URL of a host".to_owned(),
+        },
     })?;
     let options = Options {
         timeout,
@@ -283,8 +287,33 @@ impl HarborRobots {
                     text::inline(&robot.name)
                 )
             }),
-            e => self.harbor_error(&format!("deleting robot {}", robot.name), e),
+            e => self.harbor_error(&format!("deleting robot {}", text::inline(&robot.name)), e),
         })
+    }
+
+    /// Deletes every robot of ours in `projects` that `pick` chooses, handing each outcome
+    /// (deleted, gone already, failed) to `outcome`. A project that cannot be listed (deleted,
+    /// down) does not strand the others' robots: they are still done, and its error returned.
+    fn delete_ours(
+        &self,
+        projects: &[String],
+        pick: impl Fn(&Ours<'_>) -> bool,
+        mut outcome: impl FnMut(Result<bool, RobotError>),
+    ) -> Option<RobotError> {
+        let mut unlisted = None;
+        for project in distinct(projects) {
+            match self.robots_of(project, None) {
+                Ok(listed) => {
+                    for robot in listed.iter().filter(|r| ours(r).is_some_and(|o| pick(&o))) {
+                        outcome(self.delete(robot, project));
+                    }
+                }
+                Err(e) => {
+                    unlisted.get_or_insert(e);
+                }
+            }
+        }
+        unlisted
     }
 
     /// A refused `POST /robots`, in the broker's terms.
@@ -400,57 +429,33 @@ impl Robots for HarborRobots {
     }
 
     fn release(&self, projects: &[String], job_id: &str) -> Result<usize, RobotError> {
-        let mut deleted = 0;
-        let mut first_error = None;
-        for project in distinct(projects) {
-            // One project failing (deleted, down) does not strand the others' robots.
-            let listed = match self.robots_of(project, None) {
-                Ok(listed) => listed,
+        let (mut deleted, mut failed) = (0, None);
+        let unlisted = self.delete_ours(
+            projects,
+            |o| o.job_id == job_id,
+            |outcome| match outcome {
+                Ok(true) => deleted += 1,
+                Ok(false) => {}
                 Err(e) => {
-                    first_error.get_or_insert(e);
-                    continue;
+                    failed.get_or_insert(e);
                 }
-            };
-            for robot in listed
-                .iter()
-                .filter(|r| ours(r).is_some_and(|o| o.job_id == job_id))
-            {
-                match self.delete(robot, project) {
-                    Ok(true) => deleted += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-        }
-        first_error.map_or(Ok(deleted), Err)
+            },
+        );
+        unlisted.or(failed).map_or(Ok(deleted), Err)
     }
 
     fn sweep(&self, projects: &[String], now: i64) -> Result<Swept, RobotError> {
         let mut swept = Swept::default();
-        let mut first_error = None;
-        for project in distinct(projects) {
-            let listed = match self.robots_of(project, None) {
-                Ok(listed) => listed,
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                    continue;
-                }
-            };
-            for robot in listed
-                .iter()
-                .filter(|r| ours(r).is_some_and(|o| o.expiry <= now))
-            {
-                match self.delete(robot, project) {
-                    Ok(true) => swept.deleted += 1,
-                    Ok(false) => {}
-                    Err(_) => swept.failed += 1,
-                }
-            }
-        }
-        // A project that could not be listed fails the sweep; the others were still swept.
-        first_error.map_or(Ok(swept), Err)
+        let unlisted = self.delete_ours(
+            projects,
+            |o| o.expiry <= now,
+            |outcome| match outcome {
+                Ok(true) => swept.deleted += 1,
+                Ok(false) => {}
+                Err(_) => swept.failed += 1,
+            },
+        );
+        unlisted.map_or(Ok(swept), Err)
     }
 
     fn ready(&self) -> Result<(), RobotError> {

@@ -136,6 +136,21 @@ impl Rig {
         minted
     }
 
+    /// The status and text of a mint the test expects to fail.
+    fn refused(
+        &self,
+        broker: &HarborRobots,
+        project: &str,
+        access: Access,
+        job: &str,
+        now: i64,
+    ) -> (u16, String) {
+        let e = broker
+            .mint(&grant(project, access), &claims(job), now)
+            .unwrap_err();
+        self.error(e)
+    }
+
     /// The error's text and `Debug`, checked for every secret seen so far.
     fn error(&self, e: RobotError) -> (u16, String) {
         let shown = format!("{e} | {e:?}");
@@ -306,18 +321,11 @@ fn each_permission_of_the_minimal_minter_is_needed() {
 #[test]
 fn a_minter_without_push_is_refused_push_with_harbor_s_words() {
     let r = rig();
-    let broker = r.minter(&[
-        ("project", "read"),
-        ("robot", "create"),
-        ("robot", "list"),
-        ("robot", "delete"),
-        ("repository", "pull"),
-    ]);
+    let mut pull_only = minimal_minter();
+    assert_eq!(pull_only.pop(), Some(("repository", "push")));
+    let broker = r.minter(&pull_only);
     r.mint(&broker, "5", Access::Pull, now());
-    let e = broker
-        .mint(&grant("proj", Access::Push), &claims("5"), now())
-        .unwrap_err();
-    let (status, text) = r.error(e);
+    let (status, text) = r.refused(&broker, "proj", Access::Push, "5", now());
     assert_eq!(status, 502);
     assert!(
         text.contains(
@@ -334,10 +342,7 @@ fn before_2_15_a_system_robot_minter_is_refused_and_told_why() {
     let r = rig_of(HarborVersion::V2_13);
     let broker = r.minter(&minimal_minter());
     broker.ready().unwrap();
-    let e = broker
-        .mint(&grant("proj", Access::Pull), &claims("1"), now())
-        .unwrap_err();
-    let (status, text) = r.error(e);
+    let (status, text) = r.refused(&broker, "proj", Access::Pull, "1", now());
     assert_eq!(status, 502);
     assert!(text.contains("(Harbor: \"DENIED: denied\")"), "{text}");
     assert!(text.contains("only from Harbor 2.15 on"), "{text}");
@@ -355,10 +360,7 @@ fn the_fourth_live_robot_of_a_job_is_refused_and_other_jobs_are_not() {
     for _ in 0..3 {
         r.mint(&broker, "77", Access::Pull, t);
     }
-    let e = broker
-        .mint(&grant("proj", Access::Pull), &claims("77"), t)
-        .unwrap_err();
-    let (status, text) = r.error(e);
+    let (status, text) = r.refused(&broker, "proj", Access::Pull, "77", t);
     assert_eq!(status, 429);
     assert!(
         text.contains("job 77 already holds 3 live robots"),
@@ -394,6 +396,35 @@ fn release_deletes_that_job_s_robots_only_on_any_replica() {
     for kept in [&other.username, &foreign.name, &human.name] {
         assert!(left.contains(kept), "{kept} in {left:?}");
     }
+}
+
+#[test]
+fn robots_past_the_first_page_are_counted_released_and_swept() {
+    let r = rig();
+    let broker = r.minter(&minimal_minter());
+    for i in 0..150 {
+        r.h.add_robot("proj", &format!("other-{i}"), &["pull"], 1);
+    }
+    let t = now();
+    for _ in 0..3 {
+        r.mint(&broker, "600", Access::Pull, t);
+    }
+    r.mint(&broker, "601", Access::Pull, t - TTL as i64 - 1);
+    assert_eq!(r.refused(&broker, "proj", Access::Pull, "600", t).0, 429);
+    let swept = broker.sweep(&projects(), t).unwrap();
+    assert_eq!((swept.deleted, swept.failed), (1, 0));
+    assert_eq!(broker.release(&projects(), "600").unwrap(), 3);
+    assert_eq!(
+        r.h.robots().len(),
+        151,
+        "the other robots and the minter stay"
+    );
+    let pages =
+        r.h.requests()
+            .iter()
+            .filter(|q| q.path.contains("ProjectID%3D5&page_size=100&page=2"))
+            .count();
+    assert!(pages >= 3, "{pages}");
 }
 
 #[test]
@@ -514,10 +545,7 @@ fn a_wrong_password_names_the_password_file() {
 fn a_missing_project_names_the_rule_s_harbor_project() {
     let r = rig();
     for broker in [r.admin(), r.minter(&minimal_minter())] {
-        let e = broker
-            .mint(&grant("nosuch", Access::Pull), &claims("1"), now())
-            .unwrap_err();
-        let (status, text) = r.error(e);
+        let (status, text) = r.refused(&broker, "nosuch", Access::Pull, "1", now());
         assert_eq!(status, 502);
         assert!(
             text.contains("project nosuch (harbor_project in [[rules]] entry 2)"),

@@ -369,10 +369,15 @@ fn system_robot_body(name: &str, access: &[(&str, &str)]) -> Value {
     })
 }
 
+/// `POST /api/v2.0/robots` as `creds`.
+fn create(h: &harbor_double::Harbor, creds: Option<(&str, &str)>, body: Value) -> Answer {
+    send(h, "POST", "/api/v2.0/robots", creds, Some(body))
+}
+
 /// Creates a robot as the admin; its login and secret.
 fn made_by_admin(h: &harbor_double::Harbor, body: Value) -> (String, String) {
     let admin = user(h, "admin");
-    let created = send(h, "POST", "/api/v2.0/robots", as_creds(&admin), Some(body));
+    let created = create(h, as_creds(&admin), body);
     assert_eq!(created.status, 201);
     let b = created.json();
     (
@@ -399,13 +404,7 @@ fn before_2_15_a_system_robot_may_not_create_project_robots_and_a_project_robot_
     let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
     let minter = Some((name.as_str(), secret.as_str()));
     let pull_push = [("repository", "pull"), ("repository", "push")];
-    let refused = send(
-        h,
-        "POST",
-        "/api/v2.0/robots",
-        minter,
-        Some(robot_body("job-1", "proj", &pull_push, 1)),
-    );
+    let refused = create(h, minter, robot_body("job-1", "proj", &pull_push, 1));
     assert_eq!(refused.status, 403);
     assert_eq!(
         refused.json(),
@@ -429,21 +428,13 @@ fn before_2_15_a_system_robot_may_not_create_project_robots_and_a_project_robot_
     maker["description"] = json!("a project robot that makes robots");
     let (name, secret) = made_by_admin(h, maker);
     let maker = Some((name.as_str(), secret.as_str()));
-    let made = send(
+    let made = create(
         h,
-        "POST",
-        "/api/v2.0/robots",
         maker,
-        Some(robot_body("pull-1", "proj", &[("repository", "pull")], 1)),
+        robot_body("pull-1", "proj", &[("repository", "pull")], 1),
     );
     assert_eq!(made.status, 201);
-    let wider = send(
-        h,
-        "POST",
-        "/api/v2.0/robots",
-        maker,
-        Some(robot_body("push-1", "proj", &pull_push, 1)),
-    );
+    let wider = create(h, maker, robot_body("push-1", "proj", &pull_push, 1));
     assert_eq!(wider.status, 403);
     assert_eq!(
         wider.json()["errors"][0]["message"],
@@ -461,13 +452,7 @@ fn from_2_15_a_system_robot_creates_project_robots_within_its_scope() {
     let pull_push = [("repository", "pull"), ("repository", "push")];
     let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
     let minter = Some((name.as_str(), secret.as_str()));
-    let made = send(
-        h,
-        "POST",
-        "/api/v2.0/robots",
-        minter,
-        Some(robot_body("job-1", "proj", &pull_push, 1)),
-    );
+    let made = create(h, minter, robot_body("job-1", "proj", &pull_push, 1));
     assert_eq!(made.status, 201);
     assert_eq!(made.json()["name"], "robot$proj+job-1");
     let id = made.json()["id"].as_i64().unwrap();
@@ -481,26 +466,14 @@ fn from_2_15_a_system_robot_creates_project_robots_within_its_scope() {
     // Without push of its own, it may not give push (Harbor's words, with its name).
     let (name, secret) = made_by_admin(h, system_robot_body("puller", &MINTER[..5]));
     let puller = Some((name.as_str(), secret.as_str()));
-    let wider = send(
-        h,
-        "POST",
-        "/api/v2.0/robots",
-        puller,
-        Some(robot_body("job-2", "proj", &pull_push, 1)),
-    );
+    let wider = create(h, puller, robot_body("job-2", "proj", &pull_push, 1));
     assert_eq!(wider.status, 403);
     assert_eq!(
         wider.json(),
         json!({"errors": [{"code": "DENIED", "message": "permission scope is invalid. It must be equal to or more restrictive than the creator robot's permissions: robot$puller"}]})
     );
     // A missing project looks forbidden, as to any non-admin.
-    let missing = send(
-        h,
-        "POST",
-        "/api/v2.0/robots",
-        minter,
-        Some(robot_body("job-3", "nosuch", &pull_push, 1)),
-    );
+    let missing = create(h, minter, robot_body("job-3", "nosuch", &pull_push, 1));
     assert_eq!(missing.status, 403);
     assert_eq!(missing.json()["errors"][0]["code"], "FORBIDDEN");
     // And it lists and deletes what it made.
