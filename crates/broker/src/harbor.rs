@@ -66,7 +66,9 @@ pub struct HarborRobots {
 }
 
 /// A client for `[harbor]` (system store plus `ca_file`, [`TIMEOUT`] per call), minting robots
-/// that end `ttl_seconds` after their mint.
+/// that end `ttl_seconds` after their mint. Blocking, like every call of [`HarborRobots`]:
+/// reqwest's blocking client must be built, called and dropped off the async threads (in
+/// `spawn_blocking`, or before the runtime starts).
 pub fn connect(harbor: &config::Harbor, ttl_seconds: u64) -> Result<HarborRobots, ConnectError> {
     connect_with(harbor, ttl_seconds, TIMEOUT)
 }
@@ -164,8 +166,8 @@ fn description(claims: &Claims, grant: &Grant, expiry: i64) -> String {
         claims.job_id,
         claims.pipeline_id,
         claims.running_project_id(),
-        claims.running_project_path(),
-        claims.git_ref,
+        text::inline(claims.running_project_path()),
+        text::inline(&claims.git_ref),
         grant.access,
         grant.rule,
     );

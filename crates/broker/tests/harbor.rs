@@ -471,8 +471,10 @@ fn a_sweep_that_cannot_delete_counts_the_failure_and_goes_on() {
 fn harbor_s_failures_are_503_504_and_502_and_the_next_call_works() {
     let r = rig();
     let broker = r.admin();
-    let cases: [(Fault, u16, &str); 6] = [
+    let cases: [(Fault, u16, &str); 8] = [
         (Fault::Html503, 503, "Harbor is down"),
+        (Fault::Html504, 503, "Harbor is down"),
+        (Fault::Reset, 503, "Harbor is unavailable"),
         (Fault::Status500, 503, "internal server error"),
         (
             Fault::Slow(Duration::from_secs(6)),
