@@ -7,7 +7,8 @@
 //! A broker robot is a project robot named `hb-<job id>-<intended expiry>-<8 hex>` (Harbor
 //! stores `<prefix><project>+<that>`) whose description starts with [`MARK`]: the name
 //! carries all a replica needs to release or sweep it, so nothing is kept here. A robot is
-//! ours only with both the name and the mark.
+//! ours only with both the name and the mark. The per-job limit is counted in Harbor before
+//! each mint, so it holds across replicas except for mints of one job that race each other.
 //!
 //! What it must never do: put the robot's secret or the broker's password anywhere but the
 //! [`Minted`] it returns and the client's Basic header (never in a reason, a log line or
@@ -38,7 +39,7 @@ pub const MARK: &str = "harbor-broker";
 /// The deadline of each Harbor call, retries included: well under a job's patience and a
 /// probe's period, long enough for a loaded Harbor.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// Harbor's description column is a varchar(1024); ours stays below it.
+/// Harbor's description column is a varchar(1024) (its migration 0004); ours stays below it.
 const MAX_DESCRIPTION: usize = 1000;
 
 /// Why the broker cannot talk to Harbor at all: a `[harbor]` key to fix.
@@ -493,6 +494,36 @@ mod tests {
             expires_at: 0,
             creation_time: String::new(),
         }
+    }
+
+    #[test]
+    fn the_description_starts_with_the_mark_and_fits_harbor_s_column() {
+        let mut claims: Claims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "s", "aud": "a", "exp": 2, "nbf": 1, "iat": 1, "jti": "j",
+            "namespace_id": "7", "namespace_path": "team", "project_id": "42",
+            "project_path": "team/app", "user_id": "3", "user_login": "alice",
+            "pipeline_id": "900", "pipeline_source": "push", "job_id": "12", "ref": "main",
+            "ref_type": "branch", "ref_protected": "false",
+        }))
+        .unwrap();
+        let grant = Grant {
+            harbor_project: "team".into(),
+            access: Access::Pull,
+            rule: 1,
+        };
+        assert_eq!(
+            description(&claims, &grant, 99),
+            "harbor-broker: GitLab job 12 of pipeline 900, project 42 (team/app), ref main; pull \
+             by rule 1; ends at 99 (Unix seconds)"
+        );
+        claims.git_ref = format!("a\nb{}", "é".repeat(600));
+        let long = description(&claims, &grant, 99);
+        assert!(
+            long.starts_with(MARK) && long.len() <= MAX_DESCRIPTION,
+            "{}",
+            long.len()
+        );
+        assert!(long.contains("ref a\\nb"), "{long}");
     }
 
     #[test]
