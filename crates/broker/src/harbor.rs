@@ -212,12 +212,10 @@ impl HarborRobots {
 
     /// A refusal (`None` from a call that needs a right): the credentials when Harbor does not
     /// take them (one more request, on this failure only), else `refused`.
-    fn refusal(&self, refused: impl FnOnce(Kind) -> String) -> RobotError {
+    fn refusal(&self, refused: impl FnOnce() -> String) -> RobotError {
         match account::kind(&self.client) {
             Ok(Kind::Guessed { status: 401, .. }) => self.credentials(),
-            Ok(kind) => RobotError::BadGateway {
-                reason: refused(kind),
-            },
+            Ok(_) => RobotError::BadGateway { reason: refused() },
             Err(e) => self.harbor_error("asking Harbor who the broker is", e),
         }
     }
@@ -254,7 +252,7 @@ impl HarborRobots {
 
     /// Every robot of `project` (its id first).
     fn robots_of(&self, project: &str, rule: Option<usize>) -> Result<Vec<Listed>, RobotError> {
-        let missing = |_| {
+        let missing = || {
             format!(
                 "project {} ({}) does not exist in Harbor, or {} may not read it; create the \
                  project or fix the key, or give the minter project read (docs/broker.md)",
@@ -269,7 +267,7 @@ impl HarborRobots {
         robots::list(&self.client, id)
             .map_err(|e| self.harbor_error(&format!("listing the robots of {project}"), e))?
             .ok_or_else(|| {
-                self.refusal(|_| {
+                self.refusal(|| {
                     format!(
                         "{} may not list the robots of project {project}; {PERMISSIONS}",
                         self.user()
@@ -283,7 +281,7 @@ impl HarborRobots {
         robots::delete(&self.client, robot.id).map_err(|e| match e {
             HarborError::Unexpected {
                 status: 401 | 403, ..
-            } => self.refusal(|_| {
+            } => self.refusal(|| {
                 format!(
                     "{} may not delete robot {} in project {project}; {PERMISSIONS}",
                     self.user(),
