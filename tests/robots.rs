@@ -6,7 +6,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use harbor_client::robots::{self, CreateError};
+use harbor_client::robots::{self, CreateError, RepositoryAccess};
 use harbor_client::{HarborClient, verify};
 use harbor_double::{Config, Fault, Harbor, RobotInfo};
 
@@ -293,13 +293,20 @@ fn harbors_refusals_of_a_robot_are_named() {
         "proj",
         "ci-job-7-00000000",
         "docker-credential-harbor",
+        RepositoryAccess::PullPush,
     )
     .unwrap();
     assert!(matches!(
-        robots::create(&pam, "proj", "ci-job-7-00000000", "x"),
+        robots::create(
+            &pam,
+            "proj",
+            "ci-job-7-00000000",
+            "x",
+            RepositoryAccess::PullPush
+        ),
         Err(CreateError::Duplicate)
     ));
-    match robots::create(&pam, "proj", "Upper+Case", "x") {
+    match robots::create(&pam, "proj", "Upper+Case", "x", RepositoryAccess::PullPush) {
         Err(CreateError::Rejected {
             status: 400,
             message,
@@ -307,11 +314,38 @@ fn harbors_refusals_of_a_robot_are_named() {
         other => panic!("{other:?}"),
     }
     let alice = client(&h, "alice", &h.password("alice"));
-    let e = robots::create(&alice, "proj", "ci-job-8-00000000", "x").unwrap_err();
+    let e = robots::create(
+        &alice,
+        "proj",
+        "ci-job-8-00000000",
+        "x",
+        RepositoryAccess::PullPush,
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "alice may not create robot accounts in project proj (by default only project admins may)"
     );
+}
+
+#[test]
+fn a_200_that_is_not_harbor_s_json_is_an_error_not_an_empty_list() {
+    let t = TestEnv::new("robots-junk");
+    let h = start(&t, false);
+    let pam = client(&h, "pam", &h.password("pam"));
+    h.set_fault(Fault::Huge(64));
+    for e in [
+        robots::project_id(&pam, "proj").map(|_| ()).unwrap_err(),
+        robots::list(&pam, 5).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(
+            e.to_string().contains("the answer is not Harbor's JSON"),
+            "{e}"
+        );
+    }
+    h.set_fault(Fault::None);
+    assert_eq!(robots::project_id(&pam, "proj").unwrap(), Some(5));
+    assert!(robots::list(&pam, 5).unwrap().unwrap().is_empty());
 }
 
 #[test]
@@ -321,12 +355,20 @@ fn prune_deletes_only_leftover_job_robots() {
     let pam = client(&h, "pam", &h.password("pam"));
     let old = leftover(&pam, "100-0000aaaa");
     let fresh = leftover(&pam, "101-0000bbbb");
-    let human = robots::create(&pam, "proj", "ci-job-102-0000cccc", "made by hand").unwrap();
+    let human = robots::create(
+        &pam,
+        "proj",
+        "ci-job-102-0000cccc",
+        "made by hand",
+        RepositoryAccess::PullPush,
+    )
+    .unwrap();
     let deploy = robots::create(
         &pam,
         "proj",
         "deployer",
         "docker-credential-harbor mentioned",
+        RepositoryAccess::PullPush,
     )
     .unwrap();
     h.expire_robot(old.id);
@@ -359,6 +401,7 @@ fn prune_deletes_only_leftover_job_robots() {
         "proj",
         "ci-job-103-0000dddd",
         "GitLab job 103; docker-credential-harbor",
+        RepositoryAccess::PullPush,
     )
     .unwrap();
     h.expire_robot(leftover.id);
@@ -413,6 +456,7 @@ fn leftover(pam: &HarborClient, id_suffix: &str) -> robots::Created {
         "proj",
         &format!("ci-job-{id_suffix}"),
         &format!("GitLab job {job}; docker-credential-harbor"),
+        RepositoryAccess::PullPush,
     )
     .unwrap()
 }

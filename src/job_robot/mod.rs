@@ -25,7 +25,7 @@ use docker_credential_harbor_core::protocol::Credentials;
 use docker_credential_harbor_core::sources::store::Store;
 use docker_credential_harbor_core::url::HarborUrl;
 use harbor_client::HarborClient;
-use harbor_client::robots::{self, CreateError, MARK};
+use harbor_client::robots::{self, CreateError, MARK, RepositoryAccess};
 
 use crate::job_record::{self, JobRobot};
 use crate::process::ProcessId;
@@ -81,10 +81,22 @@ pub(crate) fn mint(
         job.project_path.as_deref().unwrap_or("no CI_PROJECT_PATH"),
     );
     let name = || robots::job_robot_name(job.id.as_deref());
-    let mut attempt = robots::create(client, project, &name(), &description);
+    let mut attempt = robots::create(
+        client,
+        project,
+        &name(),
+        &description,
+        RepositoryAccess::PullPush,
+    );
     if let Err(CreateError::Duplicate) = attempt {
         // Another job drew the same random suffix: draw again, once.
-        attempt = robots::create(client, project, &name(), &description);
+        attempt = robots::create(
+            client,
+            project,
+            &name(),
+            &description,
+            RepositoryAccess::PullPush,
+        );
     }
     let robot = attempt.map_err(MintError::Create)?;
     let undo = |what: &str, error: anyhow::Error| {

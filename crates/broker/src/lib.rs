@@ -1,7 +1,7 @@
 //! harbor-broker's decision core: what the broker decides when a GitLab CI job hands it an
-//! `id_token` to trade it for a job robot, with no network server and no Harbor call. A later slice
-//! wraps it in the `harbor-broker` binary (HTTP server, JWKS fetcher, robot minting, sweeper, audit
-//! line); none of those exists yet.
+//! `id_token` to trade it for a job robot, and its robots on Harbor ([`harbor`], over
+//! `harbor-client`), with no network server. A later slice wraps it in the `harbor-broker`
+//! binary (HTTP server, JWKS fetcher, sweeper loop, audit line).
 //!
 //! What it must never do: put a token, a password or a key in a message, a log line, a panic
 //! or `Debug`; grant anything without a `[[rules]]` entry that names the job's project or
@@ -20,6 +20,9 @@
 //!   readiness) the server asks of Harbor, and the values that cross it.
 //! - [`config`] → policy, claims: the TOML config, validated into rules and settings, and the
 //!   password file's reader.
+//! - [`harbor`] → robots, config, claims, policy: [`harbor::HarborRobots`], the real side of
+//!   the `Robots` trait over `harbor-client` (mint, release, sweep, readiness, and Harbor's
+//!   failures as 502/503/504), and [`harbor::connect`], which builds it from `[harbor]`.
 //! - `fuzz` → claims, config, keys (the `fuzzing` feature only): the entry point of each fuzz
 //!   target in `crates/broker/fuzz/`.
 
@@ -34,6 +37,7 @@ mod crypto;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+pub mod harbor;
 pub mod keys;
 pub mod policy;
 pub mod robots;

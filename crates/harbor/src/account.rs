@@ -58,9 +58,11 @@ pub fn of(client: &HarborClient) -> Kind {
     })
 }
 
-/// Asks Harbor what the client's account is (one `GET /api/v2.0/users/current`). Only a
-/// failure that leaves no answer at all (network, timeout, a proxy's page) is an error.
-fn kind(client: &HarborClient) -> Result<Kind, HarborError> {
+/// Asks Harbor what the client's account is (one `GET /api/v2.0/users/current`), whatever its
+/// name; a 401 (credentials not taken) is `Guessed { status: 401, .. }`. Only a failure that
+/// leaves no answer at all (network, timeout, a proxy's page) is an error. harbor-broker's
+/// readiness asks this directly: a user answers 200 and a robot 412, both proving the account.
+pub fn kind(client: &HarborClient) -> Result<Kind, HarborError> {
     let guessed = |status| Kind::Guessed {
         robot: looks_like_robot(client.user()),
         status,

@@ -1,6 +1,6 @@
 //! harbor-client: the Harbor client and what it knows of Harbor, blocking reqwest over
-//! rustls. The helper's `doctor`, runner hooks, `robots prune` and job-robot keeper use it; a
-//! network service can use it the same way.
+//! rustls. The helper's `doctor`, runner hooks, `robots prune` and job-robot keeper use it, and
+//! so does harbor-broker's robot minting (crates/broker/src/harbor.rs).
 //!
 //! It knows nothing of the helper's commands or settings: what a client is built from comes in
 //! as data ([`Options`]: timeout, trust files, the `certs.d` directories, proxies), the URL and
@@ -27,7 +27,9 @@
 //! - [`verify`] → client, token: the one-request verification of the push right.
 //! - [`account`] → client: whether the account is a robot (under any prefix), by one rule
 //!   (`account::of`) every caller asks.
-//! - [`robots`] → account, client, verify: the robot API.
+//! - [`robots`] → account, client, verify: the robot API (create with the caller's repository
+//!   access, list a project's robots, delete), the helper's job-robot names and the name
+//!   helpers the broker shares.
 
 // pub(crate) by default: an item is `pub` only where another crate reaches it.
 #![warn(unreachable_pub)]

@@ -1,10 +1,11 @@
 //! Harbor's robot-account API (docs/gitlab-runner.md#job-scoped-robot-accounts): create a
 //! job-scoped project robot, delete it, list a project's robots, and ask whether an account may
-//! create them.
+//! create them. The helper's job robots and harbor-broker's robots both call these, one
+//! function per Harbor call.
 //!
-//! A job robot gets pull and push on the project's repositories and nothing else, the
-//! shortest lifetime Harbor allows (1 day) as a backstop, and a name and description that
-//! trace it to the job. The name Harbor returns is used as is: it carries Harbor's current
+//! A job robot gets the repository actions its caller chose ([`RepositoryAccess`]: the
+//! helper's are pull and push) and nothing else, the shortest lifetime Harbor allows (1 day)
+//! as a backstop, and a name and description that trace it to the job. The name Harbor returns is used as is: it carries Harbor's current
 //! `robot_name_prefix` (default `robot$`, configurable since 2.2), so nothing here assumes one;
 //! a job robot is recognised by the part after the last `+`, which no prefix, project or
 //! robot name can hold. The secret Harbor returns goes straight into a `SecretString`.
@@ -16,7 +17,7 @@ use docker_credential_harbor_core::problem::Problem;
 
 use crate::account::{self, Kind};
 use crate::verify::check_project;
-use crate::{HarborClient, HarborError, encode};
+use crate::{HarborClient, HarborError, Reply, encode};
 
 /// Every job robot's name starts with this, then the job id and a random suffix.
 pub const JOB_ROBOT_STEM: &str = "ci-job-";
@@ -45,6 +46,25 @@ pub struct Listed {
     pub creation_time: String,
 }
 
+/// The repository actions a created robot gets, and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepositoryAccess {
+    /// `repository:pull` only.
+    Pull,
+    /// `repository:pull` and `repository:push` (what the helper's job robots get).
+    PullPush,
+}
+
+impl RepositoryAccess {
+    /// The actions, in the order they are sent.
+    pub fn actions(self) -> &'static [&'static str] {
+        match self {
+            RepositoryAccess::Pull => &["pull"],
+            RepositoryAccess::PullPush => &["pull", "push"],
+        }
+    }
+}
+
 /// Why a robot could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -60,6 +80,9 @@ pub enum CreateError {
         project: String,
         oidc_hint: bool,
         kind: Option<Kind>,
+        /// Harbor's own words (`errors[0].message`), unescaped, for a caller that quotes them
+        /// (a robot creator's scope refusal says what is missing); not in `Display`.
+        message: Option<String>,
     },
     /// Harbor refused the request as malformed (its message quoted).
     #[error("Harbor refused the robot account ({status}: {message})")]
@@ -92,14 +115,20 @@ fn not_allowed_note(oidc_hint: bool, kind: Option<&Kind>) -> String {
     }
 }
 
-/// `POST /api/v2.0/robots` for a project robot with repository pull and push.
+/// `POST /api/v2.0/robots` for a project robot with exactly `access` on the repositories.
 pub fn create(
     client: &HarborClient,
     project: &str,
     name: &str,
     description: &str,
+    access: RepositoryAccess,
 ) -> Result<Created, CreateError> {
     check_project(project)?;
+    let access: Vec<serde_json::Value> = access
+        .actions()
+        .iter()
+        .map(|action| serde_json::json!({"resource": "repository", "action": action}))
+        .collect();
     let body = serde_json::json!({
         "name": name,
         "description": description,
@@ -109,10 +138,7 @@ pub fn create(
         "permissions": [{
             "kind": "project",
             "namespace": project,
-            "access": [
-                {"resource": "repository", "action": "pull"},
-                {"resource": "repository", "action": "push"},
-            ],
+            "access": access,
         }],
     });
     let reply = client.post_json("/api/v2.0/robots", &body)?;
@@ -132,6 +158,7 @@ pub fn create(
             // One more request, on this failure only: whether to advise a project admin or a
             // robot's own permissions. A failed request leaves the name to decide.
             kind: (reply.status == 403).then(|| account::of(client)),
+            message: reply.error_message(),
         }),
         409 => Err(CreateError::Duplicate),
         400 | 404 | 422 => Err(CreateError::Rejected {
@@ -186,9 +213,19 @@ pub fn parse_may_create(body: &[u8]) -> bool {
         .any(|p| p.resource == "robot" && p.action == "create")
 }
 
-/// One page of `GET /robots` (never with secrets); junk is an empty page.
-pub fn parse_listed(body: &[u8]) -> Vec<Listed> {
-    serde_json::from_slice(body).unwrap_or_default()
+/// One page of `GET /robots` (never with secrets); `None` for junk, which is not an empty page.
+pub fn parse_listed(body: &[u8]) -> Option<Vec<Listed>> {
+    serde_json::from_slice(body).ok()
+}
+
+/// A 200 whose body is not what the call answers: a proxy or another service, never "none".
+fn not_harbor(reply: &Reply, what: &str) -> HarborError {
+    HarborError::Unexpected {
+        what: format!("{what}: the answer is not Harbor's JSON"),
+        status: reply.status,
+        request_id: reply.request_id.clone(),
+        message: None,
+    }
 }
 
 /// `DELETE /api/v2.0/robots/{id}`; `Ok(false)` when it was gone already.
@@ -201,7 +238,8 @@ pub fn delete(client: &HarborClient, id: i64) -> Result<bool, HarborError> {
     }
 }
 
-/// The numeric id of `project`, when the account may read it.
+/// The numeric id of `project`, when the account may read it (`None`: it may not, or there is
+/// no such project); a 200 that is not a project is an error.
 pub fn project_id(client: &HarborClient, project: &str) -> Result<Option<i64>, HarborError> {
     check_project(project)?;
     let reply = client.get_with(
@@ -211,7 +249,9 @@ pub fn project_id(client: &HarborClient, project: &str) -> Result<Option<i64>, H
     if reply.status != 200 {
         return Ok(None);
     }
-    Ok(parse_project_id(&reply.body))
+    parse_project_id(&reply.body)
+        .map(Some)
+        .ok_or_else(|| not_harbor(&reply, "GET /api/v2.0/projects/{name}"))
 }
 
 /// Whether the account holds `robot:create` on the project (`GET users/current/permissions`).
@@ -226,7 +266,8 @@ pub fn may_create(client: &HarborClient, project_id: i64) -> Result<Option<bool>
     Ok(Some(parse_may_create(&reply.body)))
 }
 
-/// Every robot of a project (paged), `None` when the account may not list them.
+/// Every robot of a project (paged), `None` when the account may not list them; a 200 that is
+/// not a list of robots is an error, never an empty list.
 pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>>, HarborError> {
     let mut all = Vec::new();
     for page in 1..=100 {
@@ -237,7 +278,8 @@ pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>
         if reply.status != 200 {
             return Ok(None);
         }
-        let batch = parse_listed(&reply.body);
+        let batch =
+            parse_listed(&reply.body).ok_or_else(|| not_harbor(&reply, "GET /api/v2.0/robots"))?;
         let done = batch.len() < 100
             || reply
                 .total_count
@@ -253,7 +295,7 @@ pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>
 /// The robot's own name: what follows the last `+` of `<prefix><project>+<name>`, whatever
 /// the prefix. `None` for a system robot (no `+`), which pre-build never makes: without the
 /// `+`, a prefix such as `ci-` could make another robot's login start with the stem.
-fn short_name(robot: &Listed) -> Option<&str> {
+pub fn short_name(robot: &Listed) -> Option<&str> {
     robot.name.rsplit_once('+').map(|(_, short)| short)
 }
 
@@ -293,7 +335,8 @@ pub fn job_robot_name(job_id: Option<&str>) -> String {
     format!("{JOB_ROBOT_STEM}{id}-{}", random_hex(4))
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes in lower-case hex (a robot name's suffix).
+pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The getrandom(2) system call needs no /dev, so an empty root has it too.
     if getrandom::getrandom(&mut buf).is_err() {
@@ -310,6 +353,12 @@ fn random_hex(bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_access_is_pull_alone_and_the_helper_s_is_pull_then_push() {
+        assert_eq!(RepositoryAccess::Pull.actions(), ["pull"]);
+        assert_eq!(RepositoryAccess::PullPush.actions(), ["pull", "push"]);
+    }
 
     #[test]
     fn job_robot_names_are_valid_harbor_names_and_recognisable() {

@@ -83,9 +83,12 @@ pub enum HarborVersion {
     V2_0,
     /// 2.12: like 2.13 except that `harbor_version` is shown to anonymous callers.
     V2_12,
-    /// 2.13 (the default).
+    /// 2.13 (the default). Like 2.12 and 2.14, it refuses a system robot that creates a
+    /// project robot (docs/harbor-api.md#creating-a-robot).
     #[default]
     V2_13,
+    /// 2.15: like 2.13, and a system robot may create project robots within its own scope.
+    V2_15,
 }
 
 /// The server certificate the double presents (docs/harbor-api.md#faults-and-tls-modes).

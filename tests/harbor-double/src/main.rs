@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] [--read-only]
-//!               [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime] [--gitlab-issuer AUD]
+//!               [--harbor-version 2.0|2.12|2.13|2.15] [--stdin-lifetime]
+//!               [--gitlab-issuer AUD]
 //! ```
 //!
 //! With `--gitlab-issuer AUD` it also starts the GitLab id_token issuer double
@@ -29,7 +30,7 @@ use harbor_double::{AuthMode, Config, GitlabIssuer, Harbor, HarborVersion};
 use serde::Serialize;
 
 const USAGE: &str = "usage: harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] \
-[--read-only] [--harbor-version 2.0|2.12|2.13] [--stdin-lifetime] [--gitlab-issuer AUD]";
+[--read-only] [--harbor-version 2.0|2.12|2.13|2.15] [--stdin-lifetime] [--gitlab-issuer AUD]";
 
 #[derive(Serialize)]
 struct Announcement {
@@ -78,7 +79,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                     Some("2.0") => HarborVersion::V2_0,
                     Some("2.12") => HarborVersion::V2_12,
                     Some("2.13") => HarborVersion::V2_13,
-                    _ => return Err("--harbor-version takes 2.0, 2.12 or 2.13".into()),
+                    Some("2.15") => HarborVersion::V2_15,
+                    _ => return Err("--harbor-version takes 2.0, 2.12, 2.13 or 2.15".into()),
                 }
             }
             "-h" | "--help" => return Err(String::new()),

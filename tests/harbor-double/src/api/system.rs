@@ -1,7 +1,7 @@
 //! docs/harbor-api.md#ping-and-systeminfo `GET /api/v2.0/systeminfo`: what Harbor tells anonymous
 //! callers and what only an authenticated user or robot may see, per release
 //! (docs/harbor-api.md#releases). It must never show the version or the URLs to an anonymous caller
-//! of 2.13.
+//! of 2.13 or later.
 
 use serde_json::json;
 
@@ -15,6 +15,7 @@ fn version_string(version: HarborVersion) -> &'static str {
         HarborVersion::V2_0 => "v2.0.0-1a2b3c4d",
         HarborVersion::V2_12 => "v2.12.0-1a2b3c4d",
         HarborVersion::V2_13 => "v2.13.0-1a2b3c4d",
+        HarborVersion::V2_15 => "v2.15.0-1a2b3c4d",
     }
 }
 
@@ -39,7 +40,7 @@ pub(crate) fn systeminfo(shared: &Shared, who: Principal) -> Resp {
         "oidc_provider_name": if oidc { "OIDC" } else { "" },
     });
     let legacy = config.version == HarborVersion::V2_0;
-    if authenticated || config.version != HarborVersion::V2_13 {
+    if authenticated || matches!(config.version, HarborVersion::V2_0 | HarborVersion::V2_12) {
         info["harbor_version"] = json!(version_string(config.version));
     }
     if authenticated || legacy {

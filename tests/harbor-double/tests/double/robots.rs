@@ -359,3 +359,136 @@ fn the_robot_prefix_is_stripped_at_login_and_shown_in_every_name_and_can_change(
     let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&pam)).json();
     assert_eq!(read["name"], "robot$proj+ci-7");
 }
+
+/// A system robot's body: `access` on every project (`namespace: "*"`).
+fn system_robot_body(name: &str, access: &[(&str, &str)]) -> Value {
+    json!({
+        "name": name, "description": "a minter", "level": "system", "duration": -1,
+        "permissions": [{"kind": "project", "namespace": "*",
+            "access": access.iter().map(|(r, a)| json!({"resource": r, "action": a})).collect::<Vec<_>>()}],
+    })
+}
+
+/// `POST /api/v2.0/robots` as `creds`.
+fn create(h: &harbor_double::Harbor, creds: Option<(&str, &str)>, body: Value) -> Answer {
+    send(h, "POST", "/api/v2.0/robots", creds, Some(body))
+}
+
+/// Creates a robot as the admin; its login and secret.
+fn made_by_admin(h: &harbor_double::Harbor, body: Value) -> (String, String) {
+    let admin = user(h, "admin");
+    let created = create(h, as_creds(&admin), body);
+    assert_eq!(created.status, 201);
+    let b = created.json();
+    (
+        b["name"].as_str().unwrap().to_owned(),
+        b["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+const MINTER: &[(&str, &str)] = &[
+    ("project", "read"),
+    ("robot", "create"),
+    ("robot", "list"),
+    ("robot", "delete"),
+    ("repository", "pull"),
+    ("repository", "push"),
+];
+
+#[test]
+fn before_2_15_a_system_robot_may_not_create_project_robots_and_a_project_robot_may() {
+    // docs/harbor-api.md#creating-a-robot: 2.12–2.14 look the creator up by its name within the
+    // new robot's project, where a system robot never is (goharbor/harbor#21406).
+    let f = default();
+    let h = &f.h;
+    let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
+    let minter = Some((name.as_str(), secret.as_str()));
+    let pull_push = [("repository", "pull"), ("repository", "push")];
+    let refused = create(h, minter, robot_body("job-1", "proj", &pull_push, 1));
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.json(),
+        json!({"errors": [{"code": "DENIED", "message": "denied"}]})
+    );
+    // It may still list and delete them.
+    let listed = get(
+        h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=100",
+        minter,
+    );
+    assert_eq!(listed.status, 200);
+
+    // A project robot holding robot:create creates robots within its own scope there.
+    let mut maker = robot_body(
+        "maker",
+        "proj",
+        &[("robot", "create"), ("repository", "pull")],
+        1,
+    );
+    maker["description"] = json!("a project robot that makes robots");
+    let (name, secret) = made_by_admin(h, maker);
+    let maker = Some((name.as_str(), secret.as_str()));
+    let made = create(
+        h,
+        maker,
+        robot_body("pull-1", "proj", &[("repository", "pull")], 1),
+    );
+    assert_eq!(made.status, 201);
+    let wider = create(h, maker, robot_body("push-1", "proj", &pull_push, 1));
+    assert_eq!(wider.status, 403);
+    assert_eq!(
+        wider.json()["errors"][0]["message"],
+        "permission scope is invalid. It must be equal to or more restrictive than the creator robot's permissions: robot$proj+maker"
+    );
+}
+
+#[test]
+fn from_2_15_a_system_robot_creates_project_robots_within_its_scope() {
+    let f = start(Config {
+        version: harbor_double::HarborVersion::V2_15,
+        ..Config::default()
+    });
+    let h = &f.h;
+    let pull_push = [("repository", "pull"), ("repository", "push")];
+    let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
+    let minter = Some((name.as_str(), secret.as_str()));
+    let made = create(h, minter, robot_body("job-1", "proj", &pull_push, 1));
+    assert_eq!(made.status, 201);
+    assert_eq!(made.json()["name"], "robot$proj+job-1");
+    let id = made.json()["id"].as_i64().unwrap();
+    let creator = get(
+        h,
+        &format!("/api/v2.0/robots/{id}"),
+        as_creds(&user(h, "admin")),
+    );
+    assert_eq!(creator.json()["creator_type"], "robot");
+
+    // Without push of its own, it may not give push (Harbor's words, with its name).
+    let (name, secret) = made_by_admin(h, system_robot_body("puller", &MINTER[..5]));
+    let puller = Some((name.as_str(), secret.as_str()));
+    let wider = create(h, puller, robot_body("job-2", "proj", &pull_push, 1));
+    assert_eq!(wider.status, 403);
+    assert_eq!(
+        wider.json(),
+        json!({"errors": [{"code": "DENIED", "message": "permission scope is invalid. It must be equal to or more restrictive than the creator robot's permissions: robot$puller"}]})
+    );
+    // A missing project looks forbidden, as to any non-admin.
+    let missing = create(h, minter, robot_body("job-3", "nosuch", &pull_push, 1));
+    assert_eq!(missing.status, 403);
+    assert_eq!(missing.json()["errors"][0]["code"], "FORBIDDEN");
+    // And it lists and deletes what it made.
+    let listed = get(
+        h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=100",
+        minter,
+    );
+    assert_eq!(listed.header("x-total-count"), Some("1"));
+    let deleted = send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), minter, None);
+    assert_eq!(deleted.status, 200);
+    // 2.15 hides its version from anonymous callers, as 2.13 does.
+    assert!(get(h, "/api/v2.0/systeminfo", None).json()["harbor_version"].is_null());
+    assert_eq!(
+        get(h, "/api/v2.0/systeminfo", minter).json()["harbor_version"],
+        "v2.15.0-1a2b3c4d"
+    );
+}

@@ -10,7 +10,8 @@ use hyper::header::HeaderValue;
 use serde_json::{Value, json};
 
 use super::{ApiRequest, listing, paging};
-use crate::model::{self, Model, Principal, RobotRec};
+use crate::HarborVersion;
+use crate::model::{self, Model, Permission, Principal, RobotRec};
 use crate::respond::{self, Resp};
 use crate::server::Shared;
 use crate::util;
@@ -18,8 +19,10 @@ use access::{RobotNs, find_robot, require_robot_access, within_creator_scope};
 use spec::{parse_q, parse_robot_body, validate_robot};
 
 /// docs/harbor-api.md#creating-a-robot `POST /api/v2.0/robots`: name, then body validation (400),
-/// then `robot:create` on the project (401/403), then the project itself (404 for an admin), then
-/// uniqueness (409). 201 with `Location` and the only copy of the secret.
+/// then `robot:create` on the project (401/403), then a robot creator's scope (403; from 2.15
+/// before the project, in 2.12–2.14 after it and only for a creator of the new robot's own
+/// project), then the project itself (404 for an admin), then uniqueness (409). 201 with
+/// `Location` and the only copy of the secret.
 pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     let spec = match parse_robot_body(r.body) {
         Ok(s) => s,
@@ -45,21 +48,12 @@ pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     ) {
         return resp;
     }
+    let from_2_15 = shared.config.version == HarborVersion::V2_15;
     let creator = match r.who {
         Principal::User(id) => ("local", id),
         Principal::Robot(id) => {
-            let Some(me) = model.robot(id) else {
-                return respond::unauthorized();
-            };
-            if !within_creator_scope(me, &spec.permissions) {
-                let name = model.robot_full_name(id).unwrap_or_default();
-                return respond::error(
-                    403,
-                    "DENIED",
-                    &format!(
-                        "permission scope is invalid. It must be equal to or more restrictive than the creator robot's permissions: {name}"
-                    ),
-                );
+            if from_2_15 && let Err(resp) = creator_scope(&model, id, &spec.permissions) {
+                return resp;
             }
             ("robot", id)
         }
@@ -73,6 +67,18 @@ pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
     } else {
         (0, spec.name.clone())
     };
+    if let ("robot", id) = creator
+        && !from_2_15
+    {
+        // 2.12–2.14 look the creator up by its name among the new robot's project's robots,
+        // where a system robot (or another project's) never is (goharbor/harbor#21406).
+        if model.robot(id).is_none_or(|me| me.project_id != project_id) {
+            return respond::error(403, "DENIED", "denied");
+        }
+        if let Err(resp) = creator_scope(&model, id, &spec.permissions) {
+            return resp;
+        }
+    }
     if model
         .robots
         .iter()
@@ -108,6 +114,24 @@ pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         resp.headers_mut().insert("location", v);
     }
     resp
+}
+
+/// 2.12+: a robot creates only robots within its own permissions; Harbor's text names it.
+fn creator_scope(model: &Model, id: i64, wanted: &[Permission]) -> Result<(), Resp> {
+    let Some(me) = model.robot(id) else {
+        return Err(respond::unauthorized());
+    };
+    if within_creator_scope(me, wanted) {
+        return Ok(());
+    }
+    let name = model.robot_full_name(id).unwrap_or_default();
+    Err(respond::error(
+        403,
+        "DENIED",
+        &format!(
+            "permission scope is invalid. It must be equal to or more restrictive than the creator robot's permissions: {name}"
+        ),
+    ))
 }
 
 fn robot_json(model: &Model, rec: &RobotRec) -> Value {

@@ -1,0 +1,561 @@
+//! The real side of [`Robots`]: the broker's robots on Harbor, through `harbor-client`'s robot
+//! API (one of its functions per Harbor call; nothing here builds a request or reads an
+//! answer itself). [`connect`] builds the client from `[harbor]`; [`HarborRobots`] mints,
+//! releases, sweeps and checks readiness, and turns each [`HarborError`] into the
+//! [`RobotError`] the server answers with, naming the config key to fix.
+//!
+//! A broker robot is a project robot named `hb-<job id>-<intended expiry>-<8 hex>` (Harbor
+//! stores `<prefix><project>+<that>`) whose description starts with [`MARK`]: the name
+//! carries all a replica needs to release or sweep it, so nothing is kept here. A robot is
+//! ours only with both the name and the mark. The per-job limit is counted in Harbor before
+//! each mint, so it holds across replicas except for mints of one job that race each other.
+//!
+//! What it must never do: put the robot's secret or the broker's password anywhere but the
+//! [`Minted`] it returns and the client's Basic header (never in a reason, a log line or
+//! `Debug`); delete a robot whose name or description is not ours; follow a redirect (the
+//! client refuses them); show Harbor's text unescaped.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use docker_credential_harbor_core::integration::Account;
+use docker_credential_harbor_core::text;
+use docker_credential_harbor_core::url::{HarborUrl, UrlProblem};
+use docker_credential_harbor_core::vars::RegistryFrom;
+use harbor_client::account::{self, Kind};
+use harbor_client::robots::{self, CreateError, Listed, RepositoryAccess};
+use harbor_client::tls::{self, TrustError};
+use harbor_client::{HarborClient, HarborError, Options, Proxies, TrustFiles};
+
+use crate::claims::Claims;
+use crate::config::{self, PasswordFileError};
+use crate::policy::{Access, Grant};
+use crate::robots::{MAX_LIVE_PER_JOB, Minted, RobotError, Robots, Swept};
+
+/// Every broker robot's short name starts with this.
+pub const STEM: &str = "hb-";
+/// Every broker robot's description starts with this.
+pub const MARK: &str = "harbor-broker";
+/// The deadline of each Harbor call, retries included: well under a job's patience and a
+/// probe's period, long enough for a loaded Harbor.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Harbor's description column is a varchar(1024) (its migration 0004); ours stays below it.
+const MAX_DESCRIPTION: usize = 1000;
+
+/// Why the broker cannot talk to Harbor at all: a `[harbor]` key to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Password(#[from] PasswordFileError),
+    #[error("[harbor] url {url} is not usable: {reason}")]
+    Url { url: String, reason: String },
+    #[error("[harbor] ca_file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error(
+        "no CA certificate to verify Harbor with: this system has no CA store and [harbor] \
+         ca_file is not set"
+    )]
+    NoRoots,
+    #[error("cannot set up the client for [harbor] url: {reason}")]
+    Client { reason: String },
+}
+
+/// The broker's robots on one Harbor.
+pub struct HarborRobots {
+    client: HarborClient,
+    ttl_seconds: u64,
+}
+
+/// A client for `[harbor]` (system store plus `ca_file`, [`TIMEOUT`] per call), minting robots
+/// that end `ttl_seconds` after their mint. Blocking, like every call of [`HarborRobots`]:
+/// reqwest's blocking client must be built, called and dropped off the async threads (in
+/// `spawn_blocking`, or before the runtime starts).
+pub fn connect(harbor: &config::Harbor, ttl_seconds: u64) -> Result<HarborRobots, ConnectError> {
+    connect_with(harbor, ttl_seconds, TIMEOUT)
+}
+
+/// [`connect`] with another deadline per call (tests of a Harbor that does not answer).
+pub fn connect_with(
+    harbor: &config::Harbor,
+    ttl_seconds: u64,
+    timeout: Duration,
+) -> Result<HarborRobots, ConnectError> {
+    let password = config::read_password(&harbor.password_file)?;
+    let url = HarborUrl::parse(&harbor.url, RegistryFrom::Url).map_err(|e| ConnectError::Url {
+        url: text::inline(&harbor.url).into_owned(),
+        reason: match e {
+            UrlProblem::Address { problem, .. } => problem.to_string(),
+            // The config admits https:// URLs only; the others cannot reach here.
+            _ => "it is not an https:// URL of a host".to_owned(),
+        },
+    })?;
+    let options = Options {
+        timeout,
+        trust: TrustFiles {
+            ca_file: harbor.ca_file.clone(),
+            ..TrustFiles::default()
+        },
+        certs_d: Vec::new(),
+        proxies: Proxies::default(),
+    };
+    let trust = tls::build(&options).map_err(|e| match e {
+        TrustError::CaFile { path, detail } => ConnectError::CaFile {
+            path: text::inline(&path.display().to_string()).into_owned(),
+            reason: detail.to_string(),
+        },
+        TrustError::NoRoots { .. } => ConnectError::NoRoots,
+        TrustError::Rustls(e) => ConnectError::Client {
+            reason: e.to_string(),
+        },
+    })?;
+    let account = Account {
+        username: harbor.username.clone(),
+        password,
+    };
+    let client = HarborClient::new(url, &trust, timeout, Some(account)).map_err(|e| {
+        ConnectError::Client {
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(HarborRobots {
+        client,
+        ttl_seconds,
+    })
+}
+
+/// What a broker robot's name says.
+#[derive(Debug, PartialEq, Eq)]
+struct Ours<'a> {
+    job_id: &'a str,
+    /// The intended expiry, Unix seconds.
+    expiry: i64,
+}
+
+/// `Some` for a robot this broker minted: the stem, a job id, an expiry and 8 hex digits in
+/// the short name, and the mark at the start of the description.
+fn ours(robot: &Listed) -> Option<Ours<'_>> {
+    if !robot.description.starts_with(MARK) {
+        return None;
+    }
+    let rest = robots::short_name(robot)?.strip_prefix(STEM)?;
+    let mut parts = rest.split('-');
+    let (job_id, expiry, suffix) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    let hex = suffix.len() == 8
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if parts.next().is_some() || !digits(job_id) || !digits(expiry) || !hex {
+        return None;
+    }
+    Some(Ours {
+        job_id,
+        expiry: expiry.parse().ok()?,
+    })
+}
+
+/// The short name of a new robot for `job_id`, ending at `expiry`.
+fn robot_name(job_id: &str, expiry: i64) -> String {
+    format!("{STEM}{job_id}-{expiry}-{}", robots::random_hex(4))
+}
+
+/// The robot's description: the mark, then what traces it to the job.
+fn description(claims: &Claims, grant: &Grant, expiry: i64) -> String {
+    let mut d = format!(
+        "{MARK}: GitLab job {} of pipeline {}, project {} ({}), ref {}; {} by rule {}; ends at \
+         {expiry} (Unix seconds)",
+        claims.job_id,
+        claims.pipeline_id,
+        claims.running_project_id(),
+        text::inline(claims.running_project_path()),
+        text::inline(&claims.git_ref),
+        grant.access,
+        grant.rule,
+    );
+    if d.len() > MAX_DESCRIPTION {
+        let mut end = MAX_DESCRIPTION;
+        while !d.is_char_boundary(end) {
+            end -= 1;
+        }
+        d.truncate(end);
+    }
+    d
+}
+
+/// Where a project name came from, for a reason that names the key to fix.
+fn project_key(rule: Option<usize>) -> String {
+    match rule {
+        Some(n) => format!("harbor_project in [[rules]] entry {n}"),
+        None => "the harbor_project of a [[rules]] entry".to_owned(),
+    }
+}
+
+const PERMISSIONS: &str = "the minter needs project read, robot create, list and delete, and \
+                           repository pull and push on every project the rules name \
+                           (docs/broker.md)";
+
+impl HarborRobots {
+    fn user(&self) -> String {
+        text::inline(self.client.user()).into_owned()
+    }
+
+    /// Harbor did not take the broker's account.
+    fn credentials(&self) -> RobotError {
+        RobotError::BadGateway {
+            reason: format!(
+                "Harbor did not accept [harbor] username {} with the password in [harbor] \
+                 password_file (a wrong password, or a disabled or expired robot); fix either",
+                self.user()
+            ),
+        }
+    }
+
+    /// A refusal (`None` from a call that needs a right): the credentials when Harbor does not
+    /// take them (one more request, on this failure only), else `refused`.
+    fn refusal(&self, refused: impl FnOnce() -> String) -> RobotError {
+        match account::kind(&self.client) {
+            Ok(Kind::Guessed { status: 401, .. }) => self.credentials(),
+            Ok(_) => RobotError::BadGateway { reason: refused() },
+            Err(e) => self.harbor_error("asking Harbor who the broker is", e),
+        }
+    }
+
+    /// A failed call, by what it says of Harbor: not there (503), too slow (504), or there but
+    /// not answering as Harbor (502).
+    fn harbor_error(&self, doing: &str, e: HarborError) -> RobotError {
+        let reason = format!("{doing}: {}", text::inline(&e.to_string()));
+        match e {
+            HarborError::Timeout { .. } => RobotError::Timeout { reason },
+            HarborError::Dns { .. }
+            | HarborError::Connect { .. }
+            | HarborError::Server { .. }
+            | HarborError::Request { .. } => RobotError::Unavailable { reason },
+            HarborError::Unauthorized { .. } => self.credentials(),
+            HarborError::BadProject { .. } => RobotError::BadGateway {
+                reason: format!("{doing}: not a Harbor project name; fix harbor_project"),
+            },
+            HarborError::Redirect { .. } => RobotError::BadGateway {
+                reason: format!("{reason}; set [harbor] url to Harbor's own https:// address"),
+            },
+            HarborError::Tls { .. } | HarborError::Handshake { .. } | HarborError::Trust(_) => {
+                RobotError::BadGateway {
+                    reason: format!(
+                        "{reason}; check [harbor] url, and [harbor] ca_file for a private CA"
+                    ),
+                }
+            }
+            _ => RobotError::BadGateway {
+                reason: format!("{reason}; check that [harbor] url is Harbor itself"),
+            },
+        }
+    }
+
+    /// Every robot of `project` (its id first).
+    fn robots_of(&self, project: &str, rule: Option<usize>) -> Result<Vec<Listed>, RobotError> {
+        let missing = || {
+            format!(
+                "project {} ({}) does not exist in Harbor, or {} may not read it; create the \
+                 project or fix the key, or give the minter project read (docs/broker.md)",
+                text::inline(project),
+                project_key(rule),
+                self.user(),
+            )
+        };
+        let id = robots::project_id(&self.client, project)
+            .map_err(|e| self.harbor_error(&format!("looking up project {project}"), e))?
+            .ok_or_else(|| self.refusal(missing))?;
+        robots::list(&self.client, id)
+            .map_err(|e| self.harbor_error(&format!("listing the robots of {project}"), e))?
+            .ok_or_else(|| {
+                self.refusal(|| {
+                    format!(
+                        "{} may not list the robots of project {project}; {PERMISSIONS}",
+                        self.user()
+                    )
+                })
+            })
+    }
+
+    /// Deletes one robot: `Ok(true)` deleted, `Ok(false)` gone already (another replica).
+    fn delete(&self, robot: &Listed, project: &str) -> Result<bool, RobotError> {
+        robots::delete(&self.client, robot.id).map_err(|e| match e {
+            HarborError::Unexpected {
+                status: 401 | 403, ..
+            } => self.refusal(|| {
+                format!(
+                    "{} may not delete robot {} in project {project}; {PERMISSIONS}",
+                    self.user(),
+                    text::inline(&robot.name)
+                )
+            }),
+            e => self.harbor_error(&format!("deleting robot {}", text::inline(&robot.name)), e),
+        })
+    }
+
+    /// Deletes every robot of ours in `projects` that `pick` chooses, handing each outcome
+    /// (deleted, gone already, failed) to `outcome`. A project that cannot be listed (deleted,
+    /// down) does not strand the others' robots: they are still done, and its error returned.
+    fn delete_ours(
+        &self,
+        projects: &[String],
+        pick: impl Fn(&Ours<'_>) -> bool,
+        mut outcome: impl FnMut(Result<bool, RobotError>),
+    ) -> Option<RobotError> {
+        let mut unlisted = None;
+        for project in distinct(projects) {
+            match self.robots_of(project, None) {
+                Ok(listed) => {
+                    for robot in listed.iter().filter(|r| ours(r).is_some_and(|o| pick(&o))) {
+                        outcome(self.delete(robot, project));
+                    }
+                }
+                Err(e) => {
+                    unlisted.get_or_insert(e);
+                }
+            }
+        }
+        unlisted
+    }
+
+    /// A refused `POST /robots`, in the broker's terms.
+    fn create_error(&self, e: CreateError, grant: &Grant) -> RobotError {
+        let project = &grant.harbor_project;
+        match e {
+            CreateError::NotAllowed {
+                oidc_hint: true, ..
+            } => self.credentials(),
+            CreateError::NotAllowed { message, kind, .. } => {
+                let quoted = message
+                    .as_deref()
+                    .map(|m| format!(" (Harbor: \"{}\")", text::inline(m)))
+                    .unwrap_or_default();
+                let scope = message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("permission scope is invalid"));
+                let reason = if scope {
+                    format!(
+                        "Harbor refused {} a robot with {} on project {project}{quoted}: a robot \
+                         creates only robots within its own permissions; {PERMISSIONS}",
+                        self.user(),
+                        grant.access,
+                    )
+                } else if kind.is_some_and(Kind::is_robot) {
+                    format!(
+                        "{} may not create robots in project {project}{quoted}; {PERMISSIONS}, \
+                         and a system robot creates project robots only from Harbor 2.15 on",
+                        self.user(),
+                    )
+                } else {
+                    format!(
+                        "{} may not create robots in project {project}{quoted}; use a Harbor \
+                         administrator or a system robot as [harbor] username",
+                        self.user(),
+                    )
+                };
+                RobotError::BadGateway { reason }
+            }
+            CreateError::Rejected {
+                status: 404,
+                message,
+            } => RobotError::BadGateway {
+                reason: format!(
+                    "project {project} ({}) does not exist in Harbor (Harbor: \"{}\"); create it \
+                     or fix the key",
+                    project_key(Some(grant.rule)),
+                    text::inline(&message)
+                ),
+            },
+            CreateError::Rejected { status, message } => RobotError::BadGateway {
+                reason: format!(
+                    "Harbor refused the robot for project {project} ({status}: \"{}\")",
+                    text::inline(&message)
+                ),
+            },
+            CreateError::Duplicate => RobotError::BadGateway {
+                reason: format!(
+                    "Harbor found a robot of the same name in project {project} twice in a row"
+                ),
+            },
+            CreateError::Harbor(e) => {
+                self.harbor_error(&format!("creating a robot in project {project}"), e)
+            }
+        }
+    }
+}
+
+/// Each project once, in a stable order.
+fn distinct(projects: &[String]) -> BTreeSet<&str> {
+    projects.iter().map(String::as_str).collect()
+}
+
+impl Robots for HarborRobots {
+    fn mint(&self, grant: &Grant, claims: &Claims, now: i64) -> Result<Minted, RobotError> {
+        let project = grant.harbor_project.as_str();
+        let job_id = claims.job_id.as_str();
+        let live = self
+            .robots_of(project, Some(grant.rule))?
+            .iter()
+            .filter_map(ours)
+            .filter(|o| o.job_id == job_id && o.expiry > now)
+            .count();
+        if live >= MAX_LIVE_PER_JOB {
+            return Err(RobotError::TooMany {
+                job_id: job_id.to_owned(),
+                live,
+            });
+        }
+        let expiry = now.saturating_add_unsigned(self.ttl_seconds);
+        let description = description(claims, grant, expiry);
+        let access = match grant.access {
+            Access::Pull => RepositoryAccess::Pull,
+            Access::Push => RepositoryAccess::PullPush,
+        };
+        let create = || {
+            let name = robot_name(job_id, expiry);
+            robots::create(&self.client, project, &name, &description, access)
+        };
+        let mut attempt = create();
+        if let Err(CreateError::Duplicate) = attempt {
+            // Another mint drew the same suffix in the same second: draw again, once.
+            attempt = create();
+        }
+        let created = attempt.map_err(|e| self.create_error(e, grant))?;
+        Ok(Minted {
+            registry: self.client.url().registry.to_string(),
+            project: project.to_owned(),
+            username: created.name,
+            password: created.secret,
+            expires_at: expiry,
+        })
+    }
+
+    fn release(&self, projects: &[String], job_id: &str) -> Result<usize, RobotError> {
+        let (mut deleted, mut failed) = (0, None);
+        let unlisted = self.delete_ours(
+            projects,
+            |o| o.job_id == job_id,
+            |outcome| match outcome {
+                Ok(true) => deleted += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            },
+        );
+        unlisted.or(failed).map_or(Ok(deleted), Err)
+    }
+
+    fn sweep(&self, projects: &[String], now: i64) -> Result<Swept, RobotError> {
+        let mut swept = Swept::default();
+        let unlisted = self.delete_ours(
+            projects,
+            |o| o.expiry <= now,
+            |outcome| match outcome {
+                Ok(true) => swept.deleted += 1,
+                Ok(false) => {}
+                Err(_) => swept.failed += 1,
+            },
+        );
+        unlisted.map_or(Ok(swept), Err)
+    }
+
+    fn ready(&self) -> Result<(), RobotError> {
+        match account::kind(&self.client) {
+            Ok(Kind::User | Kind::Robot) => Ok(()),
+            Ok(Kind::Guessed { status: 401, .. }) => Err(self.credentials()),
+            // Harbor's own JSON 500 (kind() reads it as a pre-2.3 robot's answer): a failure.
+            Ok(Kind::Guessed { status, .. }) if status >= 500 => Err(RobotError::Unavailable {
+                reason: format!(
+                    "asking Harbor who the broker is: Harbor failed with {status} (internal server error)"
+                ),
+            }),
+            Ok(Kind::Guessed { status, .. }) => Err(RobotError::BadGateway {
+                reason: format!(
+                    "Harbor answered {status} to GET /api/v2.0/users/current, which no Harbor \
+                     from 2.3 on answers; check that [harbor] url is Harbor itself"
+                ),
+            }),
+            Err(e) => Err(self.harbor_error("asking Harbor who the broker is", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(name: &str, description: &str) -> Listed {
+        Listed {
+            id: 1,
+            name: name.into(),
+            description: description.into(),
+            expires_at: 0,
+            creation_time: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_description_starts_with_the_mark_and_fits_harbor_s_column() {
+        let mut claims: Claims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "s", "aud": "a", "exp": 2, "nbf": 1, "iat": 1, "jti": "j",
+            "namespace_id": "7", "namespace_path": "team", "project_id": "42",
+            "project_path": "team/app", "user_id": "3", "user_login": "alice",
+            "pipeline_id": "900", "pipeline_source": "push", "job_id": "12", "ref": "main",
+            "ref_type": "branch", "ref_protected": "false",
+        }))
+        .unwrap();
+        let grant = Grant {
+            harbor_project: "team".into(),
+            access: Access::Pull,
+            rule: 1,
+        };
+        assert_eq!(
+            description(&claims, &grant, 99),
+            "harbor-broker: GitLab job 12 of pipeline 900, project 42 (team/app), ref main; pull \
+             by rule 1; ends at 99 (Unix seconds)"
+        );
+        claims.git_ref = format!("a\nb{}", "é".repeat(600));
+        let long = description(&claims, &grant, 99);
+        assert!(
+            long.starts_with(MARK) && long.len() <= MAX_DESCRIPTION,
+            "{}",
+            long.len()
+        );
+        assert!(long.contains("ref a\\nb"), "{long}");
+    }
+
+    #[test]
+    fn a_robot_is_ours_only_with_our_name_and_our_mark() {
+        let mark = "harbor-broker: GitLab job 42";
+        let name = robot_name("42", 1_700_000_000);
+        assert!(name.starts_with("hb-42-1700000000-") && name.len() == 3 + 3 + 11 + 8);
+        let full = format!("robot$team+{name}");
+        assert_eq!(
+            ours(&listed(&full, mark)),
+            Some(Ours {
+                job_id: "42",
+                expiry: 1_700_000_000
+            })
+        );
+        // Any prefix, a prefix with a `+` itself.
+        assert!(ours(&listed(&format!("ci+x+{name}"), mark)).is_some());
+        for (name, description) in [
+            (full.as_str(), "made by hand"),
+            (full.as_str(), "docker-credential-harbor harbor-broker"),
+            ("robot$team+hb-42-1700000000-0a1b2c3", mark),
+            ("robot$team+hb-42-1700000000-0A1B2C3D", mark),
+            ("robot$team+hb-42-1700000000-0a1b2c3d-x", mark),
+            ("robot$team+hb-x42-1700000000-0a1b2c3d", mark),
+            ("robot$team+hb--1700000000-0a1b2c3d", mark),
+            ("robot$team+hb-42-99999999999999999999-0a1b2c3d", mark),
+            ("robot$team+ci-job-42-0a1b2c3d", mark),
+            ("hb-42-1700000000-0a1b2c3d", mark),
+        ] {
+            assert_eq!(
+                ours(&listed(name, description)),
+                None,
+                "{name} / {description}"
+            );
+        }
+    }
+}
