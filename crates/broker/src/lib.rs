@@ -26,6 +26,7 @@
 // pub(crate) by default: an item is `pub` only where another crate reaches it.
 #![warn(unreachable_pub)]
 
+pub mod audit;
 pub mod claims;
 pub mod config;
 mod crypto;
@@ -35,6 +36,7 @@ mod crypto;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod keys;
+pub mod metrics;
 pub mod policy;
 pub mod robots;
 #[cfg(test)]
