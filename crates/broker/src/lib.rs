@@ -35,9 +35,15 @@ mod crypto;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+pub mod http;
+pub mod issuer;
 pub mod keys;
 pub mod metrics;
 pub mod policy;
 pub mod robots;
-#[cfg(test)]
-mod test_keys;
+pub mod server;
+mod sweeper;
+// Test signing for the unit tests and, behind `test-support`, the crate's integration tests.
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_keys;

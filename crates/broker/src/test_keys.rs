@@ -10,9 +10,9 @@ use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 
 /// Signs with the key GitLab publishes from the start.
-pub(crate) const A: &[u8] = include_bytes!("../tests/keys/a.pk8");
+pub const A: &[u8] = include_bytes!("../tests/keys/a.pk8");
 /// The key a rotation brings in.
-pub(crate) const B: &[u8] = include_bytes!("../tests/keys/b.pk8");
+pub const B: &[u8] = include_bytes!("../tests/keys/b.pk8");
 
 fn pair(pk8: &[u8]) -> RsaKeyPair {
     RsaKeyPair::from_pkcs8(pk8).expect("the test keys are valid PKCS#8")
@@ -23,7 +23,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The public half of `pk8` as a JWK, as GitLab publishes it.
-pub(crate) fn jwk(pk8: &[u8], kid: &str) -> Value {
+pub fn jwk(pk8: &[u8], kid: &str) -> Value {
     let pair = pair(pk8);
     let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
     json!({
@@ -33,13 +33,13 @@ pub(crate) fn jwk(pk8: &[u8], kid: &str) -> Value {
 }
 
 /// A JWKS body with each `(key, kid)`.
-pub(crate) fn jwks(keys: &[(&[u8], &str)]) -> Vec<u8> {
+pub fn jwks(keys: &[(&[u8], &str)]) -> Vec<u8> {
     let keys: Vec<Value> = keys.iter().map(|(k, kid)| jwk(k, kid)).collect();
     serde_json::to_vec(&json!({ "keys": keys })).expect("a JSON value serialises")
 }
 
 /// `header.claims` base64url-encoded, unsigned.
-pub(crate) fn signing_input(header: &Value, claims: &Value) -> String {
+pub fn signing_input(header: &Value, claims: &Value) -> String {
     format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
@@ -48,7 +48,7 @@ pub(crate) fn signing_input(header: &Value, claims: &Value) -> String {
 }
 
 /// An RS256 token signed with `pk8`, whatever the header says.
-pub(crate) fn sign(pk8: &[u8], header: &Value, claims: &Value) -> String {
+pub fn sign(pk8: &[u8], header: &Value, claims: &Value) -> String {
     let input = signing_input(header, claims);
     let pair = pair(pk8);
     let mut sig = vec![0; pair.public().modulus_len()];
@@ -63,7 +63,7 @@ pub(crate) fn sign(pk8: &[u8], header: &Value, claims: &Value) -> String {
 }
 
 /// An HS256 token whose HMAC secret is `secret` (key confusion: the public key as secret).
-pub(crate) fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
+pub fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
     let input = signing_input(header, claims);
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
     let tag = ring::hmac::sign(&key, input.as_bytes());
