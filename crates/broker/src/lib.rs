@@ -28,6 +28,7 @@
 
 pub mod audit;
 pub mod claims;
+pub mod cli;
 pub mod config;
 mod crypto;
 // Scaffolding for crates/broker/fuzz and the corpus replay, behind the `fuzzing` feature: a
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod policy;
 pub mod robots;
 pub mod server;
+pub mod service;
 mod sweeper;
 // Test signing for the unit tests and, behind `test-support`, the crate's integration tests.
 #[cfg(any(test, feature = "test-support"))]
