@@ -1,12 +1,14 @@
-//! harbor-broker's decision core: what the broker decides when a GitLab CI job hands it an
-//! `id_token` to trade it for a job robot, with no network server and no Harbor call. A later slice
-//! wraps it in the `harbor-broker` binary (HTTP server, JWKS fetcher, robot minting, sweeper, audit
-//! line); none of those exists yet.
+//! harbor-broker: the service that trades a GitLab CI job's `id_token` for a short-lived Harbor
+//! robot. The decision core (config, verification, keys, policy) decides with no network; the
+//! server around it fetches the issuer's JWKS, answers the contract's endpoints, writes the
+//! audit line and the metrics, and sweeps expired robots. Harbor is reached only through the
+//! [`robots::Robots`] trait, whose real side talks to Harbor with `harbor-client`.
 //!
 //! What it must never do: put a token, a password or a key in a message, a log line, a panic
 //! or `Debug`; grant anything without a `[[rules]]` entry that names the job's project or
 //! namespace (default deny); accept a token that is not RS256, not signed by a key of the
-//! issuer's JWKS, or not for this broker's `iss` and `aud`.
+//! issuer's JWKS, or not for this broker's `iss` and `aud`; run a blocking call (ring, reqwest,
+//! Harbor) on an async thread.
 //!
 //! The map, bottom up (an arrow is "may use"):
 //! - `crypto`: the RS256 verifier (ring) installed into jsonwebtoken; no other algorithm.
@@ -20,8 +22,23 @@
 //!   readiness) the server asks of Harbor, and the values that cross it.
 //! - [`config`] → policy, claims: the TOML config, validated into rules and settings, and the
 //!   password file's reader.
+//! - [`issuer`] → config, keys: [`issuer::HttpsJwks`], the real [`keys::FetchJwks`] over
+//!   HTTPS (blocking reqwest, trust from `harbor_client::tls`).
+//! - [`audit`] → claims, policy: the audit line, one JSON object per decision.
+//! - [`metrics`] → keys, policy: the counters and histogram in the Prometheus text format, and
+//!   [`metrics::CountedFetch`], which counts JWKS fetches.
+//! - [`http`]: serving an axum router over TCP or rustls with the connection, header and
+//!   shutdown bounds; the TLS acceptor from `[tls]`; SIGTERM and SIGINT.
+//! - [`server`] → audit, claims, config, http, keys, metrics, policy, robots: [`server::Broker`]
+//!   and the endpoints, [`server::router`] and [`server::serve`].
+//! - `sweeper` → server: the loop that calls [`server::Broker::sweep_once`].
+//! - [`service`] → config, http, issuer, keys, metrics, server: [`service::run`], the wiring
+//!   from a loaded config and a `Robots` to a running service.
+//! - [`cli`] → config, service: argv, exit codes and [`cli::main`], what the binary calls.
 //! - `fuzz` → claims, config, keys (the `fuzzing` feature only): the entry point of each fuzz
 //!   target in `crates/broker/fuzz/`.
+//! - `test_keys` (tests, and the `test-support` feature for `tests/server/`): the fixed test
+//!   keys, their JWKS, and tokens signed or forged by hand.
 
 // pub(crate) by default: an item is `pub` only where another crate reaches it.
 #![warn(unreachable_pub)]
