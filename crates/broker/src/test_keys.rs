@@ -1,7 +1,8 @@
 //! Test-only signing: the fixed test keys in `tests/keys/` (see its README: never trusted
-//! anywhere), a JWKS of their public halves, and tokens signed or forged by hand, so a test
-//! can write any header (`none`, HS256) that no JWT library would sign. Never compiled
-//! outside `cargo test`.
+//! anywhere), a JWKS of their public halves, GitLab's claims for a test job, and tokens signed
+//! or forged by hand, so a test can write any header (`none`, HS256) that no JWT library would
+//! sign. Compiled only for `cargo test` (the unit tests, and `tests/server/` through the
+//! `test-support` feature its dev-dependency turns on).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,6 +37,27 @@ pub fn jwk(pk8: &[u8], kid: &str) -> Value {
 pub fn jwks(keys: &[(&[u8], &str)]) -> Vec<u8> {
     let keys: Vec<Value> = keys.iter().map(|(k, kid)| jwk(k, kid)).collect();
     serde_json::to_vec(&json!({ "keys": keys })).expect("a JSON value serialises")
+}
+
+/// The claims GitLab puts in the token of job 5005 of project 42 (`team/app`, namespace 7)
+/// on protected `main`, as GitLab types them, valid for five minutes from now.
+pub fn gitlab_claims(issuer: &str, audience: &str) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "iss": issuer, "sub": "project_path:team/app:ref_type:branch:ref:main",
+        "aud": audience, "exp": now + 300, "nbf": now - 5, "iat": now,
+        "jti": "5a0f3c1e-0000-4000-8000-000000000000",
+        "namespace_id": "7", "namespace_path": "team",
+        "project_id": "42", "project_path": "team/app",
+        "user_id": "3", "user_login": "dev", "user_email": "dev@example.com",
+        "user_access_level": "developer",
+        "pipeline_id": "1001", "pipeline_source": "push", "job_id": "5005",
+        "ref": "main", "ref_type": "branch", "ref_path": "refs/heads/main",
+        "ref_protected": "true", "runner_id": 9, "runner_environment": "self-hosted",
+        "sha": "0123456789abcdef0123456789abcdef01234567", "project_visibility": "private",
+    })
 }
 
 /// `header.claims` base64url-encoded, unsigned.
