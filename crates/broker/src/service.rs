@@ -56,14 +56,21 @@ pub fn run(config: &Config, robots: Arc<dyn Robots>) -> anyhow::Result<()> {
         .thread_name("harbor-broker")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| http::bind_error(config.listen, &e))?;
         server::serve(Arc::new(broker), listener, tls, http::shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // A sweep or Harbor call still running on the blocking pool has its own deadline; the
+    // process does not wait for it past this one.
+    runtime.shutdown_timeout(LEFTOVER_GRACE);
+    served
 }
+
+/// How long blocking work left after the server stopped may hold the process.
+const LEFTOVER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

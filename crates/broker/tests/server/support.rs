@@ -495,14 +495,20 @@ impl TestBroker {
         (status, response.text().unwrap())
     }
 
-    /// Asks the server to stop and waits (at most 30 s) until it has.
+    /// Asks the server to stop, waits (at most 30 s) until `serve` has returned, then drops
+    /// every task left, as the process does when `serve` returns.
     pub fn shut_down(&mut self) -> bool {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.served
+        let served = self
+            .served
             .take()
-            .is_some_and(|served| served.recv_timeout(Duration::from_secs(30)).is_ok())
+            .is_some_and(|served| served.recv_timeout(Duration::from_secs(30)).is_ok());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        served
     }
 }
 
