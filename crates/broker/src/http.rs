@@ -233,7 +233,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `io::Error` for a listener that cannot be bound, naming the address and the config key.
+/// The error of a listener that cannot be bound: the address, the config key and what to do.
 pub fn bind_error(addr: std::net::SocketAddr, e: &io::Error) -> anyhow::Error {
     anyhow::anyhow!(
         "cannot listen on {addr} (listen in the config): {e}; choose a free address and port, \

@@ -143,4 +143,23 @@ access = ["pull"]
             "{shown}"
         );
     }
+
+    #[test]
+    fn a_listen_address_already_taken_stops_the_start_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut config = config("", &format!("ca_file = \"{}\"", ca.display()));
+        config.listen = taken.local_addr().unwrap();
+        let err = run(&config, Arc::new(NoHarbor)).unwrap_err();
+        let shown = format!("{err:#}");
+        assert!(
+            shown.contains(&config.listen.to_string()) && shown.contains("listen in the config"),
+            "{shown}"
+        );
+    }
 }
