@@ -830,3 +830,35 @@ fn a_body_that_stops_short_is_a_408_and_oversized_headers_or_tokens_are_refused(
     assert!(error_of(&body).contains("longer than 16 KiB"), "{body}");
     assert_eq!(broker.get("/healthz").0, 200);
 }
+
+#[test]
+fn past_the_connection_limit_a_client_waits_for_a_free_place() {
+    let broker = TestBroker::start_with(Options {
+        limits: harbor_broker::http::Limits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(1),
+            ..harbor_broker::http::Limits::default()
+        },
+        ..Options::default()
+    });
+    // Holds the one place until the handshake deadline cuts it off (accepted first: the
+    // listen queue is in connection order).
+    let mut holder = TcpStream::connect(broker.addr).unwrap();
+    let (status, _) = broker.get("/healthz");
+    assert_eq!(status, 200);
+    // The second client was served only once the first had lost its place: it is closed.
+    holder
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let closed = match holder.read(&mut [0; 16]) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    };
+    assert!(
+        closed,
+        "the first connection was still open when the second was served"
+    );
+}
