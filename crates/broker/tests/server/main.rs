@@ -862,3 +862,21 @@ fn past_the_connection_limit_a_client_waits_for_a_free_place() {
         "the first connection was still open when the second was served"
     );
 }
+
+#[test]
+fn a_request_that_outlasts_the_request_timeout_is_a_504_and_the_broker_lives_on() {
+    let broker = TestBroker::start_with(Options {
+        limits: harbor_broker::http::Limits {
+            header_read_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            ..harbor_broker::http::Limits::default()
+        },
+        ..Options::default()
+    });
+    broker.rec().mint_delay = Duration::from_secs(3);
+    let (status, _, body) = broker.post(Some(&broker.token(|_| {})), PULL);
+    assert_eq!(status, 504, "{body}");
+    assert!(error_of(&body).contains("within 1 s"), "{body}");
+    broker.rec().mint_delay = Duration::ZERO;
+    assert_eq!(broker.get("/healthz").0, 200);
+}
