@@ -322,20 +322,7 @@ pub(crate) mod tests {
 
     /// The claims GitLab puts in a job's token, as GitLab types them.
     pub(crate) fn gitlab_claims() -> Value {
-        let now = now();
-        json!({
-            "iss": ISSUER, "sub": "project_path:team/app:ref_type:branch:ref:main",
-            "aud": AUDIENCE, "exp": now + 300, "nbf": now - 5, "iat": now,
-            "jti": "5a0f3c1e-0000-4000-8000-000000000000",
-            "namespace_id": "7", "namespace_path": "team",
-            "project_id": "42", "project_path": "team/app",
-            "user_id": "3", "user_login": "dev", "user_email": "dev@example.com",
-            "user_access_level": "developer",
-            "pipeline_id": "1001", "pipeline_source": "push", "job_id": "5005",
-            "ref": "main", "ref_type": "branch", "ref_path": "refs/heads/main",
-            "ref_protected": "true", "runner_id": 9, "runner_environment": "self-hosted",
-            "sha": "0123456789abcdef0123456789abcdef01234567", "project_visibility": "private",
-        })
+        crate::test_keys::gitlab_claims(ISSUER, AUDIENCE)
     }
 
     fn header() -> Value {

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use docker_credential_harbor_core::integration::Account;
+use docker_credential_harbor_core::problem::Problem;
 use docker_credential_harbor_core::text;
 use docker_credential_harbor_core::url::{HarborUrl, UrlProblem};
 use docker_credential_harbor_core::vars::RegistryFrom;
@@ -58,6 +59,20 @@ pub enum ConnectError {
     NoRoots,
     #[error("cannot set up the client for [harbor] url: {reason}")]
     Client { reason: String },
+}
+
+impl Problem for ConnectError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConnectError::Password(e) => e.hint(),
+            ConnectError::Url { .. } => Some("write [harbor] url as https://HOST[:PORT]".into()),
+            ConnectError::CaFile { .. } | ConnectError::NoRoots => Some(
+                "point [harbor] ca_file at the PEM file of the CA that signs Harbor's certificate"
+                    .into(),
+            ),
+            ConnectError::Client { .. } => None,
+        }
+    }
 }
 
 /// The broker's robots on one Harbor.

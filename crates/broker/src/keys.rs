@@ -34,6 +34,12 @@ pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Where the verifier gets the key a token's header names.
 pub trait KeyStore {
     fn key(&self, kid: &str) -> Result<DecodingKey, KeyError>;
+
+    /// Whether keys are loaded (`/readyz`); a store that fetches may fetch once here, within
+    /// its cooldown, so probes cannot hammer the issuer either.
+    fn ready(&self) -> Result<(), KeyError> {
+        Ok(())
+    }
 }
 
 /// One JWKS response: its body and its `Cache-Control` header, if any.
@@ -302,6 +308,17 @@ impl<F: FetchJwks, C: Clock> KeyStore for Jwks<F, C> {
             .cloned()
             .ok_or(KeyError::UnknownKid { kid: kid_shown })
     }
+
+    fn ready(&self) -> Result<(), KeyError> {
+        let mut state = self.lock();
+        if state.fresh_until.is_some_and(|t| self.clock.now() < t) {
+            return Ok(());
+        }
+        if !self.may_fetch(&state) {
+            return Err(KeyError::Stale);
+        }
+        self.fetch_into(&mut state)
+    }
 }
 
 #[cfg(test)]
@@ -476,6 +493,27 @@ mod tests {
         clock.advance(REFETCH_COOLDOWN);
         keys.key("a").unwrap();
         assert!(keys.is_loaded());
+    }
+
+    #[test]
+    fn readiness_fetches_once_when_nothing_is_loaded_and_then_keeps_the_cooldown() {
+        let issuer = Issuer::serving(&[(A, "a")], Some("max-age=600"));
+        issuer.down.set(true);
+        let (keys, clock) = store(&issuer);
+        assert!(matches!(keys.ready(), Err(KeyError::Fetch(_))));
+        for _ in 0..10 {
+            assert!(matches!(keys.ready(), Err(KeyError::Stale)));
+        }
+        assert_eq!(
+            issuer.fetches.get(),
+            1,
+            "probes within the cooldown fetch nothing"
+        );
+        issuer.down.set(false);
+        clock.advance(REFETCH_COOLDOWN);
+        keys.ready().unwrap();
+        keys.ready().unwrap();
+        assert_eq!(issuer.fetches.get(), 2);
     }
 
     #[test]

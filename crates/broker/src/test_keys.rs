@@ -1,7 +1,8 @@
 //! Test-only signing: the fixed test keys in `tests/keys/` (see its README: never trusted
-//! anywhere), a JWKS of their public halves, and tokens signed or forged by hand, so a test
-//! can write any header (`none`, HS256) that no JWT library would sign. Never compiled
-//! outside `cargo test`.
+//! anywhere), a JWKS of their public halves, GitLab's claims for a test job, and tokens signed
+//! or forged by hand, so a test can write any header (`none`, HS256) that no JWT library would
+//! sign. Compiled only for `cargo test` (the unit tests, and `tests/server/` through the
+//! `test-support` feature its dev-dependency turns on).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,9 +11,9 @@ use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 
 /// Signs with the key GitLab publishes from the start.
-pub(crate) const A: &[u8] = include_bytes!("../tests/keys/a.pk8");
+pub const A: &[u8] = include_bytes!("../tests/keys/a.pk8");
 /// The key a rotation brings in.
-pub(crate) const B: &[u8] = include_bytes!("../tests/keys/b.pk8");
+pub const B: &[u8] = include_bytes!("../tests/keys/b.pk8");
 
 fn pair(pk8: &[u8]) -> RsaKeyPair {
     RsaKeyPair::from_pkcs8(pk8).expect("the test keys are valid PKCS#8")
@@ -23,7 +24,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The public half of `pk8` as a JWK, as GitLab publishes it.
-pub(crate) fn jwk(pk8: &[u8], kid: &str) -> Value {
+pub fn jwk(pk8: &[u8], kid: &str) -> Value {
     let pair = pair(pk8);
     let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
     json!({
@@ -33,13 +34,34 @@ pub(crate) fn jwk(pk8: &[u8], kid: &str) -> Value {
 }
 
 /// A JWKS body with each `(key, kid)`.
-pub(crate) fn jwks(keys: &[(&[u8], &str)]) -> Vec<u8> {
+pub fn jwks(keys: &[(&[u8], &str)]) -> Vec<u8> {
     let keys: Vec<Value> = keys.iter().map(|(k, kid)| jwk(k, kid)).collect();
     serde_json::to_vec(&json!({ "keys": keys })).expect("a JSON value serialises")
 }
 
+/// The claims GitLab puts in the token of job 5005 of project 42 (`team/app`, namespace 7)
+/// on protected `main`, as GitLab types them, valid for five minutes from now.
+pub fn gitlab_claims(issuer: &str, audience: &str) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "iss": issuer, "sub": "project_path:team/app:ref_type:branch:ref:main",
+        "aud": audience, "exp": now + 300, "nbf": now - 5, "iat": now,
+        "jti": "5a0f3c1e-0000-4000-8000-000000000000",
+        "namespace_id": "7", "namespace_path": "team",
+        "project_id": "42", "project_path": "team/app",
+        "user_id": "3", "user_login": "dev", "user_email": "dev@example.com",
+        "user_access_level": "developer",
+        "pipeline_id": "1001", "pipeline_source": "push", "job_id": "5005",
+        "ref": "main", "ref_type": "branch", "ref_path": "refs/heads/main",
+        "ref_protected": "true", "runner_id": 9, "runner_environment": "self-hosted",
+        "sha": "0123456789abcdef0123456789abcdef01234567", "project_visibility": "private",
+    })
+}
+
 /// `header.claims` base64url-encoded, unsigned.
-pub(crate) fn signing_input(header: &Value, claims: &Value) -> String {
+pub fn signing_input(header: &Value, claims: &Value) -> String {
     format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
@@ -48,7 +70,7 @@ pub(crate) fn signing_input(header: &Value, claims: &Value) -> String {
 }
 
 /// An RS256 token signed with `pk8`, whatever the header says.
-pub(crate) fn sign(pk8: &[u8], header: &Value, claims: &Value) -> String {
+pub fn sign(pk8: &[u8], header: &Value, claims: &Value) -> String {
     let input = signing_input(header, claims);
     let pair = pair(pk8);
     let mut sig = vec![0; pair.public().modulus_len()];
@@ -63,7 +85,7 @@ pub(crate) fn sign(pk8: &[u8], header: &Value, claims: &Value) -> String {
 }
 
 /// An HS256 token whose HMAC secret is `secret` (key confusion: the public key as secret).
-pub(crate) fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
+pub fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
     let input = signing_input(header, claims);
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
     let tag = ring::hmac::sign(&key, input.as_bytes());
