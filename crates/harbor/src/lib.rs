@@ -28,11 +28,14 @@
 //! - [`account`] → client: whether the account is a robot (under any prefix), by one rule
 //!   (`account::of`) every caller asks.
 //! - [`robots`] → account, client, verify: the robot API.
+//! - [`broker`] → client, tls: the client side of harbor-broker's contract, for the runner
+//!   hooks (the id_token in, a job robot out).
 
 // pub(crate) by default: an item is `pub` only where another crate reaches it.
 #![warn(unreachable_pub)]
 
 pub mod account;
+pub mod broker;
 mod client;
 pub(crate) mod dns;
 mod error;
