@@ -361,9 +361,10 @@ fn redact(message: &str, token: &str) -> String {
 
 /// The 201 body, checked field by field.
 fn granted(bytes: &[u8]) -> Result<Granted, BrokerError> {
+    // The values are not shown: an answer that is not the contract's may hold anything.
     let bad = |detail: String| BrokerError::BadAnswer { detail };
     let a: Answer = serde_json::from_slice(bytes).map_err(|e| {
-        // serde's text names the field and type, never the value.
+        // Where, and of which kind, only: serde's own text can quote a value.
         bad(format!(
             "not the contract's JSON (line {}, column {}: {})",
             e.line(),
@@ -374,26 +375,22 @@ fn granted(bytes: &[u8]) -> Result<Granted, BrokerError> {
             }
         ))
     })?;
+    // `host[:port]` alone: a scheme, path or user information means another contract.
+    let bare =
+        !a.registry.contains(['/', '@', '?', '#']) && !a.registry.contains(char::is_whitespace);
     let registry = Registry::parse(&a.registry)
         .ok()
-        .filter(|r| !r.is_docker_hub() && r.as_str() == a.registry)
+        .filter(|r| bare && !r.is_docker_hub())
         .ok_or_else(|| {
-            bad(format!(
-                "registry {} is not a host[:port]",
-                said(&a.registry)
-            ))
+            bad("its registry is not a host[:port] (it has a scheme, a path, user information, or names Docker Hub)".into())
         })?;
     if a.username.is_empty() || a.username.chars().any(char::is_control) {
-        return Err(bad(format!(
-            "username {} is not a robot name",
-            said(&a.username)
-        )));
+        return Err(bad(
+            "its username is empty or holds control characters".into()
+        ));
     }
     if !is_project_name(&a.project) {
-        return Err(bad(format!(
-            "project {} is not a Harbor project name",
-            said(&a.project)
-        )));
+        return Err(bad("its project is not a Harbor project name".into()));
     }
     if a.password.expose_secret().is_empty() {
         return Err(bad("the password is empty".into()));
@@ -424,11 +421,15 @@ mod tests {
             )
         );
         assert_eq!(g.password.expose_secret(), "PW");
+        let upper = br#"{"registry":"Harbor.Example:443","username":"u","password":"PW","expires_at":1,"project":"p"}"#;
+        assert_eq!(granted(upper).unwrap().registry.as_str(), "harbor.example");
         assert!(!format!("{g:?}").contains("PW"));
         for bad in [
             &br#"{"registry":"h","username":"u","password":"PW","expires_at":"soon","project":"p"}"#[..],
             br#"{"registry":"h","username":"u","password":"PW","project":"p"}"#,
             br#"{"registry":"https://h/x","username":"u","password":"PW","expires_at":1,"project":"p"}"#,
+            br#"{"registry":"docker.io","username":"u","password":"PW","expires_at":1,"project":"p"}"#,
+            br#"{"registry":"u:PW@h","username":"u","password":"PW","expires_at":1,"project":"p"}"#,
             br#"{"registry":"h","username":"u","password":"PW","expires_at":1,"project":"../x"}"#,
             br#"{"registry":"h","username":"","password":"PW","expires_at":1,"project":"p"}"#,
             br#"<html>PW</html>"#,
