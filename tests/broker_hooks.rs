@@ -145,7 +145,7 @@ fn a_broker_failure_is_a_warning_by_default_and_fails_the_job_under_strict() {
     let trickle = Trickle::start(Phase::Headers, std::time::Duration::from_millis(200));
     let hint = format!("HARBOR_ID_TOKEN: {{ aud: {} }}", b.url);
     // (what is wrong, what the warning must say, what its hint must say)
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 8] = [
         ("no token", "HARBOR_ID_TOKEN is not set", &hint),
         (
             "401",
@@ -156,6 +156,11 @@ fn a_broker_failure_is_a_warning_by_default_and_fails_the_job_under_strict() {
             "down",
             "cannot connect to harbor-broker at 127.0.0.1:",
             "that harbor-broker is running",
+        ),
+        (
+            "429",
+            "harbor-broker refused another robot for this job: \"this job already holds 3 live robots\"",
+            "retry the job later",
         ),
         (
             "503",
@@ -194,6 +199,11 @@ fn a_broker_failure_is_a_warning_by_default_and_fails_the_job_under_strict() {
             "down" => {
                 t.set("DOCKER_CREDENTIAL_HARBOR_BROKER", &closed);
             }
+            "429" => b.set_mode(Mode::Fixed {
+                status: 429,
+                body: r#"{"error":"this job already holds 3 live robots"}"#.into(),
+                json: true,
+            }),
             "503" => b.set_mode(Mode::Fixed {
                 status: 503,
                 body: r#"{"error":"Harbor is down"}"#.into(),
