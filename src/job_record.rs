@@ -1,8 +1,9 @@
 //! What `pre-build` did for one CI job, as a list of [`Action`]s, each of which `post-build`
 //! undoes, last first, and nothing else: the per-job directory, what the job shares with other
 //! jobs under a lease (`credHelpers` entries in a user's files, CA files in `certs.d`), the job
-//! robot. Each action's undo lives beside the action it undoes: `remove_per_job_dir` here,
-//! `leases` for shared things, `job_robot::retire` for the robot.
+//! robot, or the robot harbor-broker gave the job. Each action's undo lives beside the action it
+//! undoes: `remove_per_job_dir` here, `leases` for shared things, `job_robot::retire` for the
+//! job robot, `broker_robot::release` for the broker's.
 //!
 //! The record lives in the per-job directory under `RUNNER_TEMP_PROJECT_DIR`, or, without
 //! one, in the data directory keyed by `CI_JOB_ID`. It holds paths, registry names and ids
@@ -36,6 +37,22 @@ pub(crate) enum Action {
     Shared { thing: Thing },
     /// Minted the job's robot (deleted by `job_robot::retire`).
     Robot { robot: JobRobot },
+    /// Got the job's robot from harbor-broker (released by `broker_robot::release`).
+    BrokerRobot { robot: BrokerRobot },
+}
+
+/// The robot harbor-broker gave the job, as post-build needs it to release it and to say what
+/// it released (never its secret: that is in the 0600 store alone).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct BrokerRobot {
+    /// `host[:port]`.
+    pub(crate) registry: String,
+    pub(crate) username: String,
+    pub(crate) project: String,
+    /// Unix seconds: when the broker's sweeper deletes it if nothing released it.
+    pub(crate) expires_at: i64,
+    /// The 0600 store that holds the robot's secret for the helper.
+    pub(crate) store: PathBuf,
 }
 
 /// The job's robot, as post-build and the keeper know it (never its secret).

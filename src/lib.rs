@@ -39,6 +39,8 @@
 //!   error type gives, beside the type: in the core, the Harbor client and here).
 //! - [`job_robot`] → job_record, process, report, settings: the job-scoped robot, its
 //!   secret, its keeper.
+//! - [`broker_robot`] → job_record, job_robot, settings: the robot harbor-broker gives the job
+//!   for its id_token, served as a job robot is, and its release.
 //! - [`cli`] → client_config: argv to a command.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
 //!   `post-build`, `configure`, `robots prune`, `install-hooks`).
@@ -51,6 +53,7 @@
 // pub(crate) by default: an item is `pub` only where another crate reaches it.
 #![warn(unreachable_pub)]
 
+pub(crate) mod broker_robot;
 pub(crate) mod certs_d;
 pub mod cli;
 pub mod client_config;

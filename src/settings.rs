@@ -16,13 +16,18 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use docker_credential_harbor_core::address::Registry;
 use docker_credential_harbor_core::docker_auth_config::DockerAuthConfig;
 use docker_credential_harbor_core::env::{
-    CA_FILE_VAR, CI, CI_JOB_ID, CI_JOB_URL, CI_PROJECT_PATH, DOCKER_AUTH_CONFIG, Env, HOME,
-    HTTP_PROXY, HTTPS_PROXY, JOB_ROBOT_VAR, KEEP_AUTH_CONFIG_VAR, NO_PROXY, PATH,
-    RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE, TIMEOUT_VAR, VERIFY_VAR,
+    BROKER_VAR, CA_FILE_VAR, CI, CI_JOB_ID, CI_JOB_URL, CI_PROJECT_PATH, DOCKER_AUTH_CONFIG, Env,
+    HOME, HTTP_PROXY, HTTPS_PROXY, ID_TOKEN_VAR, JOB_ROBOT_VAR, KEEP_AUTH_CONFIG_VAR, NO_PROXY,
+    PATH, RUNNER_TEMP_PROJECT_DIR, SSL_CERT_DIR, SSL_CERT_FILE, TIMEOUT_VAR, VERIFY_VAR,
 };
+use docker_credential_harbor_core::problem::Problem;
+use docker_credential_harbor_core::url::{HarborUrl, UrlProblem};
+use docker_credential_harbor_core::vars::RegistryFrom;
 use harbor_client::{Proxies, TrustFiles};
 
 use crate::certs_d;
@@ -76,6 +81,18 @@ impl HarborSettings {
             timeout: self.timeout,
             trust: self.trust.clone(),
             certs_d: certs_d::read_dirs(self.home.as_deref(), registry),
+            proxies: self.proxies.clone(),
+        }
+    }
+
+    /// What the harbor-broker client is built from: the same timeout, trust and proxies as
+    /// Harbor's (the system store plus `DOCKER_CREDENTIAL_HARBOR_CA_FILE`), no `certs.d`
+    /// directory, which names a registry's CAs, not the broker's.
+    pub(crate) fn broker_options(&self) -> harbor_client::Options {
+        harbor_client::Options {
+            timeout: self.timeout,
+            trust: self.trust.clone(),
+            certs_d: Vec::new(),
             proxies: self.proxies.clone(),
         }
     }
@@ -179,6 +196,65 @@ impl JobContext {
     }
 }
 
+/// What the runner hooks read to ask harbor-broker for the job's robot: read by pre-build and
+/// post-build only, never by `get`, `doctor` or the keeper. The id_token is a `SecretString`
+/// from the moment it is read.
+#[derive(Debug)]
+pub(crate) struct BrokerSettings {
+    /// `DOCKER_CREDENTIAL_HARBOR_BROKER`, checked: https, or http to a loopback host only.
+    pub(crate) url: Result<HarborUrl, BadBrokerUrl>,
+    /// `HARBOR_ID_TOKEN`, when the job has one.
+    pub(crate) token: Option<SecretString>,
+}
+
+/// Why `DOCKER_CREDENTIAL_HARBOR_BROKER` cannot be used. The value itself is not shown: a URL
+/// can carry user information.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{BROKER_VAR} cannot be used: {why}")]
+pub(crate) struct BadBrokerUrl {
+    why: String,
+}
+
+impl Problem for BadBrokerUrl {
+    fn hint(&self) -> Option<String> {
+        Some(format!(
+            "set {BROKER_VAR} in the runner's environment (config.toml, [[runners]] environment) to \
+             harbor-broker's https:// address, for example https://harbor-broker.example.com"
+        ))
+    }
+}
+
+impl BrokerSettings {
+    /// `None` when `DOCKER_CREDENTIAL_HARBOR_BROKER` is not set: the hooks work without a broker.
+    pub(crate) fn from_env(env: &Env) -> Option<BrokerSettings> {
+        let value = env.var(BROKER_VAR)?;
+        Some(BrokerSettings {
+            url: broker_url(&value),
+            token: env.var(ID_TOKEN_VAR).map(SecretString::from),
+        })
+    }
+}
+
+/// The broker's base URL. The id_token is a bearer credential: it never crosses a network in
+/// clear, so plain HTTP is for a loopback broker only, as for Harbor.
+fn broker_url(value: &str) -> Result<HarborUrl, BadBrokerUrl> {
+    let why = match HarborUrl::parse(value, RegistryFrom::Url) {
+        Ok(url) => return Ok(url),
+        Err(UrlProblem::PlainHttp { host, .. }) => format!(
+            "it uses http:// for {}, which is not a loopback host; the job's id_token would cross the \
+             network in clear, so it is not sent",
+            docker_credential_harbor_core::text::inline(&host)
+        ),
+        Err(UrlProblem::Scheme { scheme, .. }) => format!(
+            "it uses the scheme {}://; harbor-broker is reached over https://",
+            docker_credential_harbor_core::text::inline(&scheme)
+        ),
+        Err(UrlProblem::Address { problem, .. }) => format!("it is not a usable URL: {problem}"),
+        Err(UrlProblem::Missing) => "it is empty".to_owned(),
+    };
+    Err(BadBrokerUrl { why })
+}
+
 /// Seconds, from 0 (excluded) to an hour, as a duration.
 fn parse_timeout(v: &str) -> Option<Duration> {
     match v.trim().parse::<f64>() {
@@ -205,6 +281,38 @@ mod tests {
             let note = s.timeout_note.unwrap();
             assert!(note.contains(&format!("{bad:?} is not a number")), "{note}");
         }
+    }
+
+    #[test]
+    fn the_broker_url_is_https_or_loopback_http_and_a_bad_one_names_the_variable() {
+        let url = |v: &str| broker_url(v).map(|u| u.base());
+        assert_eq!(
+            url("https://broker.example:8443/").unwrap(),
+            "https://broker.example:8443"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:9000").unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        for (bad, why) in [
+            ("http://broker.example", "not a loopback host"),
+            ("ftp://broker.example", "the scheme ftp://"),
+            ("https://bro ker", "not a usable URL"),
+        ] {
+            let e = broker_url(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with("DOCKER_CREDENTIAL_HARBOR_BROKER cannot be used: ")
+                    && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        let s = BrokerSettings::from_env(&Env::from_pairs([
+            (BROKER_VAR, "https://b.example"),
+            (ID_TOKEN_VAR, "eyJ.x.y"),
+        ]))
+        .unwrap();
+        assert!(s.token.is_some() && !format!("{s:?}").contains("eyJ"));
+        assert!(BrokerSettings::from_env(&Env::from_pairs([(ID_TOKEN_VAR, "eyJ")])).is_none());
     }
 
     #[test]

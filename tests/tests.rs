@@ -9,6 +9,8 @@ mod util;
 
 /// The job's DOCKER_AUTH_CONFIG after pre-build, as docker >= 28.3 would read it.
 mod auth_env;
+/// harbor-broker's robot in the runner hooks, against a stand-in broker and the double.
+mod broker_hooks;
 /// Real docker CLI, skopeo, podman and buildah against a real registry, through the helper.
 mod clients;
 /// `configure` and `--migrate` outside CI.

@@ -1,7 +1,7 @@
 //! One driver per subcommand, and the dispatch to them. Each command's inputs are resolved
 //! once here, from the environment, into an [`Integration`], the Harbor client's
-//! [`HarborSettings`] and the hooks' [`JobContext`], each built only for the commands that
-//! read it, and passed down. A path only one command reads is not in either: pre-build's
+//! [`HarborSettings`] and the hooks' [`JobContext`] (and, for the hooks alone, their
+//! [`BrokerSettings`]), each built only for the commands that read it, and passed down. A path only one command reads is not in either: pre-build's
 //! runner-side config is resolved here for it, and `configure` resolves its own (that config,
 //! PATH, the clients' files, the store) from the environment.
 //! Drivers never call each other; code two of them need lives in a lower module (`job_record`,
@@ -25,7 +25,7 @@ use docker_credential_harbor_core::text::Escaped;
 
 use crate::cli::{self, Subcommand};
 use crate::report;
-use crate::settings::{HarborSettings, JobContext};
+use crate::settings::{BrokerSettings, HarborSettings, JobContext};
 
 /// Runs a subcommand; `true` for exit status 0. Everything a person reads goes through
 /// [`Escaped`]; only pre-build's stdout (the `export` lines) is machine output, and its
@@ -86,6 +86,7 @@ fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool
                 &integration(),
                 &harbor(),
                 &context,
+                BrokerSettings::from_env(env).as_ref(),
                 &runner_side::locate(env),
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
@@ -104,7 +105,13 @@ fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool
             err,
         ),
         // Always 0: a cleanup problem is a warning, never a failed job.
-        Subcommand::PostBuild => post_build::run(&context(), harbor().timeout, err).map(|()| true),
+        Subcommand::PostBuild => post_build::run(
+            &context(),
+            &harbor(),
+            BrokerSettings::from_env(env).as_ref(),
+            err,
+        )
+        .map(|()| true),
         Subcommand::Configure(args) => configure::run(&integration(), env, &args, &mut out, err),
         Subcommand::RobotsPrune {
             older_than_hours,

@@ -1,6 +1,7 @@
 //! `docker-credential-harbor post-build`: the runner's `post_build_script`. A loop over what
 //! `pre-build` recorded for this job (`job_record::Action`), last first, each undone by the module
-//! that did it: the job robot (`job_robot::retire`), what the job shares with concurrent jobs
+//! that did it: the job robot (`job_robot::retire`), harbor-broker's robot (`broker_robot::release`,
+//! with the job's id_token read again here), what the job shares with concurrent jobs
 //! (`leases`: undone once no living job holds it), the per-job directory. What jobs that died
 //! before their post-build left is undone too. Nothing else is touched.
 //!
@@ -8,17 +9,24 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::SystemTime;
 
+use crate::broker_robot;
 use crate::job_record::{self, Action, JobState};
 use crate::job_robot;
 use crate::leases::{self, Leases, Thing};
 use crate::process;
 use crate::report::{self, Message};
-use crate::settings::JobContext;
+use crate::settings::{BrokerSettings, HarborSettings, JobContext};
 
-/// `timeout` bounds the wait for the job robot's keeper to delete the robot.
-pub(crate) fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) -> io::Result<()> {
+/// `harbor`'s timeout bounds the wait for the job robot's keeper, and each call to the broker.
+pub(crate) fn run(
+    context: &JobContext,
+    harbor: &HarborSettings,
+    broker: Option<&BrokerSettings>,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let timeout = harbor.timeout;
     let loaded =
         job_record::state_path(context).and_then(|path| JobState::load(&path).map(|s| (path, s)));
     let (path, state) = match loaded {
@@ -50,10 +58,10 @@ pub(crate) fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) 
             _ => None,
         })
         .collect();
-    // The robot first, and before the lease table is locked: deleting it waits on Harbor.
+    // The robots first, and before the lease table is locked: deleting one waits on Harbor.
     for action in &state.actions {
-        if let Action::Robot { robot } = action {
-            match job_robot::retire(timeout, robot) {
+        match action {
+            Action::Robot { robot } => match job_robot::retire(timeout, robot) {
                 Ok(said) => {
                     removed += 1;
                     report::note(err, said)?;
@@ -63,7 +71,27 @@ pub(crate) fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) 
                      and `docker-credential-harbor robots prune` removes leftovers",
                     robot.name, robot.expires_at
                 )),
-            }
+            },
+            Action::BrokerRobot { robot } => match broker_robot::release(broker, harbor, robot) {
+                Ok(n) => {
+                    removed += 1;
+                    report::note(
+                        err,
+                        format_args!(
+                            "harbor-broker released {} (robots deleted: {n})",
+                            robot.username
+                        ),
+                    )?;
+                }
+                Err(e) => warnings.push(format!(
+                    "could not release harbor-broker's robot {}: {e}; harbor-broker's sweeper deletes it \
+                     once its expiry has passed, at {} (Unix time, {})",
+                    robot.username,
+                    robot.expires_at,
+                    from_now(robot.expires_at)
+                )),
+            },
+            _ => {}
         }
     }
     // The table is opened when this job holds something, or when dead jobs may have left
@@ -86,7 +114,7 @@ pub(crate) fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) 
     };
     for action in state.actions.iter().rev() {
         match action {
-            Action::Robot { .. } => {}
+            Action::Robot { .. } | Action::BrokerRobot { .. } => {}
             // Shared: undone now only when no other living job holds it (without the table, the
             // job undoes what it made, as its record says).
             Action::Shared { thing } => match &mut table {
@@ -129,4 +157,15 @@ pub(crate) fn run(context: &JobContext, timeout: Duration, err: &mut dyn Write) 
         report::note(err, "post-build removed this job's client configuration")?;
     }
     Ok(())
+}
+
+/// How far `unix` is from now, in words.
+fn from_now(unix: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    match unix.saturating_sub(now) {
+        s if s <= 0 => "already past".to_owned(),
+        s => format!("in {} min", (s + 59) / 60),
+    }
 }

@@ -140,6 +140,27 @@ pub(crate) fn retire(timeout: Duration, robot: &JobRobot) -> Result<String, Reti
 /// directory of its own under the temp directory, mode 0700 like the per-job one, so no other
 /// user can reach the socket (docs/security.md#job-robots-what-they-protect-and-what-they-do-not).
 fn paths(context: &JobContext, robot_name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (dir, stem, store) = store_path(context, robot_name)?;
+    let mut socket = dir.join(keeper::SOCKET);
+    if socket.as_os_str().len() > 100 {
+        let private = std::env::temp_dir().join(format!("dch-{stem}"));
+        // A new directory or none: one that exists already may be someone else's.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .with_context(|| format!("cannot create {}", private.display()))?;
+        socket = private.join(keeper::SOCKET);
+    }
+    Ok((store, socket))
+}
+
+/// The per-job store for a robot's secret (the broker's robot has one too): in the per-job
+/// directory, else by job id in the data directory, which is created 0700. With the directory
+/// and the robot name's file-name stem.
+pub(crate) fn store_path(
+    context: &JobContext,
+    robot_name: &str,
+) -> anyhow::Result<(PathBuf, String, PathBuf)> {
     let dir = match &context.per_job_dir {
         Some(d) => d.clone(),
         None => job_record::state_path(context)?
@@ -154,17 +175,7 @@ fn paths(context: &JobContext, robot_name: &str) -> anyhow::Result<(PathBuf, Pat
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
     let store = dir.join(format!("{stem}.credentials.json"));
-    let mut socket = dir.join(keeper::SOCKET);
-    if socket.as_os_str().len() > 100 {
-        let private = std::env::temp_dir().join(format!("dch-{stem}"));
-        // A new directory or none: one that exists already may be someone else's.
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&private)
-            .with_context(|| format!("cannot create {}", private.display()))?;
-        socket = private.join(keeper::SOCKET);
-    }
-    Ok((store, socket))
+    Ok((dir, stem, store))
 }
 
 fn start_keeper(

@@ -6,6 +6,7 @@
 
 #![allow(dead_code, clippy::disallowed_methods)]
 
+pub mod broker;
 pub mod dockerd;
 pub mod harbor;
 pub mod jobs;

@@ -43,6 +43,10 @@ pub const JOB_ROBOT_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_JOB_ROBOT";
 pub const KEEP_AUTH_CONFIG_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KEEP_DOCKER_AUTH_CONFIG";
 /// Where kaniko keeps its docker config (kaniko's image sets `DOCKER_CONFIG=/kaniko/.docker`).
 pub const KANIKO_DIR_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_KANIKO_DIR";
+/// harbor-broker's base URL: set, the runner hooks ask it for the job's robot (docs/broker.md).
+pub const BROKER_VAR: &str = "DOCKER_CREDENTIAL_HARBOR_BROKER";
+/// The job's GitLab id_token for harbor-broker, as `.gitlab-ci.yml`'s `id_tokens:` names it.
+pub const ID_TOKEN_VAR: &str = "HARBOR_ID_TOKEN";
 
 // What the GitLab runner sets for a job.
 pub const CI: &str = "CI";
@@ -108,6 +112,14 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: JOB_ROBOT_VAR,
         meaning: "1: pre-build gives the job its own robot account",
+    },
+    Variable {
+        name: BROKER_VAR,
+        meaning: "harbor-broker's https:// URL: pre-build gets the job's robot from it with HARBOR_ID_TOKEN",
+    },
+    Variable {
+        name: ID_TOKEN_VAR,
+        meaning: "the job's GitLab id_token for harbor-broker (id_tokens: in .gitlab-ci.yml)",
     },
     Variable {
         name: KEEP_AUTH_CONFIG_VAR,

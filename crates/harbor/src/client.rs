@@ -48,21 +48,10 @@ impl HarborClient {
         timeout: Duration,
         account: Option<Account>,
     ) -> Result<HarborClient, HarborError> {
-        let mut builder = Client::builder()
-            .use_preconfigured_tls(trust.config.as_ref().clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout)
-            // Only a ceiling on each wait: the call's deadline is the request's own timeout.
-            .timeout(timeout)
-            .user_agent(USER_AGENT)
-            .dns_resolver(std::sync::Arc::new(dns::SystemResolver::default()));
-        if url.is_loopback() {
-            // A proxy is another host: it would receive what was meant for this machine.
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().map_err(|e| HarborError::Request {
-            detail: root_cause(&e),
-        })?;
+        let http =
+            http_client(trust, timeout, url.is_loopback()).map_err(|e| HarborError::Request {
+                detail: root_cause(&e),
+            })?;
         Ok(HarborClient {
             url,
             http,
@@ -291,6 +280,29 @@ impl HarborClient {
     }
 }
 
+/// The HTTP client every call of this crate goes through (Harbor's and harbor-broker's): this
+/// trust, no redirect, no cookie, `timeout` as the ceiling of each wait, our resolver, and no
+/// proxy for a `loopback` server (a proxy is another host: it would receive what was meant for
+/// this machine).
+pub(crate) fn http_client(
+    trust: &Trust,
+    timeout: Duration,
+    loopback: bool,
+) -> Result<Client, reqwest::Error> {
+    let mut builder = Client::builder()
+        .use_preconfigured_tls(trust.config.as_ref().clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        // Only a ceiling on each wait: the call's deadline is the request's own timeout.
+        .timeout(timeout)
+        .user_agent(USER_AGENT)
+        .dns_resolver(std::sync::Arc::new(dns::SystemResolver::default()));
+    if loopback {
+        builder = builder.no_proxy();
+    }
+    builder.build()
+}
+
 /// A connection that was made and then dropped (reset, closed early): worth one more try.
 fn dropped_connection(e: &reqwest::Error) -> bool {
     !e.is_timeout()
@@ -303,7 +315,7 @@ fn dropped_connection(e: &reqwest::Error) -> bool {
 /// The innermost cause, which says what happened ("Connection refused (os error 111)").
 /// reqwest's outer message quotes the URL; ours never carries credentials, but the cause is
 /// what a user needs.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

@@ -30,11 +30,14 @@
 //! - [`robots`] → account, client, verify: the robot API (create with the caller's repository
 //!   access, list a project's robots, delete), the helper's job-robot names and the name
 //!   helpers the broker shares.
+//! - [`broker`] → client, tls: the client side of harbor-broker's contract, for the runner
+//!   hooks (the id_token in, a job robot out).
 
 // pub(crate) by default: an item is `pub` only where another crate reaches it.
 #![warn(unreachable_pub)]
 
 pub mod account;
+pub mod broker;
 mod client;
 pub(crate) mod dns;
 mod error;

@@ -10,8 +10,11 @@
 //! `DOCKER_AUTH_CONFIG` (`auth_env`), places the CA where clients look (`certs_d`), verifies the
 //! credentials and the push right with one request (`harbor_client::verify`), optionally swaps them
 //! for a job robot (`job_robot`), writes the job's record (`job_record`), and summarises on stderr
-//! (`summary`). It never prints the password: the job already has it, and `set -x` would show
-//! an export. Without Harbor variables it writes nothing and exits 0; only
+//! (`summary`). With `DOCKER_CREDENTIAL_HARBOR_BROKER` set, the robot harbor-broker gives for the
+//! job's id_token (`broker_robot`) replaces the integration's credentials and the job robot: the
+//! registry and project come from the broker's answer, and no `HARBOR_*` variable is needed;
+//! when the broker gives none, the job goes on as without it. It never prints the password: the job already has it, and `set -x` would show
+//! an export. Without Harbor variables or a broker it writes nothing and exits 0; only
 //! `DOCKER_CREDENTIAL_HARBOR_VERIFY=strict` can fail the job, by ending its output with `false`.
 //! Its exit status is 0 whenever it wrote its output, so that the hook line
 //! (`gitlab_runner_toml::pre_build_script`) can tell a binary that is missing or did not finish.
@@ -32,16 +35,20 @@ use docker_credential_harbor_core::env::{
     HARBOR_USER, HARBOR_USERNAME, PATH, STORE_VAR,
 };
 use docker_credential_harbor_core::integration::Integration;
+use docker_credential_harbor_core::problem::Problem;
 use docker_credential_harbor_core::sources::runner_side;
 use docker_credential_harbor_core::url::HarborUrl;
+use docker_credential_harbor_core::vars::RegistryFrom;
+use harbor_client::broker::Access;
 use harbor_client::{HarborClient, verify};
 
+use crate::broker_robot::{self, Minted};
 use crate::client_config;
 use crate::job_record::{self, Action, JobState};
 use crate::leases::{self, JobLeases};
 use crate::process::{self, ProcessId};
 use crate::report::{self, Message};
-use crate::settings::{HarborSettings, JobContext, VerifyMode};
+use crate::settings::{BrokerSettings, HarborSettings, JobContext, VerifyMode};
 use crate::{job_robot, shell};
 
 /// Runs the hook: exports on `out`, the summary and warnings on `err`. Whether the job may go
@@ -52,11 +59,12 @@ pub(crate) fn run(
     integration: &Integration,
     harbor: &HarborSettings,
     context: &JobContext,
+    broker: Option<&BrokerSettings>,
     runner_side_config: &Path,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> io::Result<()> {
-    if !integration.present() {
+    if !integration.present() && broker.is_none() {
         report::note(
             err,
             "no HARBOR_URL or HARBOR_HOST in this job (no Harbor integration); nothing to do",
@@ -71,21 +79,37 @@ pub(crate) fn run(
     {
         o.note(note.clone());
     }
-    match integration.harbor_url() {
-        Ok(url) => configure_job(
-            integration,
-            harbor,
-            context,
-            runner_side_config,
-            url,
-            &mut o,
-        ),
-        Err(p) => {
+    // The broker's robot, when there is a broker, wins over the integration's credentials.
+    let obtained = broker.and_then(|b| match broker_robot::obtain(b, harbor) {
+        Ok(got) => Some(got),
+        Err(e) => {
+            let next = if integration.present() {
+                "the job keeps the integration's credentials"
+            } else {
+                "the job has no Harbor credentials from the helper"
+            };
+            o.warn(&Message(&format!("{e}; {next}"), e.hint()));
+            o.failed = strict;
+            None
+        }
+    });
+    let via_broker = obtained.as_ref().map(|got| broker_view(got, integration));
+    let shown = via_broker.as_ref().unwrap_or(integration);
+    match (shown.harbor_url(), obtained) {
+        (Ok(url), got) => {
+            configure_job(shown, harbor, context, runner_side_config, url, got, &mut o)
+        }
+        // A failed broker and no integration: the warning says it all.
+        (Err(_), None) if !integration.present() => {
+            o.headline =
+                Some("harbor-broker: no robot for this job; see the warnings below".into());
+        }
+        (Err(p), _) => {
             o.warn(&p);
             o.failed = strict;
         }
     }
-    summary::write(integration, context, harbor, &o, err)?;
+    summary::write(shown, context, harbor, &o, err)?;
     let mut text = Vec::new();
     for line in &o.exports {
         text.extend_from_slice(line);
@@ -106,6 +130,7 @@ fn configure_job(
     context: &JobContext,
     runner_side_config: &Path,
     url: &HarborUrl,
+    from_broker: Option<Minted>,
     o: &mut Report,
 ) {
     let registry = &url.registry;
@@ -157,16 +182,22 @@ fn configure_job(
     if let Err(e) = shared.close() {
         o.note(format!("{e:#}"));
     }
-    let robot = access(
-        integration,
-        harbor,
-        context,
-        url,
-        job_shell.as_ref(),
-        &mut state,
-        o,
-    );
-    if let Some(u) = robot.as_deref().or(integration.user()) {
+    let brokered = from_broker.is_some();
+    let robot = match from_broker {
+        Some(got) => serve_broker_robot(&got, context, &mut state, o),
+        None => access(
+            integration,
+            harbor,
+            context,
+            url,
+            job_shell.as_ref(),
+            &mut state,
+            o,
+        ),
+    };
+    // A broker's robot that could not be served was released: its name is no one's now.
+    let account = if brokered { None } else { integration.user() };
+    if let Some(u) = robot.as_deref().or(account) {
         o.exports.push(shell::export(HARBOR_USERNAME, u));
         o.exports.push(shell::export(HARBOR_USER, u));
     }
@@ -263,6 +294,69 @@ fn access(
             None
         }
     }
+}
+
+/// The integration as the broker's answer makes it: its registry, project and robot, no
+/// password. GitLab's own URL is kept when it names the same registry (it may carry a path).
+fn broker_view(got: &Minted, integration: &Integration) -> Integration {
+    let g = &got.granted;
+    let url = match integration.harbor_url() {
+        Ok(u) if u.registry == g.registry => Ok(u.clone()),
+        _ => HarborUrl::parse(&format!("https://{}", g.registry), RegistryFrom::Url),
+    };
+    Integration {
+        url: Some(url),
+        registry: Some((g.registry.clone(), RegistryFrom::Url)),
+        username: Some((g.username.clone(), HARBOR_USERNAME)),
+        password: None,
+        project: Some(g.project.clone()),
+    }
+}
+
+/// Serves the broker's robot as a job robot is served: its store, and no integration password
+/// left in the job's shell. Returns its name, or `None` (and a warning) when it cannot be
+/// served.
+fn serve_broker_robot(
+    got: &Minted,
+    context: &JobContext,
+    state: &mut JobState,
+    o: &mut Report,
+) -> Option<String> {
+    let robot = match broker_robot::serve(got, context) {
+        Ok(r) => r,
+        Err(e) => {
+            o.warn(&e);
+            o.failed = context.verify == VerifyMode::Strict;
+            return None;
+        }
+    };
+    o.exports.push(shell::unset(HARBOR_PASSWORD));
+    o.exports.push(shell::export(STORE_VAR, &robot.store));
+    if let Some(why) = &got.push_refused {
+        o.note(format!(
+            "harbor-broker refused push for this job (\"{}\"), so its robot may only pull",
+            docker_credential_harbor_core::text::inline(why)
+        ));
+    }
+    let rights = match got.access {
+        Access::Push => "pull and push",
+        Access::Pull => "pull only",
+    };
+    o.verified = Some(format!(
+        "{} from harbor-broker: {rights} on {}",
+        robot.username, robot.project
+    ));
+    o.configured.push(format!(
+        "robot {} from harbor-broker (released by post-build; harbor-broker's sweeper deletes it after {} (Unix time) regardless)",
+        robot.username, robot.expires_at
+    ));
+    o.headline = Some(format!(
+        "Harbor {}: robot from harbor-broker ({rights})",
+        robot.registry
+    ));
+    let name = robot.username.clone();
+    state.push(Action::BrokerRobot { robot });
+    Some(name)
 }
 
 /// When clients cannot find `docker-credential-harbor` on PATH (the runner calls the hook by

@@ -24,6 +24,9 @@ pub(super) struct Report {
     pub(crate) verified: Option<String>,
     /// Strict mode and something went wrong: the job fails before the build.
     pub(crate) failed: bool,
+    /// The first line, when the run decided it (the broker's robot); else it follows from the
+    /// verification.
+    pub(crate) headline: Option<String>,
 }
 
 impl Report {
@@ -45,14 +48,17 @@ pub(super) fn write(
 ) -> io::Result<()> {
     let url = integration.harbor_url().ok();
     let mode = context.verify;
-    let headline = match (url, &o.verified, o.warnings.is_empty()) {
-        (Some(u), Some(_), true) => format!("Harbor {}: credentials verified", u.registry),
-        (Some(u), None, true) if mode == VerifyMode::Off => {
-            format!("Harbor {}: clients configured (not verified)", u.registry)
-        }
-        (Some(u), _, _) => format!("Harbor {}: see the warnings below", u.registry),
-        (None, _, _) => "Harbor: the variables cannot be used".to_owned(),
-    };
+    let headline =
+        o.headline
+            .clone()
+            .unwrap_or_else(|| match (url, &o.verified, o.warnings.is_empty()) {
+                (Some(u), Some(_), true) => format!("Harbor {}: credentials verified", u.registry),
+                (Some(u), None, true) if mode == VerifyMode::Off => {
+                    format!("Harbor {}: clients configured (not verified)", u.registry)
+                }
+                (Some(u), _, _) => format!("Harbor {}: see the warnings below", u.registry),
+                (None, _, _) => "Harbor: the variables cannot be used".to_owned(),
+            });
     let mut body = String::new();
     let _ = writeln!(body, "{}", report::line(headline));
     if let Some(u) = url {
