@@ -132,3 +132,19 @@ fn the_deployment_mounts_what_the_config_names() {
     let password = config.harbor.password_file.file_name().unwrap();
     assert!(deployment.contains(&format!("path: {}\n", password.to_string_lossy())));
 }
+
+#[test]
+fn the_systemd_unit_s_credentials_are_where_the_runbook_points_the_config() {
+    let unit = read("deploy/systemd/harbor-broker.service");
+    let runbook = read("docs/broker.md");
+    let names: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("LoadCredential="))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(names, ["harbor-password", "tls.key"]);
+    for name in names {
+        let path = format!("/run/credentials/harbor-broker.service/{name}\"");
+        assert!(runbook.contains(&path), "docs/broker.md never names {path}");
+    }
+}
