@@ -509,7 +509,9 @@ impl Problem for PasswordFileError {
 /// Kubernetes mounts Secrets), no access for group or others (but see below), at most
 /// [`MAX_PASSWORD_BYTES`], one trailing line break dropped. A file root owns may be readable by
 /// its group (PostgreSQL's rule for its key file): that is how the kubelet mounts a Secret for a
-/// non-root pod (`fsGroup` makes the file 0440, root's, in the pod's group).
+/// non-root pod (`fsGroup` makes the file 0440, root's, in the pod's group), and how systemd's
+/// `LoadCredential=` hands one over (root's 0400 plus a read ACL for the service's user, whose
+/// mask `stat` shows as the group's bits: 0440).
 pub fn read_password(path: &Path) -> Result<SecretString, PasswordFileError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let shown = text::inline(&path.display().to_string()).into_owned();
