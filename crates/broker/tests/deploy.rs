@@ -148,3 +148,34 @@ fn the_systemd_unit_s_credentials_are_where_the_runbook_points_the_config() {
         assert!(runbook.contains(&path), "docs/broker.md never names {path}");
     }
 }
+
+#[test]
+fn the_deployment_keeps_its_hardening_and_the_secret_only_a_placeholder() {
+    let deployment = read("deploy/kubernetes/deployment.yaml");
+    for line in [
+        "replicas: 2",
+        "automountServiceAccountToken: false",
+        "runAsNonRoot: true",
+        "runAsUser: 65532",
+        "readOnlyRootFilesystem: true",
+        "allowPrivilegeEscalation: false",
+        "drop: [\"ALL\"]",
+        "type: RuntimeDefault",
+        "path: /healthz",
+        "path: /readyz",
+    ] {
+        assert!(
+            deployment.lines().any(|l| l.trim() == line),
+            "deployment.yaml lost `{line}`"
+        );
+    }
+    let secret = read("deploy/kubernetes/secret.yaml");
+    let value = secret
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("secret.yaml has stringData password");
+    assert!(
+        value.trim_matches('"').starts_with("REPLACE-ME"),
+        "secret.yaml must hold the placeholder, never a real password"
+    );
+}
