@@ -482,8 +482,8 @@ pub enum PasswordFileError {
     #[error("cannot read harbor.password_file {path}: {reason}")]
     Read { path: String, reason: String },
     #[error(
-        "harbor.password_file {path} may be read by other users (mode {mode:04o}); it holds the \
-         broker's Harbor password"
+        "harbor.password_file {path} may be read or written by other users (mode {mode:04o}); it \
+         holds the broker's Harbor password"
     )]
     Mode { path: String, mode: u32 },
     #[error("harbor.password_file {path} is empty")]
@@ -494,7 +494,8 @@ impl Problem for PasswordFileError {
     fn hint(&self) -> Option<String> {
         match self {
             PasswordFileError::Mode { path, .. } => Some(format!(
-                "chmod 600 {path} (in Kubernetes, the Secret volume's defaultMode: 0400)"
+                "chmod 600 {path}, or chown root and chmod 640 to let only its group read it (in \
+                 Kubernetes, a Secret volume with defaultMode: 0400 and the pod's fsGroup)"
             )),
             PasswordFileError::Empty { .. } => {
                 Some("write the password of [harbor] username on the file's first line".into())
@@ -505,10 +506,14 @@ impl Problem for PasswordFileError {
 }
 
 /// The Harbor password from `harbor.password_file`: a regular file (a link is followed, as
-/// Kubernetes mounts Secrets), no access for group or others, at most
-/// [`MAX_PASSWORD_BYTES`], one trailing line break dropped.
+/// Kubernetes mounts Secrets), no access for group or others (but see below), at most
+/// [`MAX_PASSWORD_BYTES`], one trailing line break dropped. A file root owns may be readable by
+/// its group (PostgreSQL's rule for its key file): that is how the kubelet mounts a Secret for a
+/// non-root pod (`fsGroup` makes the file 0440, root's, in the pod's group), and how systemd's
+/// `LoadCredential=` hands one over (root's 0400 plus a read ACL for the service's user, whose
+/// mask `stat` shows as the group's bits: 0440).
 pub fn read_password(path: &Path) -> Result<SecretString, PasswordFileError> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let shown = text::inline(&path.display().to_string()).into_owned();
     let read_error = |reason: String| PasswordFileError::Read {
         path: shown.clone(),
@@ -520,7 +525,8 @@ pub fn read_password(path: &Path) -> Result<SecretString, PasswordFileError> {
         Err(e) => return Err(read_error(e.to_string())),
     };
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    let forbidden = if meta.uid() == 0 { 0o037 } else { 0o077 };
+    if mode & forbidden != 0 {
         return Err(PasswordFileError::Mode { path: shown, mode });
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| read_error("it is not UTF-8".into()))?;
@@ -900,7 +906,7 @@ access = ["pull"]
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("password");
         std::fs::write(&path, "s3cret-Pass").unwrap();
-        for mode in [0o644, 0o640, 0o604] {
+        for mode in [0o644, 0o660, 0o604] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let err = read_password(&path).unwrap_err();
             let shown = format!("{err} {err:?} {}", err.hint().unwrap_or_default());
@@ -909,6 +915,30 @@ access = ["pull"]
                 shown.contains("chmod 600") && !shown.contains("s3cret"),
                 "{shown}"
             );
+        }
+    }
+
+    /// Kubernetes mounts a Secret for a non-root pod through `fsGroup`, and the kubelet then
+    /// turns the file's mode into at least 0440, root's file in the pod's group: that must be
+    /// read. Group read is root's choice only: a file the broker's own user (or anyone else but
+    /// root) owns, a group that may write, or others who may read are still refused.
+    #[test]
+    fn a_root_owned_password_file_may_be_read_by_its_group_as_kubernetes_mounts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "s3cret-Pass\n").unwrap();
+        let as_root = docker_credential_harbor_core::atomic_file::euid() == 0;
+        for (mode, root_may) in [(0o440, true), (0o640, true), (0o460, false), (0o444, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let read = read_password(&path);
+            assert_eq!(read.is_ok(), as_root && root_may, "mode {mode:o}");
+        }
+        if as_root {
+            // The same 0440 file owned by another user: not root's choice, refused.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let err = read_password(&path).unwrap_err();
+            assert!(matches!(err, PasswordFileError::Mode { .. }), "{err}");
         }
     }
 
