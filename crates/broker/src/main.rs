@@ -4,12 +4,13 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use docker_credential_harbor_core::env::Env;
 use docker_credential_harbor_core::problem::Problem;
 use harbor_broker::robots::Robots;
 use harbor_broker::{cli, harbor};
 
 fn main() -> ExitCode {
-    cli::main(std::env::args_os().skip(1), |config| {
+    cli::main(Env::args(), |config| {
         // Blocking reqwest: built here, before the server's runtime starts.
         let robots =
             harbor::connect(&config.harbor, config.robots.ttl_seconds).map_err(|e| {

@@ -155,10 +155,10 @@ pub fn broker_binary() -> PathBuf {
     if let Some(bin) = option_env!("CARGO_BIN_EXE_harbor-broker") {
         return PathBuf::from(bin);
     }
-    let helper = PathBuf::from(
-        option_env!("CARGO_BIN_EXE_docker-credential-harbor")
-            .expect("a test of the broker or of the helper"),
-    );
+    let Some(helper) = option_env!("CARGO_BIN_EXE_docker-credential-harbor") else {
+        panic!("the rig runs in a test of the broker or of the helper");
+    };
+    let helper = PathBuf::from(helper);
     let bin = helper.with_file_name("harbor-broker");
     assert!(
         bin.exists(),
