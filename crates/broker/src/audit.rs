@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::claims::Claims;
-use crate::policy::{Access, Grant};
+use harbor_client::broker::Access;
+
+use crate::policy::Grant;
 
 /// One audit line. Fields left `None` are left out.
 #[derive(Debug, Default, Serialize)]

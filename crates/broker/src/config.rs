@@ -22,7 +22,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::claims::Id;
-use crate::policy::{Access, Glob, Rule, Selector};
+use harbor_client::broker::Access;
+
+use crate::policy::{Glob, Rule, Selector};
 
 pub const MIN_TTL: u64 = 300;
 pub const MAX_TTL: u64 = 24 * 60 * 60;

@@ -30,7 +30,9 @@ use harbor_client::{HarborClient, HarborError, Options, Proxies, TrustFiles};
 
 use crate::claims::Claims;
 use crate::config::{self, PasswordFileError};
-use crate::policy::{Access, Grant};
+use harbor_client::broker::Access;
+
+use crate::policy::Grant;
 use crate::robots::{MAX_LIVE_PER_JOB, Minted, RobotError, Robots, Swept};
 
 /// Every broker robot's short name starts with this.

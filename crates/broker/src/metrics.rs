@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::keys::{FetchJwks, JwksResponse};
-use crate::policy::Access;
+use harbor_client::broker::Access;
 
 /// What the `endpoint` label says: the route a request reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -16,30 +16,9 @@ use std::fmt;
 
 use docker_credential_harbor_core::text;
 
+use harbor_client::broker::Access;
+
 use crate::claims::{Claims, Id, RefProtected};
-
-/// What a job asks for, and what a rule allows: `Push` includes pull (Harbor's project robots
-/// get both actions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Access {
-    Pull,
-    Push,
-}
-
-impl Access {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Pull => "pull",
-            Access::Push => "push",
-        }
-    }
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Whom a rule is for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -42,7 +42,9 @@ use crate::config::Config;
 use crate::http::{self, Limits};
 use crate::keys::KeyStore;
 use crate::metrics::{Endpoint, Metrics, Outcome};
-use crate::policy::{self, Access, Rule};
+use harbor_client::broker::Access;
+
+use crate::policy::{self, Rule};
 use crate::robots::{RobotError, Robots};
 
 /// Everything a request needs, built once.
@@ -288,14 +290,7 @@ fn unix_now() -> i64 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Ask {
-    access: AskAccess,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum AskAccess {
-    Pull,
-    Push,
+    access: Access,
 }
 
 const BODY_SHAPE: &str =
@@ -306,12 +301,7 @@ fn parse_ask(body: &[u8]) -> Result<Access, String> {
         return Err(format!("the request has no body; {BODY_SHAPE}"));
     }
     match serde_json::from_slice::<Ask>(body) {
-        Ok(Ask {
-            access: AskAccess::Pull,
-        }) => Ok(Access::Pull),
-        Ok(Ask {
-            access: AskAccess::Push,
-        }) => Ok(Access::Push),
+        Ok(Ask { access }) => Ok(access),
         // serde's text names the field or variant; the body holds no secret (the token is in
         // a header), and it is escaped and cut short.
         Err(e) => Err(format!(

@@ -8,7 +8,8 @@ use std::fs;
 use std::path::Path;
 
 use harbor_broker::config::{self, Config};
-use harbor_broker::policy::{Access, Selector};
+use harbor_broker::policy::Selector;
+use harbor_client::broker::Access;
 
 const TOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 

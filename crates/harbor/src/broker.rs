@@ -31,11 +31,20 @@ use crate::{Options, is_project_name};
 /// The broker's answers are a few hundred bytes; anything this large is not the broker.
 pub const MAX_ANSWER: u64 = 64 * 1024;
 
-/// What the job asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a job asks the broker for (`{"access": "pull" | "push"}`), and what a broker rule
+/// allows: `Push` includes pull. One type for both sides of the contract: the broker
+/// (crates/broker) reads and decides with it too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Access {
     Pull,
     Push,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Access {

@@ -14,9 +14,9 @@ use axum::http::StatusCode;
 use docker_credential_harbor_core::problem::Problem as _;
 use harbor_broker::issuer::HttpsJwks;
 use harbor_broker::keys::REFETCH_COOLDOWN;
-use harbor_broker::policy::Access;
 use harbor_broker::robots::Swept;
 use harbor_broker::test_keys::{self, A, B};
+use harbor_client::broker::Access;
 use serde_json::{Value, json};
 
 use support::{Fail, Options, TestBroker, claims, token_with};
