@@ -6,6 +6,8 @@
 //! never sends stays in tests/broker_hooks.rs, against the stand-in. No test may find the
 //! minter's password, a robot's secret or the id_token in any output, or in any file after
 //! the job (the shell's own environment dump, which holds the id_token, is checked by hand).
+//! The rig runs the `harbor-broker` beside the helper in the target directory: `cargo test
+//! --workspace` builds it; with `--test tests` alone, run `cargo build -p harbor-broker` first.
 
 use std::fs;
 use std::path::Path;
@@ -282,6 +284,28 @@ fn the_brokers_refusals_are_warnings_by_default_and_fail_the_job_under_strict() 
         "{:?}",
         broker.audit()
     );
+
+    // A project no rule names: the broker's 403, for push and then for pull.
+    let stranger = rig.token(&JobClaims {
+        project_id: 99,
+        ..claims()
+    });
+    t.set("HARBOR_ID_TOKEN", &stranger).secret(&stranger);
+    warns_then_fails_under_strict(
+        &mut t,
+        "harbor-broker's policy refuses this job: \"no [[rules]] entry matches project 99 (group/project)",
+        "ask the broker's administrator for a [[rules]] entry for this project",
+    );
+    assert!(job_robots(&rig).is_empty());
+    // Each job asked push, was refused, and asked pull before giving up.
+    let asked: Vec<String> = broker
+        .audit()
+        .iter()
+        .filter(|l| l["project_id"] == "99")
+        .map(|l| format!("{} {}", l["access_asked"], l["outcome"]))
+        .collect();
+    let refused = [r#""push" "refused""#, r#""pull" "refused""#];
+    assert_eq!(asked, [refused, refused].concat());
 
     // The job already holds 3 live robots: the broker's 429 for the fourth.
     t.set("HARBOR_ID_TOKEN", &token);
