@@ -9,7 +9,9 @@ mod util;
 
 /// The job's DOCKER_AUTH_CONFIG after pre-build, as docker >= 28.3 would read it.
 mod auth_env;
-/// harbor-broker's robot in the runner hooks, against a stand-in broker and the double.
+/// The runner hooks against a real harbor-broker process, the double and the issuer double.
+mod broker_e2e;
+/// harbor-broker's answers a real broker never sends, against a stand-in broker.
 mod broker_hooks;
 /// Real docker CLI, skopeo, podman and buildah against a real registry, through the helper.
 mod clients;

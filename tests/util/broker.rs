@@ -1,23 +1,15 @@
-//! A stand-in for harbor-broker, until the end-to-end tests run the real one: plain HTTP on
-//! 127.0.0.1 that speaks the broker's contract (docs/broker.md) and records every request
-//! (method, path, headers, body), as xh's tests record theirs.
-//!
-//! Faithful to the contract where the helper can tell: `POST /v1/credentials` with
-//! `Authorization: Bearer <the job's token>` and exactly `{"access": "pull"|"push"}` gets
-//! `201 {"registry","username","password","expires_at","project"}`; a missing or wrong bearer
-//! gets 401 with `WWW-Authenticate: Bearer`; a body that is not the contract's gets 400; a push
-//! the policy refuses gets 403; `DELETE /v1/credentials` gets `200 {"deleted": N}`. Every error
-//! is `{"error": "…"}` and never echoes the token. The robots it hands out are robots the Harbor
-//! double knows (`Harbor::add_robot`), so real clients can push with them. It never listens
-//! beyond loopback, and its threads end with the handle.
+//! A stand-in for harbor-broker, for the answers a real broker never sends: a 201 whose body is
+//! not the contract's, a redirect (and, as an HTTP proxy, proof that a token was never sent).
+//! Everything a real broker can answer is tested against the real one (tests/broker_e2e.rs).
+//! Plain HTTP on 127.0.0.1 that answers every request as its [`Mode`] says and records it
+//! (method, path, headers, body), as xh's tests record theirs. It never listens beyond
+//! loopback, and its threads end with the handle.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use harbor_double::{Harbor, Robot};
 
 /// One request as the stand-in received it.
 #[derive(Clone, Debug)]
@@ -38,30 +30,21 @@ impl Request {
     }
 }
 
-/// How the stand-in answers `POST` and `DELETE`.
+/// How the stand-in answers every request.
 #[derive(Clone, Debug)]
 pub enum Mode {
-    /// The contract: robots for the token; push only when `push` is allowed.
-    Grant { push: bool },
-    /// Every request: this status and body (JSON unless `json` is false).
+    /// This status and body (JSON unless `json` is false).
     Fixed {
         status: u16,
         body: String,
         json: bool,
     },
-    /// Every request: a 302 to another host.
+    /// A 302 to another host.
     Redirect,
 }
 
 struct State {
     mode: Mode,
-    token: String,
-    registry: String,
-    project: String,
-    push_robot: Robot,
-    pull_robot: Robot,
-    expires_at: i64,
-    live: u64,
     requests: Vec<Request>,
 }
 
@@ -74,19 +57,10 @@ pub struct FakeBroker {
 }
 
 impl FakeBroker {
-    /// A broker for the job holding `token`, handing out robots of `project` on `h`.
-    pub fn start(h: &Harbor, project: &str, token: &str) -> FakeBroker {
-        let expires_at = unix_now() + 3600;
-        let name = |kind: &str| format!("hb-4242-{expires_at}-{kind}");
+    /// A stand-in answering as `mode` says.
+    pub fn start(mode: Mode) -> FakeBroker {
         let state = State {
-            mode: Mode::Grant { push: true },
-            token: token.to_owned(),
-            registry: h.addr(),
-            project: project.to_owned(),
-            push_robot: h.add_robot(project, &name("0000push"), &["pull", "push"], 1),
-            pull_robot: h.add_robot(project, &name("0000pull"), &["pull"], 1),
-            expires_at,
-            live: 0,
+            mode,
             requests: Vec::new(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -113,18 +87,8 @@ impl FakeBroker {
         self.state.lock().unwrap().mode = mode;
     }
 
-    /// The robot a push grant hands out, and the one a pull grant does.
-    pub fn robots(&self) -> (Robot, Robot) {
-        let s = self.state.lock().unwrap();
-        (s.push_robot.clone(), s.pull_robot.clone())
-    }
-
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
-    }
-
-    pub fn clear_requests(&self) {
-        self.state.lock().unwrap().requests.clear();
     }
 }
 
@@ -132,13 +96,6 @@ impl Drop for FakeBroker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 fn serve(conn: TcpStream, state: &Mutex<State>) {
@@ -149,7 +106,7 @@ fn serve(conn: TcpStream, state: &Mutex<State>) {
     };
     let mut s = state.lock().unwrap();
     s.requests.push(request.clone());
-    let (status, extra, body) = answer(&mut s, &request);
+    let (status, extra, body) = answer(&s);
     drop(s);
     let reason = match status {
         200 => "OK",
@@ -198,90 +155,20 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
     })
 }
 
-const JSON: &str = "Content-Type: application/json\r\n";
-
-fn error(status: u16, why: &str) -> (u16, String, String) {
-    let extra = if status == 401 {
-        format!("{JSON}WWW-Authenticate: Bearer\r\n")
-    } else {
-        JSON.to_owned()
-    };
-    (
-        status,
-        extra,
-        serde_json::json!({ "error": why }).to_string(),
-    )
-}
-
-fn answer(s: &mut State, r: &Request) -> (u16, String, String) {
+fn answer(s: &State) -> (u16, String, String) {
     match &s.mode {
         Mode::Fixed { status, body, json } => {
-            let extra = if *json {
-                JSON
+            let kind = if *json {
+                "application/json"
             } else {
-                "Content-Type: text/html\r\n"
+                "text/html"
             };
-            return (*status, extra.to_owned(), body.clone());
+            (*status, format!("Content-Type: {kind}\r\n"), body.clone())
         }
-        Mode::Redirect => {
-            return (
-                302,
-                "Location: https://elsewhere.example/v1/credentials\r\n".into(),
-                String::new(),
-            );
-        }
-        Mode::Grant { .. } => {}
-    }
-    if r.path != "/v1/credentials" {
-        return error(404, "no such endpoint");
-    }
-    if r.header("authorization") != Some(&format!("Bearer {}", s.token)) {
-        return error(401, "the id_token failed verification");
-    }
-    match r.method.as_str() {
-        "POST" => {
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Body {
-                access: String,
-            }
-            let access = match serde_json::from_str::<Body>(&r.body) {
-                Ok(b) if b.access == "pull" || b.access == "push" => b.access,
-                _ => return error(400, "the body must be {\"access\": \"pull\"|\"push\"}"),
-            };
-            let push_allowed = matches!(s.mode, Mode::Grant { push: true });
-            if access == "push" && !push_allowed {
-                return error(
-                    403,
-                    "push needs a protected ref: ref \"feature\" is not protected",
-                );
-            }
-            if s.live >= 3 {
-                return error(429, "this job already holds 3 live robots");
-            }
-            s.live += 1;
-            let robot = if access == "push" {
-                &s.push_robot
-            } else {
-                &s.pull_robot
-            };
-            let body = serde_json::json!({
-                "registry": s.registry,
-                "username": robot.name,
-                "password": robot.secret,
-                "expires_at": s.expires_at,
-                "project": s.project,
-            });
-            (201, JSON.to_owned(), body.to_string())
-        }
-        "DELETE" => {
-            let n = std::mem::take(&mut s.live);
-            (
-                200,
-                JSON.to_owned(),
-                serde_json::json!({ "deleted": n }).to_string(),
-            )
-        }
-        _ => error(405, "method not allowed"),
+        Mode::Redirect => (
+            302,
+            "Location: https://elsewhere.example/v1/credentials\r\n".into(),
+            String::new(),
+        ),
     }
 }
