@@ -444,10 +444,7 @@ fn before_2_15_a_system_robot_may_not_create_project_robots_and_a_project_robot_
 
 #[test]
 fn from_2_15_a_system_robot_creates_project_robots_within_its_scope() {
-    let f = start(Config {
-        version: harbor_double::HarborVersion::V2_15,
-        ..Config::default()
-    });
+    let f = v2_15();
     let h = &f.h;
     let pull_push = [("repository", "pull"), ("repository", "push")];
     let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
@@ -491,4 +488,54 @@ fn from_2_15_a_system_robot_creates_project_robots_within_its_scope() {
         get(h, "/api/v2.0/systeminfo", minter).json()["harbor_version"],
         "v2.15.0-1a2b3c4d"
     );
+}
+
+/// A 2.15 double (robots that create robots).
+fn v2_15() -> crate::util::Fixture {
+    start(Config {
+        version: harbor_double::HarborVersion::V2_15,
+        ..Config::default()
+    })
+}
+
+#[test]
+fn a_system_robots_kind_system_permissions_do_not_manage_project_robots() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `requireAccess` checks only the
+    // project for a project robot, and `/system/...` policies never match `/project/<id>/robot`.
+    let f = v2_15();
+    let h = &f.h;
+    let body = json!({
+        "name": "sys-kindsystem", "level": "system", "duration": 1,
+        "permissions": [{"kind": "system", "namespace": "/", "access": [
+            {"resource": "robot", "action": "create"}, {"resource": "robot", "action": "list"},
+            {"resource": "robot", "action": "read"}, {"resource": "robot", "action": "delete"}]}],
+    });
+    let (name, secret) = made_by_admin(h, body);
+    let ks = Some((name.as_str(), secret.as_str()));
+    let forbidden = json!({"errors": [{"code": "FORBIDDEN", "message": "forbidden"}]});
+    let refused = create(
+        h,
+        ks,
+        robot_body("hb-ks", "proj", &[("repository", "pull")], 1),
+    );
+    assert_eq!((refused.status, refused.json()), (403, forbidden.clone()));
+    let project_list = "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=100";
+    let listed = get(h, project_list, ks);
+    assert_eq!((listed.status, listed.json()), (403, forbidden.clone()));
+    made_by_admin(h, robot_body("other", "proj", &[("repository", "pull")], 1));
+    let id = get(h, project_list, as_creds(&user(h, "admin"))).json()[0]["id"]
+        .as_i64()
+        .unwrap();
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), ks);
+    assert_eq!((read.status, read.json()), (403, forbidden.clone()));
+    let deleted = send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), ks, None);
+    assert_eq!((deleted.status, deleted.json()), (403, forbidden));
+    // System robots are its business.
+    assert_eq!(get(h, "/api/v2.0/robots?page_size=100", ks).status, 200);
+    let child = json!({
+        "name": "sys-child", "level": "system", "duration": 1,
+        "permissions": [{"kind": "system", "namespace": "/",
+            "access": [{"resource": "robot", "action": "list"}]}],
+    });
+    assert_eq!(create(h, ks, child).status, 201);
 }

@@ -13,8 +13,9 @@ pub(crate) enum RobotNs<'a> {
     Id(i64),
 }
 
-/// `robotAPI.requireAccess`: `robot:<action>` on the project (falling back to system access,
-/// as for system robots managing project robots), or system access for system robots.
+/// `robotAPI.requireAccess`: `robot:<action>` on the project for project robots, system access
+/// for system robots. No fallback from one to the other: a system robot's `kind: system`
+/// permissions never reach a project (docs/harbor-api.md#robots-that-create-robots).
 /// Anonymous callers get 401, everyone else 403.
 pub(crate) fn require_robot_access(
     model: &Model,
@@ -29,7 +30,7 @@ pub(crate) fn require_robot_access(
                 RobotNs::Name(n) => model.project_by_name(n),
                 RobotNs::Id(id) => model.project_by_id(id),
             };
-            model.can(who, project, "robot", action) || system_can(model, who, "robot", action)
+            model.can(who, project, "robot", action)
         }
         "system" => system_can(model, who, "robot", action),
         _ => false,
