@@ -539,3 +539,121 @@ fn a_system_robots_kind_system_permissions_do_not_manage_project_robots() {
     });
     assert_eq!(create(h, ks, child).status, 201);
 }
+
+/// `/users/current/permissions` on project 5 (`proj`), relative, as `(resource, action)` in
+/// Harbor's order.
+fn permissions(h: &harbor_double::Harbor, creds: Option<(&str, &str)>) -> Vec<(String, String)> {
+    let a = get(
+        h,
+        "/api/v2.0/users/current/permissions?scope=/project/5&relative=true",
+        creds,
+    );
+    assert_eq!(a.status, 200);
+    a.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["resource"].as_str().unwrap().into(),
+                p["action"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(r, a)| ((*r).into(), (*a).into()))
+        .collect()
+}
+
+#[test]
+fn push_brings_pull_only_for_project_robots() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: only the project-level branch of
+    // the robot security context adds pull for push (`filterRobotPolicies`).
+    let f = default();
+    let h = &f.h;
+    let (name, secret) = made_by_admin(
+        h,
+        system_robot_body("sys-pushonly", &[("repository", "push")]),
+    );
+    let sys = Some((name.as_str(), secret.as_str()));
+    assert_eq!(granted(h, sys, "proj/x"), set(&["push"]));
+    assert_eq!(permissions(h, sys), pairs(&[("repository", "push")]));
+    let mut in_proj =
+        system_robot_body("sys-nsproj", &[("repository", "push"), ("project", "read")]);
+    in_proj["permissions"][0]["namespace"] = json!("proj");
+    let (name, secret) = made_by_admin(h, in_proj);
+    let sys = Some((name.as_str(), secret.as_str()));
+    assert_eq!(granted(h, sys, "proj/x"), set(&["push"]));
+    assert_eq!(
+        permissions(h, sys),
+        pairs(&[(".", "read"), ("repository", "push")])
+    );
+    let (name, secret) = made_by_admin(
+        h,
+        robot_body("pushonly", "proj", &[("repository", "push")], 1),
+    );
+    let project = Some((name.as_str(), secret.as_str()));
+    assert_eq!(granted(h, project, "proj/x"), set(&["pull", "push"]));
+    assert_eq!(
+        permissions(h, project),
+        pairs(&[("repository", "pull"), ("repository", "push")])
+    );
+}
+
+#[test]
+fn a_system_robots_project_read_on_every_project_reads_every_sub_resource() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `project:read` on `*` is the policy
+    // `/project/*`, a wildcard for keyMatch2; on one project, or for a project robot, it is `.`.
+    let f = default();
+    let h = &f.h;
+    let (name, secret) =
+        made_by_admin(h, system_robot_body("sys-projread", &[("project", "read")]));
+    let reads = [
+        ".",
+        "member",
+        "metadata",
+        "label",
+        "quota",
+        "repository",
+        "tag-retention",
+        "configuration",
+        "robot",
+        "notification-policy",
+        "scan",
+        "sbom",
+        "scanner",
+        "artifact",
+        "artifact-addition",
+        "preheat-policy",
+        "export-cve",
+    ];
+    let want: Vec<(&str, &str)> = reads.iter().map(|r| (*r, "read")).collect();
+    assert_eq!(permissions(h, Some((&name, &secret))), pairs(&want));
+    // It still may not list repositories (`repository:list`) or pull.
+    assert_eq!(granted(h, Some((&name, &secret)), "proj/x"), set(&[]));
+    let (name, secret) =
+        made_by_admin(h, robot_body("projread", "proj", &[("project", "read")], 1));
+    assert_eq!(
+        permissions(h, Some((&name, &secret))),
+        pairs(&[(".", "read")])
+    );
+    // The broker's minter: Harbor's own list for it.
+    let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
+    let mut want = want;
+    want.splice(6..6, [("repository", "pull"), ("repository", "push")]);
+    let robot_at = want.iter().position(|p| p.0 == "robot").unwrap();
+    want.splice(
+        robot_at..=robot_at,
+        [
+            ("robot", "create"),
+            ("robot", "read"),
+            ("robot", "delete"),
+            ("robot", "list"),
+        ],
+    );
+    assert_eq!(permissions(h, Some((&name, &secret))), pairs(&want));
+}
