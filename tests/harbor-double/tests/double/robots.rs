@@ -657,3 +657,50 @@ fn a_system_robots_project_read_on_every_project_reads_every_sub_resource() {
     );
     assert_eq!(permissions(h, Some((&name, &secret))), pairs(&want));
 }
+
+#[test]
+fn system_level_refusals_name_the_caller() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `RequireSystemAccess` answers 403
+    // with the caller's name as the message, `RequireProjectAccess` with `forbidden`.
+    let f = v2_15();
+    let h = &f.h;
+    let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
+    let minter = Some((name.as_str(), secret.as_str()));
+    let named = json!({"errors": [{"code": "FORBIDDEN", "message": "robot$minter"}]});
+    for q in [
+        "",
+        "q=Level%3Dsystem&",
+        "q=name%3D~hb-123&",
+        "q=ProjectID%3D5&",
+    ] {
+        let a = get(
+            h,
+            &format!("/api/v2.0/robots?{q}page_size=100&page=1"),
+            minter,
+        );
+        assert_eq!((a.status, a.json()), (403, named.clone()), "{q}");
+    }
+    let admin = user(h, "admin");
+    let all = get(h, "/api/v2.0/robots?page_size=100", as_creds(&admin)).json();
+    let id = all[0]["id"].as_i64().unwrap();
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), minter);
+    assert_eq!((read.status, read.json()), (403, named.clone()));
+    let deleted = send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), minter, None);
+    assert_eq!((deleted.status, deleted.json()), (403, named.clone()));
+    let system = create(
+        h,
+        minter,
+        system_robot_body("child", &[("repository", "pull")]),
+    );
+    assert_eq!((system.status, system.json()), (403, named));
+    // A user is named by their username; a project check stays `forbidden`.
+    let alice = user(h, "alice");
+    let a = get(h, "/api/v2.0/robots?page_size=100", as_creds(&alice));
+    assert_eq!(a.json()["errors"][0]["message"], "alice");
+    let a = get(
+        h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D999",
+        minter,
+    );
+    assert_eq!(a.json()["errors"][0]["message"], "forbidden");
+}

@@ -16,7 +16,7 @@ pub(crate) enum RobotNs<'a> {
 /// `robotAPI.requireAccess`: `robot:<action>` on the project for project robots, system access
 /// for system robots. No fallback from one to the other: a system robot's `kind: system`
 /// permissions never reach a project (docs/harbor-api.md#robots-that-create-robots).
-/// Anonymous callers get 401, everyone else 403.
+/// Anonymous callers get 401, everyone else 403 (docs/harbor-api.md#errors).
 pub(crate) fn require_robot_access(
     model: &Model,
     who: Principal,
@@ -37,6 +37,12 @@ pub(crate) fn require_robot_access(
     };
     match (allowed, model.authenticated(who)) {
         (true, _) => Ok(()),
+        // `RequireSystemAccess` names the caller in its 403; `RequireProjectAccess` does not.
+        (false, true) if level == "system" => Err(respond::error(
+            403,
+            "FORBIDDEN",
+            &model.username(who).unwrap_or_default(),
+        )),
         (false, true) => Err(respond::forbidden()),
         (false, false) => Err(respond::unauthorized()),
     }
