@@ -704,3 +704,48 @@ fn system_level_refusals_name_the_caller() {
     );
     assert_eq!(a.json()["errors"][0]["message"], "forbidden");
 }
+
+#[test]
+fn robot_lists_are_sorted_by_name_and_leave_out_an_empty_description() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `Name` is the default sort, and
+    // `models.Robot.description` is `omitempty`.
+    let f = default();
+    let h = &f.h;
+    let admin = user(h, "admin");
+    for name in ["hb-tok", "hb.x_y-z", "hb-123", "hb-pr"] {
+        let mut body = robot_body(name, "proj", &[("repository", "pull")], 1);
+        if name == "hb-pr" {
+            body["description"] = json!("");
+        } else if name == "hb-tok" {
+            body.as_object_mut().unwrap().remove("description");
+        }
+        made_by_admin(h, body);
+    }
+    let page = |n: u32| {
+        get(
+            h,
+            &format!("/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=2&page={n}"),
+            as_creds(&admin),
+        )
+        .json()
+    };
+    let names: Vec<Value> = [page(1), page(2)]
+        .iter()
+        .flat_map(|p| p.as_array().unwrap().iter().map(|r| r["name"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "robot$proj+hb-123",
+            "robot$proj+hb-pr",
+            "robot$proj+hb-tok",
+            "robot$proj+hb.x_y-z"
+        ]
+    );
+    let first = page(1);
+    assert_eq!(first[0]["description"], "made by a test");
+    assert!(first[1].get("description").is_none(), "{}", first[1]);
+    let id = first[1]["id"].as_i64().unwrap();
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&admin)).json();
+    assert!(read.get("description").is_none(), "{read}");
+}

@@ -134,8 +134,9 @@ fn creator_scope(model: &Model, id: i64, wanted: &[Permission]) -> Result<(), Re
     ))
 }
 
+/// Harbor's `models.Robot`: `description` is `omitempty` (docs/harbor-api.md#reading-updating-and-deleting).
 fn robot_json(model: &Model, rec: &RobotRec) -> Value {
-    json!({
+    let mut v = json!({
         "id": rec.id,
         "name": model.robot_full_name(rec.id),
         "description": rec.description,
@@ -153,7 +154,13 @@ fn robot_json(model: &Model, rec: &RobotRec) -> Value {
         "creator_ref": rec.creator_ref,
         "creation_time": util::rfc3339_millis(rec.creation_ms),
         "update_time": util::rfc3339_millis(rec.update_ms),
-    })
+    });
+    if rec.description.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("description");
+    }
+    v
 }
 
 /// docs/harbor-api.md#reading-updating-and-deleting `GET /api/v2.0/robots/{id}`: the robot without
@@ -305,7 +312,7 @@ pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         return resp;
     }
     let name = get("name");
-    let found: Vec<&RobotRec> = model
+    let mut found: Vec<&RobotRec> = model
         .robots
         .iter()
         .filter(|rec| rec.project_id == project_id && rec.level == level)
@@ -315,5 +322,7 @@ pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
             None => true,
         })
         .collect();
+    // Harbor's default order: the stored name (`sort:"default"`), bytewise as in a `C` collation.
+    found.sort_by(|a, b| a.name.cmp(&b.name));
     listing(r, found, (page, page_size), |rec| robot_json(&model, rec))
 }
