@@ -749,3 +749,35 @@ fn robot_lists_are_sorted_by_name_and_leave_out_an_empty_description() {
     let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&admin)).json();
     assert!(read.get("description").is_none(), "{read}");
 }
+
+#[test]
+fn q_is_decoded_twice_and_fuzzy_names_ignore_case() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `parseKeywords` runs
+    // `url.QueryUnescape` on the decoded `q`, and `name=~` is `name__icontains`.
+    let f = default();
+    let h = &f.h;
+    let admin = user(h, "admin");
+    for name in ["hb-pr", "hb.x_y-z"] {
+        made_by_admin(h, robot_body(name, "proj", &[("repository", "pull")], 1));
+    }
+    let count = |name_q: &str| {
+        let a = get(
+            h,
+            &format!("/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5%2Cname%3D{name_q}"),
+            as_creds(&admin),
+        );
+        assert_eq!(a.status, 200, "{name_q}: {}", a.body);
+        a.header("x-total-count").unwrap().to_owned()
+    };
+    assert_eq!(
+        count("proj%2Bhb-pr"),
+        "0",
+        "a + sent once-encoded is a space"
+    );
+    assert_eq!(count("proj%252Bhb-pr"), "1");
+    assert_eq!(count("~proj%252Bhb-p"), "1");
+    assert_eq!(count("hb-pr"), "0", "the stored name has the project");
+    assert_eq!(count("~HB-PR"), "1");
+    assert_eq!(count("~x_y"), "1");
+    assert_eq!(count("~x%2525y"), "0", "% is literal");
+}

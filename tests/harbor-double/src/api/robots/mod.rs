@@ -317,7 +317,8 @@ pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         .iter()
         .filter(|rec| rec.project_id == project_id && rec.level == level)
         .filter(|rec| match name {
-            Some((_, v, true)) => rec.name.contains(v.as_str()),
+            // `name__icontains`: case-insensitive, `%` and `_` literal.
+            Some((_, v, true)) => rec.name.to_lowercase().contains(&v.to_lowercase()),
             Some((_, v, false)) => rec.name == *v,
             None => true,
         })
