@@ -202,7 +202,7 @@ pub(crate) fn listing<T>(
         .map(to_json)
         .collect();
     paged(
-        respond::json(200, &Value::Array(body)),
+        respond::api_json(200, &Value::Array(body)),
         r,
         total,
         page,

@@ -109,7 +109,7 @@ pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         "creation_time": util::rfc3339_millis(rec.creation_ms),
         "expires_at": rec.expires_at,
     });
-    let mut resp = respond::json(201, &body);
+    let mut resp = respond::api_json(201, &body);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/robots/{id}")) {
         resp.headers_mut().insert("location", v);
     }
@@ -168,7 +168,7 @@ fn robot_json(model: &Model, rec: &RobotRec) -> Value {
 pub(crate) fn get_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
     let model = shared.model();
     match find_robot(&model, who, id, "read") {
-        Ok(rec) => respond::json(200, &robot_json(&model, rec)),
+        Ok(rec) => respond::api_json(200, &robot_json(&model, rec)),
         Err(resp) => resp,
     }
 }
@@ -265,7 +265,7 @@ pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Re
     if wanted.is_empty() {
         rec.secret = model::robot_secret();
         let secret = rec.secret.clone();
-        return respond::json(200, &json!({"secret": secret}));
+        return respond::api_json(200, &json!({"secret": secret}));
     }
     let b = wanted.as_bytes();
     let valid = (8..=128).contains(&b.len())
@@ -278,7 +278,7 @@ pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Re
         );
     }
     rec.secret = wanted;
-    respond::json(200, &json!({}))
+    respond::api_json(200, &json!({}))
 }
 
 /// docs/harbor-api.md#reading-updating-and-deleting
