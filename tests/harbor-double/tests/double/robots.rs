@@ -781,3 +781,22 @@ fn q_is_decoded_twice_and_fuzzy_names_ignore_case() {
     assert_eq!(count("~x_y"), "1");
     assert_eq!(count("~x%2525y"), "0", "% is literal");
 }
+
+#[test]
+fn a_page_size_over_100_is_a_422_before_authentication() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: go-swagger validates parameters
+    // before the handler's `RequireAuthenticated`.
+    let f = default();
+    let a = get(
+        &f.h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=101&page=1",
+        None,
+    );
+    assert_eq!(a.status, 422);
+    assert_eq!(
+        a.json(),
+        json!({"errors": [{"code": "UNPROCESSABLE_ENTITY", "message": "validation failure list:\npage_size in query should be less than or equal to 100"}]})
+    );
+    let ok_size = get(&f.h, "/api/v2.0/robots?page_size=100", None);
+    assert_eq!(ok_size.status, 401);
+}

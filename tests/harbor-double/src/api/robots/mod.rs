@@ -283,16 +283,18 @@ pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Re
 
 /// docs/harbor-api.md#reading-updating-and-deleting
 /// `GET /api/v2.0/robots?q=Level=project,ProjectID=<id>,name=~<stem>`: a project's robots
-/// (needs `robot:list`), or without `Level` the system robots; `X-Total-Count` as usual.
+/// (needs `robot:list`), or without `Level` the system robots; `X-Total-Count` as usual. A bad
+/// `page_size` is a 422 even for an anonymous caller.
 pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
-    let model = shared.model();
-    if !model.authenticated(r.who) {
-        return respond::unauthorized();
-    }
+    // go-swagger validates the parameters before the handler asks who is calling.
     let (page, page_size) = match paging(r.query) {
         Ok(p) => p,
         Err(resp) => return resp,
     };
+    let model = shared.model();
+    if !model.authenticated(r.who) {
+        return respond::unauthorized();
+    }
     let keywords = parse_q(util::query_get(r.query, "q").unwrap_or(""));
     let get = |k: &str| keywords.iter().find(|(key, _, _)| key == k);
     let (level, project_id) = match get("Level").map(|(_, v, _)| v.as_str()) {
