@@ -540,28 +540,6 @@ fn a_system_robots_kind_system_permissions_do_not_manage_project_robots() {
     assert_eq!(create(h, ks, child).status, 201);
 }
 
-/// `/users/current/permissions` on project 5 (`proj`), relative, as `(resource, action)` in
-/// Harbor's order.
-fn permissions(h: &harbor_double::Harbor, creds: Option<(&str, &str)>) -> Vec<(String, String)> {
-    let a = get(
-        h,
-        "/api/v2.0/users/current/permissions?scope=/project/5&relative=true",
-        creds,
-    );
-    assert_eq!(a.status, 200);
-    a.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["resource"].as_str().unwrap().into(),
-                p["action"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
-}
-
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items
         .iter()
@@ -581,7 +559,10 @@ fn push_brings_pull_only_for_project_robots() {
     );
     let sys = Some((name.as_str(), secret.as_str()));
     assert_eq!(granted(h, sys, "proj/x"), set(&["push"]));
-    assert_eq!(permissions(h, sys), pairs(&[("repository", "push")]));
+    assert_eq!(
+        permissions(h, "/project/5", sys),
+        pairs(&[("repository", "push")])
+    );
     let mut in_proj =
         system_robot_body("sys-nsproj", &[("repository", "push"), ("project", "read")]);
     in_proj["permissions"][0]["namespace"] = json!("proj");
@@ -589,7 +570,7 @@ fn push_brings_pull_only_for_project_robots() {
     let sys = Some((name.as_str(), secret.as_str()));
     assert_eq!(granted(h, sys, "proj/x"), set(&["push"]));
     assert_eq!(
-        permissions(h, sys),
+        permissions(h, "/project/5", sys),
         pairs(&[(".", "read"), ("repository", "push")])
     );
     let (name, secret) = made_by_admin(
@@ -599,7 +580,7 @@ fn push_brings_pull_only_for_project_robots() {
     let project = Some((name.as_str(), secret.as_str()));
     assert_eq!(granted(h, project, "proj/x"), set(&["pull", "push"]));
     assert_eq!(
-        permissions(h, project),
+        permissions(h, "/project/5", project),
         pairs(&[("repository", "pull"), ("repository", "push")])
     );
 }
@@ -632,13 +613,16 @@ fn a_system_robots_project_read_on_every_project_reads_every_sub_resource() {
         "export-cve",
     ];
     let want: Vec<(&str, &str)> = reads.iter().map(|r| (*r, "read")).collect();
-    assert_eq!(permissions(h, Some((&name, &secret))), pairs(&want));
+    assert_eq!(
+        permissions(h, "/project/5", Some((&name, &secret))),
+        pairs(&want)
+    );
     // It still may not list repositories (`repository:list`) or pull.
     assert_eq!(granted(h, Some((&name, &secret)), "proj/x"), set(&[]));
     let (name, secret) =
         made_by_admin(h, robot_body("projread", "proj", &[("project", "read")], 1));
     assert_eq!(
-        permissions(h, Some((&name, &secret))),
+        permissions(h, "/project/5", Some((&name, &secret))),
         pairs(&[(".", "read")])
     );
     // The broker's minter: Harbor's own list for it.
@@ -655,7 +639,10 @@ fn a_system_robots_project_read_on_every_project_reads_every_sub_resource() {
             ("robot", "list"),
         ],
     );
-    assert_eq!(permissions(h, Some((&name, &secret))), pairs(&want));
+    assert_eq!(
+        permissions(h, "/project/5", Some((&name, &secret))),
+        pairs(&want)
+    );
 }
 
 #[test]
