@@ -1,5 +1,5 @@
-//! Response builders in Harbor's shapes: JSON with `application/json; charset=utf-8`, the
-//! `{"errors":[{"code","message"}]}` error body with 5xx always rewritten to
+//! Response builders in Harbor's shapes: JSON with `application/json; charset=utf-8`, swagger's
+//! successful answers with plain `application/json`, the `{"errors":[{"code","message"}]}` error body with 5xx always rewritten to
 //! `UNKNOWN`/`internal server error` (docs/harbor-api.md#errors), beego's plain-text answers
 //! (docs/harbor-api.md#the-token-service) and nginx's HTML pages
 //! (docs/harbor-api.md#faults-and-tls-modes). Headers every core response shares are added by
@@ -45,6 +45,12 @@ pub(crate) fn with_body(code: u16, content_type: &str, body: impl Into<Bytes>) -
 
 pub(crate) fn json(code: u16, value: &serde_json::Value) -> Resp {
     with_body(code, JSON, value.to_string())
+}
+
+/// A successful answer of Harbor's swagger API: go-swagger's producer writes `application/json`
+/// without a charset, unlike errors and the token service (docs/harbor-api.md#errors).
+pub(crate) fn api_json(code: u16, value: &serde_json::Value) -> Resp {
+    with_body(code, "application/json", value.to_string())
 }
 
 /// No body and no Content-Type (a HEAD answer, DELETE's 200, the token service's 401).

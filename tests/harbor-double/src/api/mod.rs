@@ -144,7 +144,7 @@ pub(crate) fn paging(query: &[(String, String)]) -> Result<(usize, usize), Resp>
     let page_size = int("page_size", 10)?;
     if page_size > 100 {
         return Err(unprocessable(
-            "page_size in query should be less than or equal to 100",
+            "validation failure list:\npage_size in query should be less than or equal to 100",
         ));
     }
     Ok((page, page_size))
@@ -202,7 +202,7 @@ pub(crate) fn listing<T>(
         .map(to_json)
         .collect();
     paged(
-        respond::json(200, &Value::Array(body)),
+        respond::api_json(200, &Value::Array(body)),
         r,
         total,
         page,

@@ -60,7 +60,7 @@ pub(crate) fn get_project(shared: &Shared, r: &ApiRequest<'_>, ident: &str) -> R
         };
     }
     match project {
-        Some(p) => respond::json(200, &project_json(&model, p, r.who)),
+        Some(p) => respond::api_json(200, &project_json(&model, p, r.who)),
         None => respond::not_found(&format!("project {ident} not found")),
     }
 }

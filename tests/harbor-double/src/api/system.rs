@@ -55,5 +55,5 @@ pub(crate) fn systeminfo(shared: &Shared, who: Principal) -> Resp {
     if authenticated {
         info["current_time"] = json!(util::rfc3339_millis(util::now_millis()));
     }
-    respond::json(200, &info)
+    respond::api_json(200, &info)
 }

@@ -28,7 +28,7 @@ pub(crate) fn users_current(shared: &Shared, who: Principal) -> Resp {
             "get current user not available for security context: robot",
         ),
         Principal::User(id) => match model.user(id) {
-            Some(u) => respond::json(
+            Some(u) => respond::api_json(
                 200,
                 &json!({
                     "user_id": u.id,
@@ -82,5 +82,5 @@ pub(crate) fn permissions(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
             }
         }
     }
-    respond::json(200, &Value::Array(out))
+    respond::api_json(200, &Value::Array(out))
 }

@@ -1,5 +1,5 @@
 //! What a security context may do on a project (docs/harbor-api.md#roles): Harbor's `Can` for users
-//! (role tables in `rbac`), robots (their own permissions, push bringing pull) and anonymous
+//! (role tables in `rbac`), robots (their own permissions) and anonymous
 //! callers (public projects), and which projects a principal sees in a listing
 //! (docs/harbor-api.md#projects). The one place permission rules live: handlers and the token
 //! service ask here.
@@ -81,16 +81,22 @@ fn perm_applies(r: &RobotRec, perm: &Permission, p: &Project) -> bool {
     }
 }
 
-/// A robot's own policies on a project (`filterRobotPolicies`): only those of its namespace, and
-/// push brings pull with it (docs/harbor-api.md#roles). Robots name the project itself `project`.
+/// A robot's own policies on a project (H: `src/common/security/robot/context.go` `Can`):
+/// only those of its namespace. Robots name the project itself `project`. Only a project robot
+/// goes through `filterRobotPolicies`, where push brings pull; a system robot's `project:<act>`
+/// on `*` becomes the policy `/project/*`, which Harbor's `keyMatch2` reads as a wildcard over
+/// every sub-resource (docs/harbor-api.md#roles).
 fn robot_can(r: &RobotRec, p: &Project, resource: &str, action: &str) -> bool {
+    let project_robot = r.level == "project";
     r.permissions
         .iter()
         .filter(|perm| perm_applies(r, perm, p))
         .any(|perm| {
+            let wildcard = !project_robot && perm.namespace == "*";
             perm.access.iter().any(|(res, act)| {
                 let res = if res == "project" { "" } else { res.as_str() };
-                res == resource && (act == action || (act == "push" && action == "pull"))
+                let covers = res == resource || (wildcard && res.is_empty());
+                covers && (act == action || (project_robot && act == "push" && action == "pull"))
             })
         })
 }

@@ -110,23 +110,7 @@ fn permissions_show_push_for_developers_and_not_for_guests() {
     let f = default();
     let h = &f.h;
     let perms = |c: Option<(&str, &str)>, scope: &str| -> BTreeSet<(String, String)> {
-        let a = get(
-            h,
-            &format!("/api/v2.0/users/current/permissions?scope={scope}&relative=true"),
-            c,
-        );
-        assert_eq!(a.status, 200);
-        a.json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["resource"].as_str().unwrap().to_owned(),
-                    p["action"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
+        permissions(h, scope, c).into_iter().collect()
     };
     let push = ("repository".to_owned(), "push".to_owned());
     let pull = ("repository".to_owned(), "pull".to_owned());

@@ -135,3 +135,50 @@ fn debug_output_never_shows_a_secret() {
         assert!(!dump.contains(&f.h.password(name)), "{dump}");
     }
 }
+
+#[test]
+fn successful_api_answers_are_json_without_a_charset_and_errors_keep_it() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: go-swagger's producer writes
+    // `application/json`; errors and the (beego) token service add `; charset=utf-8`.
+    let f = default();
+    let h = &f.h;
+    let admin = user(h, "admin");
+    let robot = h.add_robot("proj", "ci", &["pull"], 1);
+    let created = send(
+        h,
+        "POST",
+        "/api/v2.0/robots",
+        as_creds(&admin),
+        Some(robot_body("made", "proj", &[("repository", "pull")], 1)),
+    );
+    assert_eq!(created.status, 201);
+    assert_eq!(created.header("content-type"), Some("application/json"));
+    for path in [
+        "/api/v2.0/systeminfo".to_owned(),
+        "/api/v2.0/users/current".to_owned(),
+        "/api/v2.0/users/current/permissions?scope=/project/5&relative=true".to_owned(),
+        "/api/v2.0/projects?name=proj".to_owned(),
+        "/api/v2.0/projects/proj".to_owned(),
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5".to_owned(),
+        format!("/api/v2.0/robots/{}", robot.id),
+    ] {
+        let a = get(h, &path, as_creds(&admin));
+        assert_eq!(a.status, 200, "{path}");
+        assert_eq!(a.header("content-type"), Some("application/json"), "{path}");
+    }
+    let refused = get(h, "/api/v2.0/projects/nosuch", as_creds(&admin));
+    assert_eq!(refused.status, 404);
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let token = get(
+        h,
+        "/service/token?service=harbor-registry&scope=repository:proj/app:pull",
+        as_creds(&admin),
+    );
+    assert_eq!(
+        token.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+}

@@ -444,10 +444,7 @@ fn before_2_15_a_system_robot_may_not_create_project_robots_and_a_project_robot_
 
 #[test]
 fn from_2_15_a_system_robot_creates_project_robots_within_its_scope() {
-    let f = start(Config {
-        version: harbor_double::HarborVersion::V2_15,
-        ..Config::default()
-    });
+    let f = v2_15();
     let h = &f.h;
     let pull_push = [("repository", "pull"), ("repository", "push")];
     let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
@@ -491,4 +488,302 @@ fn from_2_15_a_system_robot_creates_project_robots_within_its_scope() {
         get(h, "/api/v2.0/systeminfo", minter).json()["harbor_version"],
         "v2.15.0-1a2b3c4d"
     );
+}
+
+/// A 2.15 double (robots that create robots).
+fn v2_15() -> crate::util::Fixture {
+    start(Config {
+        version: harbor_double::HarborVersion::V2_15,
+        ..Config::default()
+    })
+}
+
+#[test]
+fn a_system_robots_kind_system_permissions_do_not_manage_project_robots() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `requireAccess` checks only the
+    // project for a project robot, and `/system/...` policies never match `/project/<id>/robot`.
+    let f = v2_15();
+    let h = &f.h;
+    let body = json!({
+        "name": "sys-kindsystem", "level": "system", "duration": 1,
+        "permissions": [{"kind": "system", "namespace": "/", "access": [
+            {"resource": "robot", "action": "create"}, {"resource": "robot", "action": "list"},
+            {"resource": "robot", "action": "read"}, {"resource": "robot", "action": "delete"}]}],
+    });
+    let (name, secret) = made_by_admin(h, body);
+    let ks = Some((name.as_str(), secret.as_str()));
+    let forbidden = json!({"errors": [{"code": "FORBIDDEN", "message": "forbidden"}]});
+    let refused = create(
+        h,
+        ks,
+        robot_body("hb-ks", "proj", &[("repository", "pull")], 1),
+    );
+    assert_eq!((refused.status, refused.json()), (403, forbidden.clone()));
+    let project_list = "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=100";
+    let listed = get(h, project_list, ks);
+    assert_eq!((listed.status, listed.json()), (403, forbidden.clone()));
+    made_by_admin(h, robot_body("other", "proj", &[("repository", "pull")], 1));
+    let id = get(h, project_list, as_creds(&user(h, "admin"))).json()[0]["id"]
+        .as_i64()
+        .unwrap();
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), ks);
+    assert_eq!((read.status, read.json()), (403, forbidden.clone()));
+    let deleted = send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), ks, None);
+    assert_eq!((deleted.status, deleted.json()), (403, forbidden));
+    // System robots are its business.
+    assert_eq!(get(h, "/api/v2.0/robots?page_size=100", ks).status, 200);
+    let child = json!({
+        "name": "sys-child", "level": "system", "duration": 1,
+        "permissions": [{"kind": "system", "namespace": "/",
+            "access": [{"resource": "robot", "action": "list"}]}],
+    });
+    assert_eq!(create(h, ks, child).status, 201);
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(r, a)| ((*r).into(), (*a).into()))
+        .collect()
+}
+
+#[test]
+fn push_brings_pull_only_for_project_robots() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: only the project-level branch of
+    // the robot security context adds pull for push (`filterRobotPolicies`).
+    let f = default();
+    let h = &f.h;
+    let (name, secret) = made_by_admin(
+        h,
+        system_robot_body("sys-pushonly", &[("repository", "push")]),
+    );
+    let sys = Some((name.as_str(), secret.as_str()));
+    assert_eq!(granted(h, sys, "proj/x"), set(&["push"]));
+    assert_eq!(
+        permissions(h, "/project/5", sys),
+        pairs(&[("repository", "push")])
+    );
+    let mut in_proj =
+        system_robot_body("sys-nsproj", &[("repository", "push"), ("project", "read")]);
+    in_proj["permissions"][0]["namespace"] = json!("proj");
+    let (name, secret) = made_by_admin(h, in_proj);
+    let sys = Some((name.as_str(), secret.as_str()));
+    assert_eq!(granted(h, sys, "proj/x"), set(&["push"]));
+    assert_eq!(
+        permissions(h, "/project/5", sys),
+        pairs(&[(".", "read"), ("repository", "push")])
+    );
+    let (name, secret) = made_by_admin(
+        h,
+        robot_body("pushonly", "proj", &[("repository", "push")], 1),
+    );
+    let project = Some((name.as_str(), secret.as_str()));
+    assert_eq!(granted(h, project, "proj/x"), set(&["pull", "push"]));
+    assert_eq!(
+        permissions(h, "/project/5", project),
+        pairs(&[("repository", "pull"), ("repository", "push")])
+    );
+}
+
+#[test]
+fn a_system_robots_project_read_on_every_project_reads_every_sub_resource() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `project:read` on `*` is the policy
+    // `/project/*`, a wildcard for keyMatch2; on one project, or for a project robot, it is `.`.
+    let f = default();
+    let h = &f.h;
+    let (name, secret) =
+        made_by_admin(h, system_robot_body("sys-projread", &[("project", "read")]));
+    let reads = [
+        ".",
+        "member",
+        "metadata",
+        "label",
+        "quota",
+        "repository",
+        "tag-retention",
+        "configuration",
+        "robot",
+        "notification-policy",
+        "scan",
+        "sbom",
+        "scanner",
+        "artifact",
+        "artifact-addition",
+        "preheat-policy",
+        "export-cve",
+    ];
+    let want: Vec<(&str, &str)> = reads.iter().map(|r| (*r, "read")).collect();
+    assert_eq!(
+        permissions(h, "/project/5", Some((&name, &secret))),
+        pairs(&want)
+    );
+    // It still may not list repositories (`repository:list`) or pull.
+    assert_eq!(granted(h, Some((&name, &secret)), "proj/x"), set(&[]));
+    let (name, secret) =
+        made_by_admin(h, robot_body("projread", "proj", &[("project", "read")], 1));
+    assert_eq!(
+        permissions(h, "/project/5", Some((&name, &secret))),
+        pairs(&[(".", "read")])
+    );
+    // The broker's minter: Harbor's own list for it.
+    let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
+    let mut want = want;
+    want.splice(6..6, [("repository", "pull"), ("repository", "push")]);
+    let robot_at = want.iter().position(|p| p.0 == "robot").unwrap();
+    want.splice(
+        robot_at..=robot_at,
+        [
+            ("robot", "create"),
+            ("robot", "read"),
+            ("robot", "delete"),
+            ("robot", "list"),
+        ],
+    );
+    assert_eq!(
+        permissions(h, "/project/5", Some((&name, &secret))),
+        pairs(&want)
+    );
+}
+
+#[test]
+fn system_level_refusals_name_the_caller() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `RequireSystemAccess` answers 403
+    // with the caller's name as the message, `RequireProjectAccess` with `forbidden`.
+    let f = v2_15();
+    let h = &f.h;
+    let (name, secret) = made_by_admin(h, system_robot_body("minter", MINTER));
+    let minter = Some((name.as_str(), secret.as_str()));
+    let named = json!({"errors": [{"code": "FORBIDDEN", "message": "robot$minter"}]});
+    for q in [
+        "",
+        "q=Level%3Dsystem&",
+        "q=name%3D~hb-123&",
+        "q=ProjectID%3D5&",
+    ] {
+        let a = get(
+            h,
+            &format!("/api/v2.0/robots?{q}page_size=100&page=1"),
+            minter,
+        );
+        assert_eq!((a.status, a.json()), (403, named.clone()), "{q}");
+    }
+    let admin = user(h, "admin");
+    let all = get(h, "/api/v2.0/robots?page_size=100", as_creds(&admin)).json();
+    let id = all[0]["id"].as_i64().unwrap();
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), minter);
+    assert_eq!((read.status, read.json()), (403, named.clone()));
+    let deleted = send(h, "DELETE", &format!("/api/v2.0/robots/{id}"), minter, None);
+    assert_eq!((deleted.status, deleted.json()), (403, named.clone()));
+    let system = create(
+        h,
+        minter,
+        system_robot_body("child", &[("repository", "pull")]),
+    );
+    assert_eq!((system.status, system.json()), (403, named));
+    // A user is named by their username; a project check stays `forbidden`.
+    let alice = user(h, "alice");
+    let a = get(h, "/api/v2.0/robots?page_size=100", as_creds(&alice));
+    assert_eq!(a.json()["errors"][0]["message"], "alice");
+    let a = get(
+        h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D999",
+        minter,
+    );
+    assert_eq!(a.json()["errors"][0]["message"], "forbidden");
+}
+
+#[test]
+fn robot_lists_are_sorted_by_name_and_leave_out_an_empty_description() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `Name` is the default sort, and
+    // `models.Robot.description` is `omitempty`.
+    let f = default();
+    let h = &f.h;
+    let admin = user(h, "admin");
+    for name in ["hb-tok", "hb.x_y-z", "hb-123", "hb-pr"] {
+        let mut body = robot_body(name, "proj", &[("repository", "pull")], 1);
+        if name == "hb-pr" {
+            body["description"] = json!("");
+        } else if name == "hb-tok" {
+            body.as_object_mut().unwrap().remove("description");
+        }
+        made_by_admin(h, body);
+    }
+    let page = |n: u32| {
+        get(
+            h,
+            &format!("/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=2&page={n}"),
+            as_creds(&admin),
+        )
+        .json()
+    };
+    let names: Vec<Value> = [page(1), page(2)]
+        .iter()
+        .flat_map(|p| p.as_array().unwrap().iter().map(|r| r["name"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "robot$proj+hb-123",
+            "robot$proj+hb-pr",
+            "robot$proj+hb-tok",
+            "robot$proj+hb.x_y-z"
+        ]
+    );
+    let first = page(1);
+    assert_eq!(first[0]["description"], "made by a test");
+    assert!(first[1].get("description").is_none(), "{}", first[1]);
+    let id = first[1]["id"].as_i64().unwrap();
+    let read = get(h, &format!("/api/v2.0/robots/{id}"), as_creds(&admin)).json();
+    assert!(read.get("description").is_none(), "{read}");
+}
+
+#[test]
+fn q_is_decoded_twice_and_fuzzy_names_ignore_case() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: `parseKeywords` runs
+    // `url.QueryUnescape` on the decoded `q`, and `name=~` is `name__icontains`.
+    let f = default();
+    let h = &f.h;
+    let admin = user(h, "admin");
+    for name in ["hb-pr", "hb.x_y-z"] {
+        made_by_admin(h, robot_body(name, "proj", &[("repository", "pull")], 1));
+    }
+    let count = |name_q: &str| {
+        let a = get(
+            h,
+            &format!("/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5%2Cname%3D{name_q}"),
+            as_creds(&admin),
+        );
+        assert_eq!(a.status, 200, "{name_q}: {}", a.body);
+        a.header("x-total-count").unwrap().to_owned()
+    };
+    assert_eq!(
+        count("proj%2Bhb-pr"),
+        "0",
+        "a + sent once-encoded is a space"
+    );
+    assert_eq!(count("proj%252Bhb-pr"), "1");
+    assert_eq!(count("~proj%252Bhb-p"), "1");
+    assert_eq!(count("hb-pr"), "0", "the stored name has the project");
+    assert_eq!(count("~HB-PR"), "1");
+    assert_eq!(count("~x_y"), "1");
+    assert_eq!(count("~x%2525y"), "0", "% is literal");
+}
+
+#[test]
+fn a_page_size_over_100_is_a_422_before_authentication() {
+    // Confirmed against Harbor v2.15.2 by hand, 2026-12-03: go-swagger validates parameters
+    // before the handler's `RequireAuthenticated`.
+    let f = default();
+    let a = get(
+        &f.h,
+        "/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D5&page_size=101&page=1",
+        None,
+    );
+    assert_eq!(a.status, 422);
+    assert_eq!(
+        a.json(),
+        json!({"errors": [{"code": "UNPROCESSABLE_ENTITY", "message": "validation failure list:\npage_size in query should be less than or equal to 100"}]})
+    );
+    let ok_size = get(&f.h, "/api/v2.0/robots?page_size=100", None);
+    assert_eq!(ok_size.status, 401);
 }

@@ -160,3 +160,25 @@ pub fn robot_body(name: &str, namespace: &str, access: &[(&str, &str)], duration
             "access": access.iter().map(|(r, a)| json!({"resource": r, "action": a})).collect::<Vec<_>>()}],
     })
 }
+
+/// `/users/current/permissions?scope=<scope>&relative=true` (a 200) as `(resource, action)`
+/// pairs, in Harbor's order.
+pub fn permissions(h: &Harbor, scope: &str, creds: Option<(&str, &str)>) -> Vec<(String, String)> {
+    let a = get(
+        h,
+        &format!("/api/v2.0/users/current/permissions?scope={scope}&relative=true"),
+        creds,
+    );
+    assert_eq!(a.status, 200);
+    a.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["resource"].as_str().unwrap().to_owned(),
+                p["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}

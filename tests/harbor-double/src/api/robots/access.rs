@@ -13,9 +13,10 @@ pub(crate) enum RobotNs<'a> {
     Id(i64),
 }
 
-/// `robotAPI.requireAccess`: `robot:<action>` on the project (falling back to system access,
-/// as for system robots managing project robots), or system access for system robots.
-/// Anonymous callers get 401, everyone else 403.
+/// `robotAPI.requireAccess`: `robot:<action>` on the project for project robots, system access
+/// for system robots. No fallback from one to the other: a system robot's `kind: system`
+/// permissions never reach a project (docs/harbor-api.md#robots-that-create-robots).
+/// Anonymous callers get 401, everyone else 403 (docs/harbor-api.md#errors).
 pub(crate) fn require_robot_access(
     model: &Model,
     who: Principal,
@@ -29,13 +30,19 @@ pub(crate) fn require_robot_access(
                 RobotNs::Name(n) => model.project_by_name(n),
                 RobotNs::Id(id) => model.project_by_id(id),
             };
-            model.can(who, project, "robot", action) || system_can(model, who, "robot", action)
+            model.can(who, project, "robot", action)
         }
         "system" => system_can(model, who, "robot", action),
         _ => false,
     };
     match (allowed, model.authenticated(who)) {
         (true, _) => Ok(()),
+        // `RequireSystemAccess` names the caller in its 403; `RequireProjectAccess` does not.
+        (false, true) if level == "system" => Err(respond::error(
+            403,
+            "FORBIDDEN",
+            &model.username(who).unwrap_or_default(),
+        )),
         (false, true) => Err(respond::forbidden()),
         (false, false) => Err(respond::unauthorized()),
     }

@@ -109,7 +109,7 @@ pub(crate) fn create_robot(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         "creation_time": util::rfc3339_millis(rec.creation_ms),
         "expires_at": rec.expires_at,
     });
-    let mut resp = respond::json(201, &body);
+    let mut resp = respond::api_json(201, &body);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v2.0/robots/{id}")) {
         resp.headers_mut().insert("location", v);
     }
@@ -134,8 +134,9 @@ fn creator_scope(model: &Model, id: i64, wanted: &[Permission]) -> Result<(), Re
     ))
 }
 
+/// Harbor's `models.Robot`: `description` is `omitempty` (docs/harbor-api.md#reading-updating-and-deleting).
 fn robot_json(model: &Model, rec: &RobotRec) -> Value {
-    json!({
+    let mut v = json!({
         "id": rec.id,
         "name": model.robot_full_name(rec.id),
         "description": rec.description,
@@ -153,7 +154,13 @@ fn robot_json(model: &Model, rec: &RobotRec) -> Value {
         "creator_ref": rec.creator_ref,
         "creation_time": util::rfc3339_millis(rec.creation_ms),
         "update_time": util::rfc3339_millis(rec.update_ms),
-    })
+    });
+    if rec.description.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("description");
+    }
+    v
 }
 
 /// docs/harbor-api.md#reading-updating-and-deleting `GET /api/v2.0/robots/{id}`: the robot without
@@ -161,7 +168,7 @@ fn robot_json(model: &Model, rec: &RobotRec) -> Value {
 pub(crate) fn get_robot(shared: &Shared, who: Principal, id: i64) -> Resp {
     let model = shared.model();
     match find_robot(&model, who, id, "read") {
-        Ok(rec) => respond::json(200, &robot_json(&model, rec)),
+        Ok(rec) => respond::api_json(200, &robot_json(&model, rec)),
         Err(resp) => resp,
     }
 }
@@ -258,7 +265,7 @@ pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Re
     if wanted.is_empty() {
         rec.secret = model::robot_secret();
         let secret = rec.secret.clone();
-        return respond::json(200, &json!({"secret": secret}));
+        return respond::api_json(200, &json!({"secret": secret}));
     }
     let b = wanted.as_bytes();
     let valid = (8..=128).contains(&b.len())
@@ -271,21 +278,23 @@ pub(crate) fn refresh_secret(shared: &Shared, r: &ApiRequest<'_>, id: i64) -> Re
         );
     }
     rec.secret = wanted;
-    respond::json(200, &json!({}))
+    respond::api_json(200, &json!({}))
 }
 
 /// docs/harbor-api.md#reading-updating-and-deleting
 /// `GET /api/v2.0/robots?q=Level=project,ProjectID=<id>,name=~<stem>`: a project's robots
-/// (needs `robot:list`), or without `Level` the system robots; `X-Total-Count` as usual.
+/// (needs `robot:list`), or without `Level` the system robots; `X-Total-Count` as usual. A bad
+/// `page_size` is a 422 even for an anonymous caller.
 pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
-    let model = shared.model();
-    if !model.authenticated(r.who) {
-        return respond::unauthorized();
-    }
+    // go-swagger validates the parameters before the handler asks who is calling.
     let (page, page_size) = match paging(r.query) {
         Ok(p) => p,
         Err(resp) => return resp,
     };
+    let model = shared.model();
+    if !model.authenticated(r.who) {
+        return respond::unauthorized();
+    }
     let keywords = parse_q(util::query_get(r.query, "q").unwrap_or(""));
     let get = |k: &str| keywords.iter().find(|(key, _, _)| key == k);
     let (level, project_id) = match get("Level").map(|(_, v, _)| v.as_str()) {
@@ -305,15 +314,18 @@ pub(crate) fn list_robots(shared: &Shared, r: &ApiRequest<'_>) -> Resp {
         return resp;
     }
     let name = get("name");
-    let found: Vec<&RobotRec> = model
+    let mut found: Vec<&RobotRec> = model
         .robots
         .iter()
         .filter(|rec| rec.project_id == project_id && rec.level == level)
         .filter(|rec| match name {
-            Some((_, v, true)) => rec.name.contains(v.as_str()),
+            // `name__icontains`: case-insensitive, `%` and `_` literal.
+            Some((_, v, true)) => rec.name.to_lowercase().contains(&v.to_lowercase()),
             Some((_, v, false)) => rec.name == *v,
             None => true,
         })
         .collect();
+    // Harbor's default order: the stored name (`sort:"default"`), bytewise as in a `C` collation.
+    found.sort_by(|a, b| a.name.cmp(&b.name));
     listing(r, found, (page, page_size), |rec| robot_json(&model, rec))
 }

@@ -123,8 +123,11 @@ pub(crate) fn validate_robot(
 }
 
 /// Harbor's `q` syntax, the parts the double needs: `k=v` (exact) and `k=~v` (fuzzy),
-/// separated by commas.
+/// separated by commas. `q` arrives decoded once; Harbor's `parseKeywords` decodes it again
+/// (`url.QueryUnescape`, kept as it is when that fails), so a literal `+` must come as `%252B`
+/// (docs/harbor-api.md#reading-updating-and-deleting).
 pub(crate) fn parse_q(q: &str) -> Vec<(String, String, bool)> {
+    let q = go_query_unescape(q).unwrap_or_else(|| q.to_owned());
     q.split(',')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| {
@@ -138,6 +141,17 @@ pub(crate) fn parse_q(q: &str) -> Vec<(String, String, bool)> {
         .collect()
 }
 
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte, and any other `%` an error.
+fn go_query_unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let valid = b.iter().enumerate().all(|(i, c)| {
+        *c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    valid.then(|| crate::util::percent_decode(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +161,9 @@ mod tests {
         let q = parse_q("Level=project,ProjectID=5,name=~ci-");
         assert_eq!(q[0], ("Level".into(), "project".into(), false));
         assert_eq!(q[2], ("name".into(), "ci-".into(), true));
+        // Decoded once more, as Go's `url.QueryUnescape`; a stray `%` leaves `q` as it is.
+        assert_eq!(parse_q("name=a%2Bb+c")[0].1, "a+b c");
+        assert_eq!(parse_q("name=a%zz+c")[0].1, "a%zz+c");
     }
 
     #[test]
