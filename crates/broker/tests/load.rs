@@ -25,8 +25,8 @@ use serde_json::Value;
 const JOBS: u64 = 300;
 /// Answers (mints and releases) received before replica `a` is killed.
 const KILL_AFTER: usize = 120;
-/// Every tenth job minted on `a` never releases: its runner died with `a`'s node.
-const ABANDON_EVERY: u64 = 10;
+/// The first jobs `a` grants a robot to that never release: their runner died with `a`'s node.
+const ABANDONED: usize = 5;
 const TTL: u64 = 300;
 
 /// One request as a job saw it.
@@ -79,6 +79,7 @@ fn run_job(
     brokers: [&Broker; 2],
     killed: &AtomicBool,
     answered: &AtomicUsize,
+    abandoned: &AtomicUsize,
 ) -> Job {
     let home = (i % 2) as usize;
     let mint = call("mint", home, answered, || {
@@ -91,7 +92,9 @@ fn run_job(
     let mut job = Job {
         token,
         calls: vec![mint],
-        abandoned: home == 0 && robot.is_some() && (i / 2).is_multiple_of(ABANDON_EVERY),
+        abandoned: home == 0
+            && robot.is_some()
+            && abandoned.fetch_add(1, Ordering::SeqCst) < ABANDONED,
         robot,
         released: false,
     };
@@ -187,15 +190,17 @@ fn three_hundred_jobs_with_harbor_failing_and_a_replica_killed_leave_no_robot() 
     });
 
     let killed = AtomicBool::new(false);
+    let abandoned = AtomicUsize::new(0);
     let answered = AtomicUsize::new(0);
     let start = Barrier::new(JOBS as usize);
     let jobs = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for (i, token) in tokens.into_iter().enumerate() {
             let (a, b, killed, answered, start, jobs) = (&a, &b, &killed, &answered, &start, &jobs);
+            let abandoned = &abandoned;
             s.spawn(move || {
                 start.wait();
-                let job = run_job(i as u64, token, [a, b], killed, answered);
+                let job = run_job(i as u64, token, [a, b], killed, answered, abandoned);
                 jobs.lock().unwrap().push(job);
             });
         }
