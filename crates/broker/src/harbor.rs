@@ -268,7 +268,14 @@ impl HarborRobots {
     }
 
     /// Every robot of `project` (its id first).
-    fn robots_of(&self, project: &str, rule: Option<usize>) -> Result<Vec<Listed>, RobotError> {
+    /// The robots of `project`; with `job`, only those whose name holds `hb-<job>-` (Harbor
+    /// filters them, so they fit one page even while other jobs' robots come and go).
+    fn robots_of(
+        &self,
+        project: &str,
+        rule: Option<usize>,
+        job: Option<&str>,
+    ) -> Result<Vec<Listed>, RobotError> {
         let missing = || {
             format!(
                 "project {} ({}) does not exist in Harbor, or {} may not read it; create the \
@@ -281,7 +288,11 @@ impl HarborRobots {
         let id = robots::project_id(&self.client, project)
             .map_err(|e| self.harbor_error(&format!("looking up project {project}"), e))?
             .ok_or_else(|| self.refusal(missing))?;
-        robots::list(&self.client, id)
+        let listed = match job {
+            Some(job) => robots::list_matching(&self.client, id, &format!("{STEM}{job}-")),
+            None => robots::list(&self.client, id),
+        };
+        listed
             .map_err(|e| self.harbor_error(&format!("listing the robots of {project}"), e))?
             .ok_or_else(|| {
                 self.refusal(|| {
@@ -315,12 +326,13 @@ impl HarborRobots {
     fn delete_ours(
         &self,
         projects: &[String],
+        job: Option<&str>,
         pick: impl Fn(&Ours<'_>) -> bool,
         mut outcome: impl FnMut(Result<bool, RobotError>),
     ) -> Option<RobotError> {
         let mut unlisted = None;
         for project in distinct(projects) {
-            match self.robots_of(project, None) {
+            match self.robots_of(project, None, job) {
                 Ok(listed) => {
                     for robot in listed.iter().filter(|r| ours(r).is_some_and(|o| pick(&o))) {
                         outcome(self.delete(robot, project));
@@ -410,7 +422,7 @@ impl Robots for HarborRobots {
         let project = grant.harbor_project.as_str();
         let job_id = claims.job_id.as_str();
         let live = self
-            .robots_of(project, Some(grant.rule))?
+            .robots_of(project, Some(grant.rule), Some(job_id))?
             .iter()
             .filter_map(ours)
             .filter(|o| o.job_id == job_id && o.expiry > now)
@@ -450,6 +462,7 @@ impl Robots for HarborRobots {
         let (mut deleted, mut failed) = (0, None);
         let unlisted = self.delete_ours(
             projects,
+            Some(job_id),
             |o| o.job_id == job_id,
             |outcome| match outcome {
                 Ok(true) => deleted += 1,
@@ -464,8 +477,11 @@ impl Robots for HarborRobots {
 
     fn sweep(&self, projects: &[String], now: i64) -> Result<Swept, RobotError> {
         let mut swept = Swept::default();
+        // Every robot: one that a concurrent release moved past this listing's pages is
+        // either gone already or found by the next sweep.
         let unlisted = self.delete_ours(
             projects,
+            None,
             |o| o.expiry <= now,
             |outcome| match outcome {
                 Ok(true) => swept.deleted += 1,

@@ -7,7 +7,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use docker_credential_harbor_core::integration::Account;
 use docker_credential_harbor_core::url::HarborUrl;
@@ -420,12 +420,21 @@ fn robots_past_the_first_page_are_counted_released_and_swept() {
         151,
         "the other robots and the minter stay"
     );
-    let pages =
-        r.h.requests()
-            .iter()
-            .filter(|q| q.path.contains("ProjectID%3D5&page_size=100&page=2"))
-            .count();
-    assert!(pages >= 3, "{pages}");
+    // The sweep reads every page; the count and the release ask Harbor for the job's robots.
+    let requests = r.h.requests();
+    let pages = requests
+        .iter()
+        .filter(|q| q.path.contains("ProjectID%3D5&page_size=100&page=2"))
+        .count();
+    assert!(pages >= 1, "{pages}");
+    let by_name = requests
+        .iter()
+        .filter(|q| {
+            q.path
+                .contains("ProjectID%3D5%2Cname%3D~hb-600-&page_size=100&page=1")
+        })
+        .count();
+    assert!(by_name >= 5, "{by_name}");
 }
 
 #[test]
@@ -452,6 +461,50 @@ fn the_sweep_ends_expired_robots_once_whichever_replica_runs_it() {
     // Its intended expiry passes: the next sweep ends it.
     let later = one.sweep(&projects(), t + TTL as i64).unwrap();
     assert_eq!((later.deleted, later.failed), (1, 0));
+}
+
+/// Harbor pages its robot listing by offset, so a robot deleted from page 1 while page 2 is
+/// read moves the first robot of page 2 onto page 1, where a listing page by page never sees
+/// it. A release must find its job's robot all the same. (Found by scripts/bench-broker: 200
+/// concurrent jobs left robots behind, each release answering 200 with nothing deleted.)
+#[test]
+fn a_release_finds_the_job_s_robot_while_other_robots_are_deleted_under_it() {
+    let r = rig();
+    let config = r.config("admin", &r.h.password("admin"));
+    let broker = harbor::connect_with(&config, TTL, Duration::from_secs(30)).unwrap();
+    // Page 1, in Harbor's name order and in the double's creation order alike.
+    let others: Vec<Robot> = (0..100)
+        .map(|i| r.h.add_robot("proj", &format!("aa-{i:03}"), &["pull"], 1))
+        .collect();
+    let job = r.mint(&broker, "800", Access::Pull, now());
+    // Each listing takes 3 s; a delete does not wait.
+    r.h.set_fault_on("/api/v2.0/robots", Fault::Slow(Duration::from_secs(3)));
+    r.h.set_fault_on("/api/v2.0/robots/", Fault::Slow(Duration::ZERO));
+    r.h.clear_requests();
+    let admin = client(&r.h, "admin", &r.h.password("admin"));
+    let released = std::thread::scope(|s| {
+        let release = s.spawn(|| broker.release(&projects(), "800"));
+        // Once the release asks for a second page, another job's robot goes.
+        let start = Instant::now();
+        while !release.is_finished() {
+            let second_page =
+                r.h.requests()
+                    .iter()
+                    .any(|q| q.path.starts_with("/api/v2.0/robots?") && q.path.contains("page=2"));
+            if second_page {
+                assert!(api::delete(&admin, others[0].id).unwrap());
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the release hangs"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        release.join().unwrap()
+    });
+    assert_eq!(released.unwrap(), 1, "the job's robot was not found");
+    assert!(r.h.robots().iter().all(|x| x.name != job.username));
 }
 
 #[test]

@@ -268,11 +268,43 @@ pub fn may_create(client: &HarborClient, project_id: i64) -> Result<Option<bool>
 
 /// Every robot of a project (paged), `None` when the account may not list them; a 200 that is
 /// not a list of robots is an error, never an empty list.
+///
+/// Harbor pages by offset: a robot deleted from an earlier page while a later one is read
+/// moves another onto the page already read, so a listing of many pages that others change
+/// meanwhile can miss robots. To find given robots, use [`list_matching`].
 pub fn list(client: &HarborClient, project_id: i64) -> Result<Option<Vec<Listed>>, HarborError> {
+    list_query(client, project_id, "")
+}
+
+/// The robots of a project whose stored name (`<project>+<name>`) contains `fragment`, as
+/// [`list`]: Harbor filters them (`name=~`, case-insensitive), so a few robots fit one page
+/// whatever else comes and goes. `fragment` is ASCII letters, digits and `-` only (Harbor
+/// decodes `q` twice; these need no escaping either time); anything else lists every robot.
+pub fn list_matching(
+    client: &HarborClient,
+    project_id: i64,
+    fragment: &str,
+) -> Result<Option<Vec<Listed>>, HarborError> {
+    let plain = fragment
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if plain && !fragment.is_empty() {
+        list_query(client, project_id, &format!("%2Cname%3D~{fragment}"))
+    } else {
+        list(client, project_id)
+    }
+}
+
+/// [`list`] with `more` (already encoded) appended to its `q`.
+fn list_query(
+    client: &HarborClient,
+    project_id: i64,
+    more: &str,
+) -> Result<Option<Vec<Listed>>, HarborError> {
     let mut all = Vec::new();
     for page in 1..=100 {
         let reply = client.get(
-            &format!("/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D{project_id}&page_size=100&page={page}"),
+            &format!("/api/v2.0/robots?q=Level%3Dproject%2CProjectID%3D{project_id}{more}&page_size=100&page={page}"),
             true,
         )?;
         if reply.status != 200 {

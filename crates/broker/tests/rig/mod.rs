@@ -218,33 +218,31 @@ impl Broker {
 
     /// `POST /v1/credentials`: the status and the JSON body.
     pub fn mint(&self, token: &str, access: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .post(format!("{}/v1/credentials", self.url))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(format!(r#"{{"access":"{access}"}}"#))
-            .send()
-            .unwrap();
-        let status = r.status().as_u16();
-        (
-            status,
-            serde_json::from_str(&r.text().unwrap()).unwrap_or(Value::Null),
+        self.try_mint(token, access).unwrap()
+    }
+
+    /// [`Broker::mint`], or the client's error (a broker that is gone, the 60 s timeout).
+    pub fn try_mint(&self, token: &str, access: &str) -> reqwest::Result<(u16, Value)> {
+        answer(
+            self.client
+                .post(format!("{}/v1/credentials", self.url))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"access":"{access}"}}"#)),
         )
     }
 
     /// `DELETE /v1/credentials`: the status and the JSON body.
     pub fn release(&self, token: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .delete(format!("{}/v1/credentials", self.url))
-            .bearer_auth(token)
-            .send()
-            .unwrap();
-        let status = r.status().as_u16();
-        (
-            status,
-            serde_json::from_str(&r.text().unwrap()).unwrap_or(Value::Null),
+        self.try_release(token).unwrap()
+    }
+
+    /// [`Broker::release`], or the client's error.
+    pub fn try_release(&self, token: &str) -> reqwest::Result<(u16, Value)> {
+        answer(
+            self.client
+                .delete(format!("{}/v1/credentials", self.url))
+                .bearer_auth(token),
         )
     }
 
@@ -291,6 +289,16 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends `request`: the status and the body as JSON (`Null` when it is not JSON).
+fn answer(request: reqwest::blocking::RequestBuilder) -> reqwest::Result<(u16, Value)> {
+    let r = request.send()?;
+    let status = r.status().as_u16();
+    Ok((
+        status,
+        serde_json::from_str(&r.text()?).unwrap_or(Value::Null),
+    ))
 }
 
 /// A reqwest client trusting `ca` alone; no redirects.
