@@ -24,7 +24,7 @@ use harbor_double::{Config, GitlabIssuer, Harbor};
 
 use crate::util::jobs::{gitlab, start};
 use crate::util::registry::TestRegistry;
-use crate::util::{Out, TestEnv, get_answer, is_root, require, run};
+use crate::util::{Out, TestEnv, assert_static, get_answer, is_root, require, run};
 
 /// The artefacts' name prefixes: the helper's, and the broker's.
 const HELPER: &str = "docker-credential-harbor-";
@@ -55,6 +55,24 @@ fn artefact(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
         dir.display()
     );
     found.into_iter().next().unwrap()
+}
+
+/// The tarball named `prefix…-x86_64-linux.tar.gz` unpacked in the test's directory: the one
+/// directory it holds.
+fn unpack_tarball(t: &TestEnv, dist: &Path, prefix: &str) -> PathBuf {
+    let tarball = artefact(dist, prefix, "-x86_64-linux.tar.gz");
+    run(t
+        .command(require("tar"))
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&t.dir))
+    .success();
+    fs::read_dir(&t.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-x86_64-linux"))
+        .expect("the unpacked directory")
 }
 
 /// buildah with storage of this test's own.
@@ -207,19 +225,7 @@ fn a_job_image_with_the_helper_from_our_image_runs_a_job_against_harbor() {
 fn the_tarballs_install_puts_its_own_binary_in_place() {
     let Some(dist) = release_dir() else { return };
     let t = TestEnv::new("release-tarball");
-    let tarball = artefact(&dist, HELPER, "-x86_64-linux.tar.gz");
-    run(t
-        .command(require("tar"))
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&t.dir))
-    .success();
-    let dir = fs::read_dir(&t.dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with("-x86_64-linux"))
-        .expect("the unpacked directory");
+    let dir = unpack_tarball(&t, &dist, HELPER);
     for f in [
         "docker-credential-harbor",
         "install",
@@ -415,15 +421,12 @@ fn the_broker_image_runs_as_the_deployment_expects() {
 fn the_broker_tarball_holds_a_static_binary_that_runs_in_an_empty_root() {
     let Some(dist) = release_dir() else { return };
     let t = TestEnv::new("release-broker-tarball");
-    let tarball = artefact(&dist, BROKER, "-x86_64-linux.tar.gz");
-    run(t
-        .command(require("tar"))
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&t.dir))
-    .success();
-    let dir = t.path(&format!("harbor-broker-{}-x86_64-linux", broker_version()));
+    let dir = unpack_tarball(&t, &dist, BROKER);
+    assert!(
+        dir.ends_with(format!("harbor-broker-{}-x86_64-linux", broker_version())),
+        "{}",
+        dir.display()
+    );
     let bin = dir.join("harbor-broker");
     assert_eq!(crate::util::mode(&bin) & 0o7777, 0o755);
     for f in [
@@ -447,14 +450,7 @@ fn the_broker_tarball_holds_a_static_binary_that_runs_in_an_empty_root() {
         );
     }
 
-    let out = run(Command::new(require("readelf")).arg("-lW").arg(&bin));
-    assert!(
-        out.ok() && !out.stdout.contains("program interpreter"),
-        "{}",
-        out.stdout
-    );
-    let out = run(Command::new(require("readelf")).arg("-dW").arg(&bin));
-    assert!(!out.stdout.contains("(NEEDED)"), "{}", out.stdout);
+    assert_static(&bin);
 
     if !is_root() {
         println!("SKIPPED (the empty root): chroot needs root");
@@ -497,7 +493,7 @@ fn secret_file(root: &Path, path: &str, from: &Path, gid: u32) {
 
 /// The image's own binary, in the image's rootfs and nothing else, started with the image's
 /// entrypoint and cmd as the image's user: the example config (deploy/harbor-broker.toml) at
-/// the path the cmd names, with only the addresses of the doubles and their CAs filled in,
+/// the path the cmd names, with only the doubles' addresses, CAs and admin filled in,
 /// and the Secrets where the Deployment mounts them. It answers `/healthz`, then `/readyz`
 /// (GitLab's keys fetched, Harbor taking its account).
 #[test]
