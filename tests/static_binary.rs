@@ -82,14 +82,7 @@ fn alice(h: &Harbor, host: &str) -> Vec<(&'static str, String)> {
 #[test]
 fn the_static_binary_needs_no_loader_and_no_library() {
     let Some(bin) = static_bin() else { return };
-    let out = run(Command::new(require("readelf")).arg("-lW").arg(&bin));
-    assert!(
-        out.ok() && !out.stdout.contains("program interpreter"),
-        "{}",
-        out.stdout
-    );
-    let out = run(Command::new(require("readelf")).arg("-dW").arg(&bin));
-    assert!(!out.stdout.contains("(NEEDED)"), "{}", out.stdout);
+    crate::util::assert_static(&bin);
 }
 
 #[test]

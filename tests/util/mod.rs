@@ -452,6 +452,18 @@ pub fn require(program: &str) -> PathBuf {
     })
 }
 
+/// Fails unless `bin` is a static ELF: no program interpreter, no shared library.
+pub fn assert_static(bin: &Path) {
+    let out = run(Command::new(require("readelf")).arg("-lW").arg(bin));
+    assert!(
+        out.ok() && !out.stdout.contains("program interpreter"),
+        "{}",
+        out.stdout
+    );
+    let out = run(Command::new(require("readelf")).arg("-dW").arg(bin));
+    assert!(!out.stdout.contains("(NEEDED)"), "{}", out.stdout);
+}
+
 pub fn is_root() -> bool {
     // /proc/self/status: "Uid:\t<real>\t<effective>…"
     fs::read_to_string("/proc/self/status")
