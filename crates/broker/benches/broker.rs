@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use docker_credential_harbor_core::env::Env;
 use harbor_broker::claims::TokenVerifier;
 use harbor_broker::keys::StaticKeys;
-use harbor_broker::policy::{self, Access};
+use harbor_broker::policy;
 use harbor_broker::{config, test_keys};
+use harbor_client::broker::Access;
 use harbor_double::JobClaims;
 use rig::{Broker, Rig};
 
