@@ -15,18 +15,21 @@ fn b64url(s: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// The JWKS the issuer serves now.
+fn jwks_of(client: &reqwest::blocking::Client, issuer: &GitlabIssuer) -> Value {
+    let body = client
+        .get(issuer.jwks_url())
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
 /// Verifies `token` against the JWKS the issuer serves now; returns its claims.
 fn verify(issuer: &GitlabIssuer, token: &str) -> Value {
     let client = client_trusting(&issuer.ca_file());
-    let jwks: Value = serde_json::from_str(
-        &client
-            .get(issuer.jwks_url())
-            .send()
-            .unwrap()
-            .text()
-            .unwrap(),
-    )
-    .unwrap();
+    let jwks: Value = jwks_of(&client, issuer);
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: Value = serde_json::from_slice(&b64url(parts[0])).unwrap();
@@ -81,15 +84,7 @@ fn the_issuer_double_signs_gitlab_shaped_tokens_with_its_published_key_and_rotat
 
     issuer.rotate();
     let rotated = issuer.token(&job);
-    let jwks: Value = serde_json::from_str(
-        &client
-            .get(issuer.jwks_url())
-            .send()
-            .unwrap()
-            .text()
-            .unwrap(),
-    )
-    .unwrap();
+    let jwks: Value = jwks_of(&client, &issuer);
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     let header: Value =
         serde_json::from_slice(&b64url(rotated.split('.').next().unwrap())).unwrap();
