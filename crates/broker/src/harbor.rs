@@ -26,7 +26,7 @@ use docker_credential_harbor_core::vars::RegistryFrom;
 use harbor_client::account::{self, Kind};
 use harbor_client::robots::{self, CreateError, Listed, RepositoryAccess};
 use harbor_client::tls::{self, TrustError};
-use harbor_client::{HarborClient, HarborError, Options, Proxies, TrustFiles};
+use harbor_client::{HarborClient, HarborError};
 
 use crate::claims::Claims;
 use crate::config::{self, PasswordFileError};
@@ -106,16 +106,7 @@ pub fn connect_with(
             _ => "it is not an https:// URL of a host".to_owned(),
         },
     })?;
-    let options = Options {
-        timeout,
-        trust: TrustFiles {
-            ca_file: harbor.ca_file.clone(),
-            ..TrustFiles::default()
-        },
-        certs_d: Vec::new(),
-        proxies: Proxies::default(),
-    };
-    let trust = tls::build(&options).map_err(|e| match e {
+    let trust = tls::with_ca_file(harbor.ca_file.clone()).map_err(|e| match e {
         TrustError::CaFile { path, detail } => ConnectError::CaFile {
             path: text::inline(&path.display().to_string()).into_owned(),
             reason: detail.to_string(),

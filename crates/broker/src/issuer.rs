@@ -14,7 +14,6 @@ use anyhow::{Context, bail};
 use docker_credential_harbor_core::problem::Problem;
 use docker_credential_harbor_core::text;
 use harbor_client::tls::{self, TrustError};
-use harbor_client::{Options, Proxies, TrustFiles};
 use reqwest::blocking::Client;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, LOCATION};
 
@@ -63,16 +62,7 @@ pub struct HttpsJwks {
 impl HttpsJwks {
     /// A fetcher for `gitlab.jwks_url`, trusting the system store and `gitlab.ca_file`.
     pub fn new(gitlab: &Gitlab) -> Result<HttpsJwks, IssuerError> {
-        let options = Options {
-            timeout: FETCH_TIMEOUT,
-            trust: TrustFiles {
-                ca_file: gitlab.ca_file.clone(),
-                ..TrustFiles::default()
-            },
-            certs_d: Vec::new(),
-            proxies: Proxies::default(),
-        };
-        let trust = tls::build(&options).map_err(|e| match e {
+        let trust = tls::with_ca_file(gitlab.ca_file.clone()).map_err(|e| match e {
             TrustError::CaFile { path, detail } => IssuerError::CaFile {
                 path: text::inline(&path.display().to_string()).into_owned(),
                 detail: detail.to_string(),

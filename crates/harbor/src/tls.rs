@@ -18,7 +18,7 @@ use docker_credential_harbor_core::atomic_file::{self, Links};
 use docker_credential_harbor_core::env::CA_FILE_VAR;
 use docker_credential_harbor_core::problem::Problem;
 
-use crate::Options;
+use crate::{Options, Proxies, TrustFiles};
 
 /// One place CAs were loaded from.
 #[derive(Clone, Debug)]
@@ -68,6 +68,21 @@ impl Problem for TrustError {
             TrustError::Rustls(_) => "report this as a bug".into(),
         })
     }
+}
+
+/// The system store plus `ca_file`, and no `certs.d` directory: the trust of a service
+/// configured with one CA file (harbor-broker's `[harbor]` and `[gitlab]`).
+pub fn with_ca_file(ca_file: Option<PathBuf>) -> Result<Trust, TrustError> {
+    build(&Options {
+        // Trust reads no timeout or proxy; these only complete the value.
+        timeout: std::time::Duration::ZERO,
+        trust: TrustFiles {
+            ca_file,
+            ..TrustFiles::default()
+        },
+        certs_d: Vec::new(),
+        proxies: Proxies::default(),
+    })
 }
 
 /// Builds the trust the options describe.
