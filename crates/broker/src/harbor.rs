@@ -33,7 +33,9 @@ use crate::config::{self, PasswordFileError};
 use harbor_client::broker::Access;
 
 use crate::policy::Grant;
-use crate::robots::{MAX_LIVE_PER_JOB, Minted, RobotError, Robots, Swept};
+#[cfg(test)]
+use crate::policy::Table;
+use crate::robots::{Holder, JOB_FIX, MAX_LIVE_PER_JOB, Minted, RobotError, Robots, Swept};
 
 /// Every broker robot's short name starts with this.
 pub const STEM: &str = "hb-";
@@ -409,7 +411,16 @@ fn distinct(projects: &[String]) -> BTreeSet<&str> {
 }
 
 impl Robots for HarborRobots {
-    fn mint(&self, grant: &Grant, claims: &Claims, now: i64) -> Result<Minted, RobotError> {
+    fn mint(&self, grant: &Grant, holder: Holder<'_>, now: i64) -> Result<Minted, RobotError> {
+        let claims = match holder {
+            Holder::Job(claims) => claims,
+            // The contract step: the service-account side comes in the next commit.
+            Holder::ServiceAccount(_) => {
+                return Err(RobotError::BadGateway {
+                    reason: "robots for Kubernetes service accounts are not minted yet".into(),
+                });
+            }
+        };
         let project = grant.harbor_project.as_str();
         let job_id = claims.job_id.as_str();
         let live = self
@@ -420,8 +431,9 @@ impl Robots for HarborRobots {
             .count();
         if live >= MAX_LIVE_PER_JOB {
             return Err(RobotError::TooMany {
-                job_id: job_id.to_owned(),
+                holder: holder.describe(),
                 live,
+                fix: JOB_FIX,
             });
         }
         let expiry = now.saturating_add_unsigned(self.ttl_seconds);
@@ -532,6 +544,7 @@ mod tests {
             harbor_project: "team".into(),
             access: Access::Pull,
             rule: 1,
+            table: Table::Gitlab,
         };
         assert_eq!(
             description(&claims, &grant, 99),

@@ -17,6 +17,7 @@
 //!   a JWKS pinned by hand.
 //! - [`claims`] → keys, crypto: GitLab's id_token claims as a typed struct, and the
 //!   [`claims::TokenVerifier`] that checks a token and returns them.
+//! - [`kubernetes`] → claims: a Kubernetes service-account token's claims as a typed struct.
 //! - [`policy`] → claims: the rules, and the [`policy::decide`] that grants or refuses.
 //! - [`robots`] → claims, policy: the [`robots::Robots`] trait (mint, release, sweep,
 //!   readiness) the server asks of Harbor, and the values that cross it.
@@ -60,6 +61,7 @@ pub mod harbor;
 pub mod http;
 pub mod issuer;
 pub mod keys;
+pub mod kubernetes;
 pub mod metrics;
 pub mod policy;
 pub mod robots;

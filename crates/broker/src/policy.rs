@@ -40,13 +40,34 @@ pub struct Rule {
     pub push_on_unprotected_refs: bool,
 }
 
+/// Which table of the config a rule is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// `[[rules]]`: GitLab jobs.
+    Gitlab,
+    /// `[[kubernetes_rules]]`: Kubernetes service accounts.
+    Kubernetes,
+}
+
+impl Table {
+    /// The table's name as the config file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Gitlab => "[[rules]]",
+            Table::Kubernetes => "[[kubernetes_rules]]",
+        }
+    }
+}
+
 /// A grant: the Harbor project and the access the robot gets, and the rule that gave it
-/// (its 1-based position in the file, for the audit line).
+/// (its table and 1-based position in the file, for the audit line and for a message that
+/// names the key to fix).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
     pub harbor_project: String,
     pub access: Access,
     pub rule: usize,
+    pub table: Table,
 }
 
 /// Why a job was refused: the 403's body and the audit line's reason.
@@ -120,6 +141,7 @@ pub fn decide(rules: &[Rule], claims: &Claims, asked: Access) -> Result<Grant, R
         harbor_project: rule.harbor_project.clone(),
         access: asked,
         rule: position,
+        table: Table::Gitlab,
     })
 }
 
@@ -245,7 +267,8 @@ mod tests {
                 Grant {
                     harbor_project: "team-app".into(),
                     access: asked,
-                    rule: 1
+                    rule: 1,
+                    table: Table::Gitlab,
                 }
             );
         }

@@ -9,7 +9,33 @@
 use secrecy::SecretString;
 
 use crate::claims::Claims;
+use crate::kubernetes::{Qualified, ServiceAccountClaims};
 use crate::policy::Grant;
+
+/// Whom a robot is minted for: what its name carries, what the per-holder limit counts, and
+/// what its description traces.
+#[derive(Clone, Copy, Debug)]
+pub enum Holder<'a> {
+    /// A GitLab CI job (`POST /v1/credentials`): at most [`MAX_LIVE_PER_JOB`] live robots.
+    Job(&'a Claims),
+    /// A Kubernetes service account (`POST /v1/kubernetes/credentials`): at most
+    /// [`MAX_LIVE_PER_SERVICE_ACCOUNT`] live robots, so a restarting kubelet cannot mint
+    /// without bound.
+    ServiceAccount(&'a ServiceAccountClaims),
+}
+
+impl Holder<'_> {
+    /// How a message names the holder: `job 5005`, `service account ci/builder`.
+    pub fn describe(&self) -> String {
+        match self {
+            Holder::Job(claims) => format!("job {}", claims.job_id),
+            Holder::ServiceAccount(claims) => format!(
+                "service account {}",
+                docker_credential_harbor_core::text::inline(&Qualified(claims).to_string())
+            ),
+        }
+    }
+}
 
 /// A robot just minted for a job: what `POST /v1/credentials` answers with.
 #[derive(Debug)]
@@ -37,12 +63,14 @@ pub struct Swept {
 /// Why a robot call failed. [`RobotError::status`] is the broker's HTTP answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RobotError {
-    /// The job already holds the most live robots one job may hold.
-    #[error(
-        "job {job_id} already holds {live} live robots, the most one job may hold; release them \
-         (DELETE /v1/credentials) or wait until they expire"
-    )]
-    TooMany { job_id: String, live: usize },
+    /// The holder (a job, a service account) already holds the most live robots it may hold.
+    /// `holder` is [`Holder::describe`]; `fix` says what frees one.
+    #[error("{holder} already holds {live} live robots, the most it may hold; {fix}")]
+    TooMany {
+        holder: String,
+        live: usize,
+        fix: &'static str,
+    },
     /// Harbor answered, but not as a working Harbor would (a refusal of the broker's own
     /// account, a missing project, junk): the broker's configuration or Harbor's.
     #[error("Harbor refused the broker: {reason}")]
@@ -69,17 +97,26 @@ impl RobotError {
 
 /// The most live robots one job may hold (`429` after that).
 pub const MAX_LIVE_PER_JOB: usize = 3;
+/// The most live robots one Kubernetes service account may hold (`429` after that).
+pub const MAX_LIVE_PER_SERVICE_ACCOUNT: usize = 3;
+/// [`RobotError::TooMany`]'s `fix` for a job.
+pub const JOB_FIX: &str = "release them (DELETE /v1/credentials) or wait until they expire";
+/// [`RobotError::TooMany`]'s `fix` for a service account: nothing releases its robots, the
+/// sweeper ends them.
+pub const SERVICE_ACCOUNT_FIX: &str = "the sweeper ends them ttl_seconds after they were minted; until then the kubelet's cache \
+     (cacheDuration) serves the robots it holds";
 
 /// What the server asks of Harbor. Blocking: the server calls it off its async threads.
 pub trait Robots: Send + Sync + 'static {
-    /// Mints a project robot with exactly the grant's access for the job in `claims`, ending
+    /// Mints a project robot with exactly the grant's access for `holder`, ending
     /// `ttl_seconds` (the config's) after `now`; refuses with [`RobotError::TooMany`] when the
-    /// job already holds [`MAX_LIVE_PER_JOB`] live robots.
-    fn mint(&self, grant: &Grant, claims: &Claims, now: i64) -> Result<Minted, RobotError>;
+    /// holder already holds its limit of live robots ([`MAX_LIVE_PER_JOB`],
+    /// [`MAX_LIVE_PER_SERVICE_ACCOUNT`]).
+    fn mint(&self, grant: &Grant, holder: Holder<'_>, now: i64) -> Result<Minted, RobotError>;
     /// Deletes every robot of job `job_id` in `projects`; how many were deleted.
     fn release(&self, projects: &[String], job_id: &str) -> Result<usize, RobotError>;
-    /// Deletes every robot this broker minted in `projects` whose intended expiry is before
-    /// `now`. Idempotent: replicas sweeping at once only meet 404s.
+    /// Deletes every robot this broker minted in `projects` (for jobs and for service
+    /// accounts) whose intended expiry is before `now`. Idempotent: replicas sweeping at once only meet 404s.
     fn sweep(&self, projects: &[String], now: i64) -> Result<Swept, RobotError>;
     /// Whether Harbor answers and takes the broker's account (`/readyz`).
     fn ready(&self) -> Result<(), RobotError>;

@@ -45,7 +45,7 @@ use crate::metrics::{Endpoint, Metrics, Outcome};
 use harbor_client::broker::Access;
 
 use crate::policy::{self, Rule};
-use crate::robots::{RobotError, Robots};
+use crate::robots::{Holder, RobotError, Robots};
 
 /// Everything a request needs, built once.
 pub struct Broker {
@@ -145,7 +145,7 @@ impl Broker {
         let mut entry = Entry::new("mint", "granted", "")
             .job(&claims)
             .grant(asked, &grant);
-        let minted = match self.robots.mint(&grant, &claims, unix_now()) {
+        let minted = match self.robots.mint(&grant, Holder::Job(&claims), unix_now()) {
             Ok(minted) => minted,
             Err(e) => return self.robot_failed(entry, &e),
         };

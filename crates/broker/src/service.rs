@@ -75,15 +75,15 @@ const LEFTOVER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::Claims;
     use crate::policy::Grant;
+    use crate::robots::Holder;
     use crate::robots::{Minted, RobotError, Swept};
 
     /// Never reached: the start fails before any robot call.
     struct NoHarbor;
 
     impl Robots for NoHarbor {
-        fn mint(&self, _: &Grant, _: &Claims, _: i64) -> Result<Minted, RobotError> {
+        fn mint(&self, _: &Grant, _: Holder<'_>, _: i64) -> Result<Minted, RobotError> {
             unreachable!()
         }
         fn release(&self, _: &[String], _: &str) -> Result<usize, RobotError> {

@@ -15,8 +15,8 @@ use docker_credential_harbor_core::vars::RegistryFrom;
 use harbor_broker::claims::Claims;
 use harbor_broker::config;
 use harbor_broker::harbor::{self, HarborRobots};
-use harbor_broker::policy::Grant;
-use harbor_broker::robots::{Minted, RobotError, Robots};
+use harbor_broker::policy::{Grant, Table};
+use harbor_broker::robots::{Holder, Minted, RobotError, Robots};
 use harbor_client::broker::Access;
 use harbor_client::{HarborClient, Options, Proxies, TrustFiles, robots as api, tls};
 use harbor_double::{Config, Fault, Harbor, HarborVersion, Robot};
@@ -129,7 +129,7 @@ impl Rig {
 
     fn mint(&self, broker: &HarborRobots, job: &str, access: Access, now: i64) -> Minted {
         let minted = broker
-            .mint(&grant("proj", access), &claims(job), now)
+            .mint(&grant("proj", access), Holder::Job(&claims(job)), now)
             .unwrap_or_else(|e| panic!("{e}"));
         self.secrets
             .borrow_mut()
@@ -147,7 +147,7 @@ impl Rig {
         now: i64,
     ) -> (u16, String) {
         let e = broker
-            .mint(&grant(project, access), &claims(job), now)
+            .mint(&grant(project, access), Holder::Job(&claims(job)), now)
             .unwrap_err();
         self.error(e)
     }
@@ -214,6 +214,7 @@ fn grant(project: &str, access: Access) -> Grant {
         harbor_project: project.to_owned(),
         access,
         rule: 2,
+        table: Table::Gitlab,
     }
 }
 
@@ -301,8 +302,8 @@ fn each_permission_of_the_minimal_minter_is_needed() {
         access.remove(i);
         let broker = r.minter(&access);
         let t = now();
-        let pull = broker.mint(&grant("proj", Access::Pull), &claims("1"), t);
-        let push = broker.mint(&grant("proj", Access::Push), &claims("1"), t);
+        let pull = broker.mint(&grant("proj", Access::Pull), Holder::Job(&claims("1")), t);
+        let push = broker.mint(&grant("proj", Access::Push), Holder::Job(&claims("1")), t);
         let release = broker.release(&projects(), "1");
         let failed = [pull.is_err(), push.is_err(), release.is_err()];
         assert!(failed.iter().any(|f| *f), "{missing:?} was not needed");
@@ -549,7 +550,7 @@ fn harbor_s_failures_are_503_504_and_502_and_the_next_call_works() {
         let t = now();
         let mut errors = vec![
             broker
-                .mint(&grant("proj", Access::Pull), &claims("9"), t)
+                .mint(&grant("proj", Access::Pull), Holder::Job(&claims("9")), t)
                 .err(),
             broker.release(&projects(), "9").err(),
             broker.sweep(&projects(), t).err(),
@@ -581,7 +582,11 @@ fn a_wrong_password_names_the_password_file() {
         let errors = [
             broker.ready().unwrap_err(),
             broker
-                .mint(&grant("proj", Access::Push), &claims("1"), now())
+                .mint(
+                    &grant("proj", Access::Push),
+                    Holder::Job(&claims("1")),
+                    now(),
+                )
                 .unwrap_err(),
             broker.release(&projects(), "1").unwrap_err(),
             broker.sweep(&projects(), now()).unwrap_err(),

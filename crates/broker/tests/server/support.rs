@@ -16,14 +16,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use harbor_broker::audit::Audit;
-use harbor_broker::claims::Claims;
 use harbor_broker::config::{self, Config};
 use harbor_broker::http::{self, Limits};
 use harbor_broker::issuer::HttpsJwks;
 use harbor_broker::keys::{Clock, Jwks};
 use harbor_broker::metrics::{CountedFetch, Metrics};
 use harbor_broker::policy::Grant;
-use harbor_broker::robots::{Minted, RobotError, Robots, Swept};
+use harbor_broker::robots::{Holder, Minted, RobotError, Robots, Swept};
 use harbor_broker::server::{self, Broker};
 use harbor_broker::test_keys::{self, A};
 use rcgen::{
@@ -176,8 +175,9 @@ impl Fail {
         let reason = "the test says so".to_owned();
         match self {
             Fail::TooMany => RobotError::TooMany {
-                job_id: "5005".into(),
+                holder: "job 5005".into(),
                 live: 3,
+                fix: harbor_broker::robots::JOB_FIX,
             },
             Fail::BadGateway => RobotError::BadGateway { reason },
             Fail::Unavailable => RobotError::Unavailable { reason },
@@ -214,7 +214,7 @@ pub struct Recorder(pub Arc<Mutex<Recorded>>);
 static SECRETS: AtomicUsize = AtomicUsize::new(0);
 
 impl Robots for Recorder {
-    fn mint(&self, grant: &Grant, claims: &Claims, now: i64) -> Result<Minted, RobotError> {
+    fn mint(&self, grant: &Grant, holder: Holder<'_>, now: i64) -> Result<Minted, RobotError> {
         let delay = {
             let mut rec = self.0.lock().unwrap();
             rec.mints_started += 1;
@@ -222,7 +222,14 @@ impl Robots for Recorder {
         };
         std::thread::sleep(delay);
         let mut rec = self.0.lock().unwrap();
-        rec.mints.push((grant.clone(), claims.job_id.to_string()));
+        // Who the robot is for: the job's ID, or the service account's `<namespace>/<name>`.
+        let holder_key = match holder {
+            Holder::Job(claims) => claims.job_id.to_string(),
+            Holder::ServiceAccount(claims) => {
+                harbor_broker::kubernetes::Qualified(claims).to_string()
+            }
+        };
+        rec.mints.push((grant.clone(), holder_key.clone()));
         if let Some(fail) = &rec.fail {
             return Err(fail.error());
         }
@@ -233,7 +240,7 @@ impl Robots for Recorder {
             project: grant.harbor_project.clone(),
             username: format!(
                 "robot${}+hb-{}-{expires_at}-0a1b2c3d",
-                grant.harbor_project, claims.job_id
+                grant.harbor_project, holder_key
             ),
             password: SecretString::from(format!("Robot-Secret-{n}-q8ZrT2")),
             expires_at,
