@@ -1,5 +1,7 @@
 // The `config` mode: a CredentialProviderConfig file read and validated as the kubelet of
-// Kubernetes v1.37.2 does at start (pkg/credentialprovider/plugin/config.go). It only reads.
+// Kubernetes v1.37.2 does at start (pkg/credentialprovider/plugin/config.go), for
+// kubelet.config.k8s.io/v1 (the kubelet also reads v1alpha1 and v1beta1; our examples are v1).
+// It only reads.
 package main
 
 import (
@@ -8,10 +10,12 @@ import (
 	"os"
 	"strings"
 
+	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletconfigv1 "k8s.io/kubelet/config/v1"
 	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // configErrors is every reason the kubelet would refuse to start with file as its
@@ -23,24 +27,36 @@ func configErrors(file string) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
+	if j, err := yaml.YAMLToJSON(data); err == nil {
+		if gvk, err := kjson.DefaultMetaFactory.Interpret(j); err == nil && gvk.Group == kubeletconfigv1.GroupName && gvk.Version != kubeletconfigv1.SchemeGroupVersion.Version {
+			return []string{fmt.Sprintf("apiVersion %s: the kubelet also reads it, this oracle only %s: write that", gvk.GroupVersion(), kubeletconfigv1.SchemeGroupVersion)}
+		}
+	}
 	// config.go:123-143 decodes with the strict universal decoder, which reads YAML by turning it
 	// into JSON (strictly: a duplicate key is an error) and refuses unknown fields. We decode
 	// into kubelet.config.k8s.io/v1, the one version whose type is importable.
 	obj, gvk, err := codecs.UniversalDecoder(kubeletconfigv1.SchemeGroupVersion).Decode(data, nil, nil)
 	if err != nil {
-		return []string{"error decoding: " + err.Error()}
+		return []string{refused + "error decoding: " + err.Error()}
 	}
 	if gvk.Kind != "CredentialProviderConfig" || gvk.Group != kubeletconfigv1.GroupName {
-		return []string{fmt.Sprintf("kind %q of group %q, not a CredentialProviderConfig", gvk.Kind, gvk.Group)}
+		return []string{fmt.Sprintf(refused+"kind %q of group %q, not a CredentialProviderConfig", gvk.Kind, gvk.Group)}
 	}
 	config, ok := obj.(*kubeletconfigv1.CredentialProviderConfig)
 	if !ok {
-		return []string{fmt.Sprintf("decoded as %T (apiVersion %s), not kubelet.config.k8s.io/v1", obj, gvk.GroupVersion())}
+		return []string{fmt.Sprintf("decoded as %T (apiVersion %s), not the %s this oracle reads", obj, gvk.GroupVersion(), kubeletconfigv1.SchemeGroupVersion)}
 	}
 	// KubeletServiceAccountTokenForCredentialProviders is on by default since 1.34
 	// (pkg/features/kube_features.go:1808-1811), so tokenAttributes are allowed.
-	return validateConfig(config)
+	errs := validateConfig(config)
+	if len(errs) > 0 {
+		errs[0] = refused + errs[0]
+	}
+	return errs
 }
+
+// refused opens the first reason of a config the kubelet itself would not load.
+const refused = "the kubelet refuses it: "
 
 // validateConfig is config.go:145-243 (validateCredentialProviderConfig) with the feature gate
 // on, over the v1 type (the conversion to the internal type copies these fields as they are).

@@ -356,7 +356,7 @@ func main() {
 		for _, file := range os.Args[2:] {
 			if errs := configErrors(file); len(errs) > 0 {
 				bad++
-				fmt.Printf("%s: DISAGREES: the kubelet refuses it: %s\n", file, oneLine(strings.Join(errs, "; ")))
+				fmt.Printf("%s: DISAGREES: %s\n", file, oneLine(strings.Join(errs, "; ")))
 			} else {
 				fmt.Printf("%s: ok: the kubelet loads it\n", file)
 			}

@@ -60,6 +60,7 @@ func TestConfigs(t *testing.T) {
 		"bad-duplicate-key.yaml":             `key "defaultCacheDuration" already set`,
 		"bad-no-default-cache-duration.yaml": "defaultCacheDuration: required",
 		"bad-match-image.yaml":               "invalid port",
+		"bad-config-v1beta1.yaml":            "the kubelet also reads it, this oracle only kubelet.config.k8s.io/v1",
 		"bad-name.yaml":                      "providers[0].name",
 		"bad-token-attributes.yaml":          "requireServiceAccount: required; providers[0].tokenAttributes: annotation keys [\"harbor.example.com/project\"] both required and optional; providers[0].tokenAttributes.cacheType \"Pod\"",
 		"bad-token-attributes-v1beta1.yaml":  "only for apiVersion credentialprovider.kubelet.k8s.io/v1",
