@@ -10,7 +10,9 @@
 //	go run . check <cases dir>   # exit 1 and name every case the kubelet disagrees with
 //	go run . config <file>...    # exit 1 and name every config the kubelet would refuse to load
 //
-// It never writes to the cases, and it never prints a request's token or a password except as
+// A case is a directory with request.json (the provider's stdin) and either response.json (its
+// stdout) or stderr.txt (it refused); its env file is the provider's environment, which the
+// kubelet's side does not depend on, so it is not read. It never writes to the cases, and it never prints a request's token or a password except as
 // part of a byte difference in a case (the cases hold made-up ones).
 package main
 
