@@ -10,6 +10,23 @@ use serde_json::Value;
 
 use crate::util::*;
 
+/// Runs the binary with `--dir DIR` and `args`: the child and its announcement line.
+fn spawn(dir: &Path, args: &[&str]) -> (std::process::Child, Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-double"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
 /// Closes the child's stdin and waits (10 s at most) for it to exit successfully.
 fn stop(child: &mut std::process::Child) {
     let mut stdin = child.stdin.take().unwrap();
@@ -32,19 +49,10 @@ fn stop(child: &mut std::process::Child) {
 #[test]
 fn the_binary_announces_the_kubernetes_issuer_and_its_tokens_are_for_scripts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-double"))
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--stdin-lifetime", "--kubernetes-issuer", "harbor-broker"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let announced: Value = serde_json::from_str(&line).unwrap();
+    let (mut child, announced) = spawn(
+        dir.path(),
+        &["--stdin-lifetime", "--kubernetes-issuer", "harbor-broker"],
+    );
     assert!(announced.get("gitlab_url").is_none(), "{announced}");
     let url = announced["kubernetes_url"].as_str().unwrap();
     let ca = Path::new(announced["kubernetes_ca_file"].as_str().unwrap());
@@ -64,19 +72,7 @@ fn the_binary_announces_the_kubernetes_issuer_and_its_tokens_are_for_scripts() {
 #[test]
 fn the_binary_announces_itself_and_stops_when_stdin_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-double"))
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--oidc", "--plain-http", "--stdin-lifetime"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let announced: Value = serde_json::from_str(&line).unwrap();
+    let (mut child, announced) = spawn(dir.path(), &["--oidc", "--plain-http", "--stdin-lifetime"]);
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("harbor.json")).unwrap())
             .unwrap();
