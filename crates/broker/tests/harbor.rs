@@ -808,6 +808,13 @@ fn a_job_s_release_leaves_service_accounts_robots_and_the_sweep_ends_both() {
     let sa = r.mint_for(&broker, &service_account("ci", "builder"), t);
     let old_job = r.mint(&broker, "901", Access::Pull, t - 10);
     let old_sa = r.mint_for(&broker, &service_account("ci", "runner"), t - 10);
+    // Named like a service account's, but not made by a broker: its description lacks the mark.
+    let foreign = r.h.add_robot(
+        "proj",
+        &format!("hk-0123456789abcdef-{}-0a1b2c3d", t - 60),
+        &["pull"],
+        1,
+    );
     let names = || -> Vec<String> { r.h.robots().into_iter().map(|x| x.name).collect() };
 
     assert_eq!(broker.release(&projects(), "900").unwrap(), 1);
@@ -828,5 +835,7 @@ fn a_job_s_release_leaves_service_accounts_robots_and_the_sweep_ends_both() {
     }
     let swept = broker.sweep(&projects(), t + TTL as i64).unwrap();
     assert_eq!((swept.deleted, swept.failed), (1, 0));
-    assert!(!names().contains(&sa.username));
+    let left = names();
+    assert!(!left.contains(&sa.username), "{left:?}");
+    assert!(left.contains(&foreign.name), "{left:?}");
 }
