@@ -37,7 +37,7 @@ use crate::claims::Claims;
 use crate::config::{self, PasswordFileError};
 use harbor_client::broker::Access;
 
-use crate::kubernetes::{Qualified, ServiceAccountClaims};
+use crate::kubernetes::{Bound, Qualified, ServiceAccountClaims};
 use crate::policy::{Grant, Table};
 use crate::robots::{
     Holder, JOB_FIX, MAX_LIVE_PER_JOB, MAX_LIVE_PER_SERVICE_ACCOUNT, Minted, RobotError, Robots,
@@ -248,7 +248,7 @@ fn service_account_description(
     grant: &Grant,
     expiry: i64,
 ) -> String {
-    let bound = |what: &str, b: &Option<crate::kubernetes::Bound>| match b {
+    let bound = |what: &str, b: &Option<Bound>| match b {
         Some(b) => format!("{what} {}", text::inline(&b.name)),
         None => format!("no {what}"),
     };

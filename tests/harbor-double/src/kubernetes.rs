@@ -2,8 +2,10 @@
 //! `[kubernetes]` side needs of a cluster's API server, and nothing more. Over TLS on
 //! 127.0.0.1 it serves OIDC discovery at `/.well-known/openid-configuration` and the JWKS at
 //! `/openid/v1/jwks` as kube-apiserver does (`pkg/serviceaccount/openidmetadata.go`: the
-//! discovery fields, `application/jwk-set+json`, `kid` = base64url of the SHA-256 of the key's
-//! DER SubjectPublicKeyInfo), and signs pod-bound tokens as the API server writes them
+//! discovery fields, `application/jwk-set+json`), with the key id the API server derives
+//! (`pkg/serviceaccount/jwt.go` `keyIDFromPublicKey`: base64url of the SHA-256 of the key's DER
+//! SubjectPublicKeyInfo; its signer, made with no options, writes a header of `alg` and `kid`
+//! alone), and signs pod-bound tokens as the API server writes them
 //! (`pkg/serviceaccount/claims.go`: `aud` an array, `kubernetes.io` with the namespace, the
 //! service account, the pod and the node; `sub = system:serviceaccount:<ns>:<name>`), with the
 //! broker's test key `a` (`crates/broker/tests/keys/`, public, never trusted anywhere).
@@ -33,7 +35,8 @@ pub struct PodClaims {
     pub service_account: String,
     pub pod: String,
     pub node: String,
-    /// Seconds the token lives (the kubelet asks for at least 10 minutes).
+    /// Seconds the token lives (a TokenRequest may not ask for less than 10 minutes; the
+    /// double takes any, a negative one for an expired token).
     pub lifetime: i64,
 }
 
