@@ -293,7 +293,7 @@ impl Broker {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let broker = Broker {
+        let mut broker = Broker {
             child,
             url: format!("https://127.0.0.1:{port}"),
             dir: dir.to_owned(),
@@ -303,14 +303,18 @@ impl Broker {
         broker
     }
 
-    /// Waits (at most 60 s, a hang guard) until `/readyz` answers 200.
-    fn wait_ready(&self) {
+    /// Waits (at most 60 s, a hang guard) until `/readyz` answers 200; fails at once, with
+    /// its stderr, when the broker exits instead (a config it refuses).
+    fn wait_ready(&mut self) {
         let start = Instant::now();
         loop {
             if let Ok(r) = self.client.get(format!("{}/readyz", self.url)).send()
                 && r.status() == 200
             {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the broker exited ({status}): {}", self.stderr());
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
