@@ -4,11 +4,16 @@
 //! releases, sweeps and checks readiness, and turns each [`HarborError`] into the
 //! [`RobotError`] the server answers with, naming the config key to fix.
 //!
-//! A broker robot is a project robot named `hb-<job id>-<intended expiry>-<8 hex>` (Harbor
-//! stores `<prefix><project>+<that>`) whose description starts with [`MARK`]: the name
-//! carries all a replica needs to release or sweep it, so nothing is kept here. A robot is
-//! ours only with both the name and the mark. The per-job limit is counted in Harbor before
-//! each mint, so it holds across replicas except for mints of one job that race each other.
+//! A broker robot is a project robot (Harbor stores `<prefix><project>+<short name>`) whose
+//! description starts with [`MARK`], with one of two short names: a job's
+//! `hb-<job id>-<intended expiry>-<8 hex>`, a Kubernetes service account's
+//! `hk-<16 hex>-<intended expiry>-<8 hex>` (the hex: the first 8 bytes of the SHA-256 of
+//! `<namespace>/<name>`, as Harbor's names admit neither `/` nor upper case). The name carries
+//! all a replica needs to release or sweep it, so nothing is kept here. A robot is ours only
+//! with both the name and the mark. The per-holder limit (per job; per service account and
+//! project) is counted in Harbor before each mint, so it holds across replicas except for
+//! mints of one holder that race each other. A service account's robot is always pull-only
+//! and nothing releases it: the sweep ends it.
 //!
 //! What it must never do: put the robot's secret or the broker's password anywhere but the
 //! [`Minted`] it returns and the client's Basic header (never in a reason, a log line or
@@ -32,13 +37,19 @@ use crate::claims::Claims;
 use crate::config::{self, PasswordFileError};
 use harbor_client::broker::Access;
 
-use crate::policy::Grant;
-#[cfg(test)]
-use crate::policy::Table;
-use crate::robots::{Holder, JOB_FIX, MAX_LIVE_PER_JOB, Minted, RobotError, Robots, Swept};
+use crate::kubernetes::{Bound, Qualified, ServiceAccountClaims};
+use crate::policy::{Grant, Table};
+use crate::robots::{
+    Holder, JOB_FIX, MAX_LIVE_PER_JOB, MAX_LIVE_PER_SERVICE_ACCOUNT, Minted, RobotError, Robots,
+    SERVICE_ACCOUNT_FIX, Swept,
+};
 
-/// Every broker robot's short name starts with this.
+/// Every job robot's short name starts with this.
 pub const STEM: &str = "hb-";
+/// Every Kubernetes service account robot's short name starts with this.
+pub const SERVICE_ACCOUNT_STEM: &str = "hk-";
+/// The hex digits of a service account's hash in its robots' names (8 bytes of SHA-256).
+const HASH_HEX: usize = 16;
 /// Every broker robot's description starts with this.
 pub const MARK: &str = "harbor-broker";
 /// The deadline of each Harbor call, retries included: well under a job's patience and a
@@ -133,55 +144,93 @@ pub fn connect_with(
     })
 }
 
+/// Whose a broker robot is, as its name says.
+#[derive(Debug, PartialEq, Eq)]
+enum Owner<'a> {
+    /// A GitLab job: its id.
+    Job(&'a str),
+    /// A Kubernetes service account: the [`HASH_HEX`] hex digits of [`service_account_hash`].
+    ServiceAccount(&'a str),
+}
+
 /// What a broker robot's name says.
 #[derive(Debug, PartialEq, Eq)]
 struct Ours<'a> {
-    job_id: &'a str,
+    owner: Owner<'a>,
     /// The intended expiry, Unix seconds.
     expiry: i64,
 }
 
-/// `Some` for a robot this broker minted: the stem, a job id, an expiry and 8 hex digits in
-/// the short name, and the mark at the start of the description.
+/// Decimal digits, at most as many as a `u64` has.
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Lower-case hex digits only (Harbor's names have no upper case; ours never do).
+fn lower_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// `Some` for a robot this broker minted: a stem, its holder (a job id, or a service
+/// account's hash), an expiry and 8 hex digits in the short name, and the mark at the start
+/// of the description.
 fn ours(robot: &Listed) -> Option<Ours<'_>> {
     if !robot.description.starts_with(MARK) {
         return None;
     }
-    let rest = robots::short_name(robot)?.strip_prefix(STEM)?;
+    let short = robots::short_name(robot)?;
+    let (rest, job) = match short.strip_prefix(STEM) {
+        Some(rest) => (rest, true),
+        None => (short.strip_prefix(SERVICE_ACCOUNT_STEM)?, false),
+    };
     let mut parts = rest.split('-');
-    let (job_id, expiry, suffix) = (parts.next()?, parts.next()?, parts.next()?);
-    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-    let hex = suffix.len() == 8
-        && suffix
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if parts.next().is_some() || !digits(job_id) || !digits(expiry) || !hex {
+    let (holder, expiry, suffix) = (parts.next()?, parts.next()?, parts.next()?);
+    let owner = if job {
+        digits(holder).then_some(Owner::Job(holder))?
+    } else {
+        (holder.len() == HASH_HEX && lower_hex(holder)).then_some(Owner::ServiceAccount(holder))?
+    };
+    if parts.next().is_some() || !digits(expiry) || suffix.len() != 8 || !lower_hex(suffix) {
         return None;
     }
     Some(Ours {
-        job_id,
+        owner,
         expiry: expiry.parse().ok()?,
     })
 }
 
-/// The short name of a new robot for `job_id`, ending at `expiry`.
-fn robot_name(job_id: &str, expiry: i64) -> String {
-    format!("{STEM}{job_id}-{expiry}-{}", robots::random_hex(4))
+impl Owner<'_> {
+    /// What every robot name of this owner starts with: `hb-<job id>-`, `hk-<hash>-`.
+    fn stem(&self) -> String {
+        match self {
+            Owner::Job(id) => format!("{STEM}{id}-"),
+            Owner::ServiceAccount(hash) => format!("{SERVICE_ACCOUNT_STEM}{hash}-"),
+        }
+    }
 }
 
-/// The robot's description: the mark, then what traces it to the job.
-fn description(claims: &Claims, grant: &Grant, expiry: i64) -> String {
-    let mut d = format!(
-        "{MARK}: GitLab job {} of pipeline {}, project {} ({}), ref {}; {} by rule {}; ends at \
-         {expiry} (Unix seconds)",
-        claims.job_id,
-        claims.pipeline_id,
-        claims.running_project_id(),
-        text::inline(claims.running_project_path()),
-        text::inline(&claims.git_ref),
-        grant.access,
-        grant.rule,
+/// The short name of a new robot of `owner`, ending at `expiry`.
+fn robot_name(owner: &Owner<'_>, expiry: i64) -> String {
+    format!("{}{expiry}-{}", owner.stem(), robots::random_hex(4))
+}
+
+/// What a service account's robots' names carry: the first 8 bytes of the SHA-256 of
+/// `<namespace>/<name>`, in lower-case hex (unique enough to count one account's robots,
+/// and a name Harbor takes whatever the account is called).
+fn service_account_hash(claims: &ServiceAccountClaims) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        Qualified(claims).to_string().as_bytes(),
     );
+    digest.as_ref()[..HASH_HEX / 2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `d` cut to Harbor's column, on a character boundary.
+fn fit(mut d: String) -> String {
     if d.len() > MAX_DESCRIPTION {
         let mut end = MAX_DESCRIPTION;
         while !d.is_char_boundary(end) {
@@ -192,11 +241,49 @@ fn description(claims: &Claims, grant: &Grant, expiry: i64) -> String {
     d
 }
 
-/// Where a project name came from, for a reason that names the key to fix.
-fn project_key(rule: Option<usize>) -> String {
-    match rule {
-        Some(n) => format!("harbor_project in [[rules]] entry {n}"),
-        None => "the harbor_project of a [[rules]] entry".to_owned(),
+/// A service account's robot's description: the mark, then what traces it to the account,
+/// the pod and the node the kubelet asked for.
+fn service_account_description(
+    claims: &ServiceAccountClaims,
+    grant: &Grant,
+    expiry: i64,
+) -> String {
+    let bound = |what: &str, b: &Option<Bound>| match b {
+        Some(b) => format!("{what} {}", text::inline(&b.name)),
+        None => format!("no {what}"),
+    };
+    fit(format!(
+        "{MARK}: Kubernetes service account {} ({}, {}); pull by {} entry {}; ends at {expiry} \
+         (Unix seconds)",
+        text::inline(&Qualified(claims).to_string()),
+        bound("pod", &claims.kubernetes_io.pod),
+        bound("node", &claims.kubernetes_io.node),
+        Table::Kubernetes.as_str(),
+        grant.rule,
+    ))
+}
+
+/// The robot's description: the mark, then what traces it to the job.
+fn description(claims: &Claims, grant: &Grant, expiry: i64) -> String {
+    fit(format!(
+        "{MARK}: GitLab job {} of pipeline {}, project {} ({}), ref {}; {} by rule {}; ends at \
+         {expiry} (Unix seconds)",
+        claims.job_id,
+        claims.pipeline_id,
+        claims.running_project_id(),
+        text::inline(claims.running_project_path()),
+        text::inline(&claims.git_ref),
+        grant.access,
+        grant.rule,
+    ))
+}
+
+/// Where a project name came from, for a reason that names the key to fix: the grant's
+/// entry, or for a release or a sweep (which look in the projects of both tables) either.
+fn project_key(grant: Option<&Grant>) -> String {
+    match grant {
+        Some(g) => format!("harbor_project in {} entry {}", g.table.as_str(), g.rule),
+        None => "the harbor_project of a [[rules]] or [[kubernetes_rules]] entry".to_owned(),
     }
 }
 
@@ -260,29 +347,29 @@ impl HarborRobots {
         }
     }
 
-    /// Every robot of `project` (its id first).
-    /// The robots of `project`; with `job`, only those whose name holds `hb-<job>-` (Harbor
-    /// filters them, so they fit one page even while other jobs' robots come and go).
+    /// The robots of `project`; with `stem`, only those whose name holds it (`hb-<job>-`,
+    /// `hk-<hash>-`: Harbor filters them, so they fit one page even while other holders'
+    /// robots come and go).
     fn robots_of(
         &self,
         project: &str,
-        rule: Option<usize>,
-        job: Option<&str>,
+        grant: Option<&Grant>,
+        stem: Option<&str>,
     ) -> Result<Vec<Listed>, RobotError> {
         let missing = || {
             format!(
                 "project {} ({}) does not exist in Harbor, or {} may not read it; create the \
                  project or fix the key, or give the minter project read (docs/broker.md)",
                 text::inline(project),
-                project_key(rule),
+                project_key(grant),
                 self.user(),
             )
         };
         let id = robots::project_id(&self.client, project)
             .map_err(|e| self.harbor_error(&format!("looking up project {project}"), e))?
             .ok_or_else(|| self.refusal(missing))?;
-        let listed = match job {
-            Some(job) => robots::list_matching(&self.client, id, &format!("{STEM}{job}-")),
+        let listed = match stem {
+            Some(stem) => robots::list_matching(&self.client, id, stem),
             None => robots::list(&self.client, id),
         };
         listed
@@ -319,13 +406,13 @@ impl HarborRobots {
     fn delete_ours(
         &self,
         projects: &[String],
-        job: Option<&str>,
+        stem: Option<&str>,
         pick: impl Fn(&Ours<'_>) -> bool,
         mut outcome: impl FnMut(Result<bool, RobotError>),
     ) -> Option<RobotError> {
         let mut unlisted = None;
         for project in distinct(projects) {
-            match self.robots_of(project, None, job) {
+            match self.robots_of(project, None, stem) {
                 Ok(listed) => {
                     for robot in listed.iter().filter(|r| ours(r).is_some_and(|o| pick(&o))) {
                         outcome(self.delete(robot, project));
@@ -383,7 +470,7 @@ impl HarborRobots {
                 reason: format!(
                     "project {project} ({}) does not exist in Harbor (Harbor: \"{}\"); create it \
                      or fix the key",
-                    project_key(Some(grant.rule)),
+                    project_key(Some(grant)),
                     text::inline(&message)
                 ),
             },
@@ -412,38 +499,47 @@ fn distinct(projects: &[String]) -> BTreeSet<&str> {
 
 impl Robots for HarborRobots {
     fn mint(&self, grant: &Grant, holder: Holder<'_>, now: i64) -> Result<Minted, RobotError> {
-        let claims = match holder {
-            Holder::Job(claims) => claims,
-            // The contract step: the service-account side comes in the next commit.
-            Holder::ServiceAccount(_) => {
-                return Err(RobotError::BadGateway {
-                    reason: "robots for Kubernetes service accounts are not minted yet".into(),
-                });
+        let project = grant.harbor_project.as_str();
+        let expiry = now.saturating_add_unsigned(self.ttl_seconds);
+        let hash;
+        let (owner, limit, fix, description, access) = match holder {
+            Holder::Job(claims) => (
+                Owner::Job(claims.job_id.as_str()),
+                MAX_LIVE_PER_JOB,
+                JOB_FIX,
+                description(claims, grant, expiry),
+                match grant.access {
+                    Access::Pull => RepositoryAccess::Pull,
+                    Access::Push => RepositoryAccess::PullPush,
+                },
+            ),
+            // Pull whatever the grant says: a kubelet only pulls.
+            Holder::ServiceAccount(claims) => {
+                hash = service_account_hash(claims);
+                (
+                    Owner::ServiceAccount(&hash),
+                    MAX_LIVE_PER_SERVICE_ACCOUNT,
+                    SERVICE_ACCOUNT_FIX,
+                    service_account_description(claims, grant, expiry),
+                    RepositoryAccess::Pull,
+                )
             }
         };
-        let project = grant.harbor_project.as_str();
-        let job_id = claims.job_id.as_str();
         let live = self
-            .robots_of(project, Some(grant.rule), Some(job_id))?
+            .robots_of(project, Some(grant), Some(&owner.stem()))?
             .iter()
             .filter_map(ours)
-            .filter(|o| o.job_id == job_id && o.expiry > now)
+            .filter(|o| o.owner == owner && o.expiry > now)
             .count();
-        if live >= MAX_LIVE_PER_JOB {
+        if live >= limit {
             return Err(RobotError::TooMany {
                 holder: holder.describe(),
                 live,
-                fix: JOB_FIX,
+                fix,
             });
         }
-        let expiry = now.saturating_add_unsigned(self.ttl_seconds);
-        let description = description(claims, grant, expiry);
-        let access = match grant.access {
-            Access::Pull => RepositoryAccess::Pull,
-            Access::Push => RepositoryAccess::PullPush,
-        };
         let create = || {
-            let name = robot_name(job_id, expiry);
+            let name = robot_name(&owner, expiry);
             robots::create(&self.client, project, &name, &description, access)
         };
         let mut attempt = create();
@@ -463,10 +559,11 @@ impl Robots for HarborRobots {
 
     fn release(&self, projects: &[String], job_id: &str) -> Result<usize, RobotError> {
         let (mut deleted, mut failed) = (0, None);
+        let job = Owner::Job(job_id);
         let unlisted = self.delete_ours(
             projects,
-            Some(job_id),
-            |o| o.job_id == job_id,
+            Some(&job.stem()),
+            |o| o.owner == job,
             |outcome| match outcome {
                 Ok(true) => deleted += 1,
                 Ok(false) => {}
@@ -564,13 +661,13 @@ mod tests {
     #[test]
     fn a_robot_is_ours_only_with_our_name_and_our_mark() {
         let mark = "harbor-broker: GitLab job 42";
-        let name = robot_name("42", 1_700_000_000);
+        let name = robot_name(&Owner::Job("42"), 1_700_000_000);
         assert!(name.starts_with("hb-42-1700000000-") && name.len() == 3 + 3 + 11 + 8);
         let full = format!("robot$team+{name}");
         assert_eq!(
             ours(&listed(&full, mark)),
             Some(Ours {
-                job_id: "42",
+                owner: Owner::Job("42"),
                 expiry: 1_700_000_000
             })
         );
@@ -594,5 +691,108 @@ mod tests {
                 "{name} / {description}"
             );
         }
+    }
+
+    fn service_account(namespace: &str, name: &str) -> ServiceAccountClaims {
+        serde_json::from_value(serde_json::json!({
+            "iss": "https://kubernetes.default.svc", "aud": ["harbor-broker"],
+            "sub": format!("system:serviceaccount:{namespace}:{name}"),
+            "exp": 2, "nbf": 1, "iat": 1, "jti": "j",
+            "kubernetes.io": {
+                "namespace": namespace,
+                "serviceaccount": {"name": name, "uid": "u1"},
+                "pod": {"name": "web-0", "uid": "u2"},
+                "node": {"name": "node-a", "uid": "u3"},
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_service_account_s_robot_is_ours_by_its_hash_and_our_mark() {
+        let claims = service_account("ci", "builder");
+        let hash = service_account_hash(&claims);
+        // SHA-256("ci/builder"), its first 8 bytes.
+        assert_eq!(hash.len(), HASH_HEX);
+        assert!(lower_hex(&hash), "{hash}");
+        assert_ne!(hash, service_account_hash(&service_account("ci", "builde")));
+        assert_ne!(
+            hash,
+            service_account_hash(&service_account("c", "ibuilder"))
+        );
+        let owner = Owner::ServiceAccount(&hash);
+        let name = robot_name(&owner, 1_700_000_000);
+        assert!(
+            name.starts_with(&format!("hk-{hash}-1700000000-")) && name.len() == 3 + 17 + 11 + 8
+        );
+        let mark = "harbor-broker: Kubernetes service account ci/builder";
+        let full = format!("robot$team+{name}");
+        assert_eq!(
+            ours(&listed(&full, mark)),
+            Some(Ours {
+                owner: Owner::ServiceAccount(&hash),
+                expiry: 1_700_000_000
+            })
+        );
+        let upper = hash.to_uppercase();
+        for (name, description) in [
+            (full.as_str(), "made by hand"),
+            (
+                &format!("robot$team+hk-{}-1700000000-0a1b2c3d", &hash[1..]),
+                mark,
+            ),
+            (&format!("robot$team+hk-{hash}0-1700000000-0a1b2c3d"), mark),
+            (&format!("robot$team+hk-{upper}-1700000000-0a1b2c3d"), mark),
+            (&format!("robot$team+hk-{hash}-1700000000-0a1b2c3d-x"), mark),
+            (&format!("robot$team+hk-{hash}-1700000000-0A1B2C3D"), mark),
+            (&format!("robot$team+hk-{hash}-x-0a1b2c3d"), mark),
+            (&format!("robot$team+hk-{hash}-1700000000"), mark),
+            ("robot$team+hk-0123456789abcdeg-1700000000-0a1b2c3d", mark),
+            // A job's stem with a hash, a service account's stem with a job id.
+            (&format!("robot$team+hb-{hash}-1700000000-0a1b2c3d"), mark),
+            ("robot$team+hk-42-1700000000-0a1b2c3d", mark),
+        ] {
+            assert_eq!(
+                ours(&listed(name, description)),
+                None,
+                "{name} / {description}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_service_account_s_description_traces_its_pod_and_node() {
+        let grant = Grant {
+            harbor_project: "ci-images".into(),
+            access: Access::Pull,
+            rule: 2,
+            table: Table::Kubernetes,
+        };
+        let mut claims = service_account("ci", "builder");
+        assert_eq!(
+            service_account_description(&claims, &grant, 99),
+            "harbor-broker: Kubernetes service account ci/builder (pod web-0, node node-a); pull \
+             by [[kubernetes_rules]] entry 2; ends at 99 (Unix seconds)"
+        );
+        assert_eq!(
+            project_key(Some(&grant)),
+            "harbor_project in [[kubernetes_rules]] entry 2"
+        );
+        // A token bound to no pod (a TokenRequest).
+        claims.kubernetes_io.pod = None;
+        claims.kubernetes_io.node = None;
+        let unbound = service_account_description(&claims, &grant, 99);
+        assert!(
+            unbound.contains("builder (no pod, no node); pull"),
+            "{unbound}"
+        );
+        // A name no check let through: escaped, and cut to Harbor's column.
+        claims.kubernetes_io.namespace = format!("a\nb{}", "é".repeat(600));
+        let long = service_account_description(&claims, &grant, 99);
+        assert!(
+            long.starts_with("harbor-broker: Kubernetes service account a\\nb"),
+            "{long}"
+        );
+        assert!(long.len() <= MAX_DESCRIPTION, "{}", long.len());
     }
 }

@@ -1,6 +1,7 @@
 //! The broker's robots against the Harbor double (tests/harbor-double): minting as an admin and
-//! as the minimal system robot, the per-job limit, release and sweep across replicas, and each
-//! Harbor failure as the status the server answers with. Every error is checked for secrets.
+//! as the minimal system robot, for jobs and for Kubernetes service accounts, the per-holder
+//! limits, release and sweep across replicas, and each Harbor failure as the status the server
+//! answers with. Every error is checked for secrets.
 //!
 //! What it must never do: reach a network beyond 127.0.0.1, or leave a double running (each
 //! [`Harbor`] stops on drop).
@@ -15,6 +16,7 @@ use docker_credential_harbor_core::vars::RegistryFrom;
 use harbor_broker::claims::Claims;
 use harbor_broker::config;
 use harbor_broker::harbor::{self, HarborRobots};
+use harbor_broker::kubernetes::ServiceAccountClaims;
 use harbor_broker::policy::{Grant, Table};
 use harbor_broker::robots::{Holder, Minted, RobotError, Robots};
 use harbor_client::broker::Access;
@@ -137,6 +139,18 @@ impl Rig {
         minted
     }
 
+    /// A pull robot for service account `namespace/name` in project `proj` by
+    /// `[[kubernetes_rules]]` entry 3 (a grant of push is minted pull all the same).
+    fn mint_for(&self, broker: &HarborRobots, sa: &ServiceAccountClaims, now: i64) -> Minted {
+        let minted = broker
+            .mint(&sa_grant(), Holder::ServiceAccount(sa), now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.secrets
+            .borrow_mut()
+            .push(minted.password.expose_secret().to_owned());
+        minted
+    }
+
     /// The status and text of a mint the test expects to fail.
     fn refused(
         &self,
@@ -215,6 +229,34 @@ fn grant(project: &str, access: Access) -> Grant {
         access,
         rule: 2,
         table: Table::Gitlab,
+    }
+}
+
+/// A pod-bound token's claims, as the API server writes them.
+fn service_account(namespace: &str, name: &str) -> ServiceAccountClaims {
+    serde_json::from_value(json!({
+        "iss": "https://kubernetes.default.svc.cluster.local", "aud": ["harbor-broker"],
+        "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        "exp": 2_000_000_000u64, "nbf": 1_700_000_000u64, "iat": 1_700_000_000u64,
+        "jti": "j",
+        "kubernetes.io": {
+            "namespace": namespace,
+            "serviceaccount": {"name": name, "uid": "6c1a5f1e-0000-4000-8000-000000000001"},
+            "pod": {"name": "web-0", "uid": "6c1a5f1e-0000-4000-8000-000000000002"},
+            "node": {"name": "node-a", "uid": "6c1a5f1e-0000-4000-8000-000000000003"},
+        },
+    }))
+    .unwrap()
+}
+
+/// What `[[kubernetes_rules]]` entry 3 grants; push, which no such rule can say, to show
+/// that the robot is pull-only whatever the grant.
+fn sa_grant() -> Grant {
+    Grant {
+        harbor_project: "proj".to_owned(),
+        access: Access::Push,
+        rule: 3,
+        table: Table::Kubernetes,
     }
 }
 
@@ -612,11 +654,26 @@ fn a_missing_project_names_the_rule_s_harbor_project() {
             text.contains("project nosuch (harbor_project in [[rules]] entry 2)"),
             "{text}"
         );
+        let grant = Grant {
+            harbor_project: "nosuch".to_owned(),
+            ..sa_grant()
+        };
+        let sa = service_account("ci", "builder");
+        let e = broker
+            .mint(&grant, Holder::ServiceAccount(&sa), now())
+            .unwrap_err();
+        let (status, text) = r.error(e);
+        assert_eq!(status, 502);
+        assert!(
+            text.contains("project nosuch (harbor_project in [[kubernetes_rules]] entry 3)"),
+            "{text}"
+        );
+        // A sweep looks in the projects of both tables.
         let e = broker.sweep(&["nosuch".to_owned()], now()).unwrap_err();
         let (status, text) = r.error(e);
         assert_eq!(status, 502);
         assert!(
-            text.contains("harbor_project of a [[rules]] entry"),
+            text.contains("harbor_project of a [[rules]] or [[kubernetes_rules]] entry"),
             "{text}"
         );
     }
@@ -645,4 +702,140 @@ fn connect_names_the_key_that_cannot_be_used() {
     let e = harbor::connect(&config, TTL).err().unwrap().to_string();
     assert!(e.contains("[harbor] url"), "{e}");
     assert!(!e.contains("HARBOR_URL"), "{e}");
+}
+
+#[test]
+fn a_service_account_s_robot_is_pull_only_and_traces_the_pod_and_node() {
+    let r = rig();
+    for broker in [r.admin(), r.minter(&minimal_minter())] {
+        let t = now();
+        let minted = r.mint_for(&broker, &service_account("ci", "builder"), t);
+        assert_eq!(actions(&r, &minted), repository(&["pull"]));
+        assert_eq!(
+            (minted.registry.as_str(), minted.project.as_str()),
+            (r.h.addr().as_str(), "proj")
+        );
+        assert_eq!(minted.expires_at, t + TTL as i64);
+        let short = minted.username.strip_prefix("robot$proj+").unwrap();
+        let parts: Vec<&str> = short.split('-').collect();
+        assert_eq!(parts.len(), 4, "{short}");
+        assert_eq!(parts[0], "hk");
+        assert_eq!(parts[2], (t + TTL as i64).to_string());
+        for hex in [(parts[1], 16), (parts[3], 8)] {
+            assert!(
+                hex.0.len() == hex.1
+                    && hex
+                        .0
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{short}"
+            );
+        }
+        let info =
+            r.h.robots()
+                .into_iter()
+                .find(|x| x.name == minted.username)
+                .unwrap();
+        assert_eq!(
+            info.description,
+            format!(
+                "harbor-broker: Kubernetes service account ci/builder (pod web-0, node node-a); \
+                 pull by [[kubernetes_rules]] entry 3; ends at {} (Unix seconds)",
+                t + TTL as i64
+            )
+        );
+        let as_robot = client(&r.h, &minted.username, minted.password.expose_secret());
+        assert_eq!(
+            harbor_client::account::kind(&as_robot).unwrap(),
+            harbor_client::account::Kind::Robot
+        );
+        // Nothing releases it; the sweep ends it once its expiry passes.
+        let swept = broker.sweep(&projects(), t + TTL as i64).unwrap();
+        assert_eq!((swept.deleted, swept.failed), (1, 0));
+    }
+}
+
+#[test]
+fn the_fourth_live_robot_of_a_service_account_is_refused_and_its_neighbours_are_not() {
+    let r = rig();
+    let broker = r.minter(&minimal_minter());
+    let t = now();
+    let builder = service_account("ci", "builder");
+    // A robot whose intended expiry has passed no longer counts.
+    r.mint_for(&broker, &builder, t - TTL as i64 - 5);
+    for _ in 0..3 {
+        r.mint_for(&broker, &builder, t);
+    }
+    let e = broker
+        .mint(&sa_grant(), Holder::ServiceAccount(&builder), t)
+        .unwrap_err();
+    let (status, text) = r.error(e);
+    assert_eq!(status, 429, "{text}");
+    assert!(
+        text.contains("service account ci/builder already holds 3 live robots"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the sweeper ends them ttl_seconds after"),
+        "{text}"
+    );
+    // Another service account of the namespace, the same name in another namespace, and a
+    // job all still mint.
+    r.mint_for(&broker, &service_account("ci", "deployer"), t);
+    r.mint_for(&broker, &service_account("ci2", "builder"), t);
+    r.mint(&broker, "5", Access::Pull, t);
+    let hk =
+        r.h.robots()
+            .into_iter()
+            .filter(|x| x.name.contains("+hk-"))
+            .count();
+    assert_eq!(hk, 6);
+    // The count asks Harbor for that account's robots only.
+    assert!(
+        r.h.requests()
+            .iter()
+            .any(|q| q.path.contains("%2Cname%3D~hk-") && q.path.contains("&page_size=100&page=1")),
+        "no filtered listing"
+    );
+}
+
+#[test]
+fn a_job_s_release_leaves_service_accounts_robots_and_the_sweep_ends_both() {
+    let r = rig();
+    let broker = r.admin();
+    let t = now();
+    let job = r.mint(&broker, "900", Access::Pull, t);
+    let sa = r.mint_for(&broker, &service_account("ci", "builder"), t);
+    let old_job = r.mint(&broker, "901", Access::Pull, t - 10);
+    let old_sa = r.mint_for(&broker, &service_account("ci", "runner"), t - 10);
+    // Named like a service account's, but not made by a broker: its description lacks the mark.
+    let foreign = r.h.add_robot(
+        "proj",
+        &format!("hk-0123456789abcdef-{}-0a1b2c3d", t - 60),
+        &["pull"],
+        1,
+    );
+    let names = || -> Vec<String> { r.h.robots().into_iter().map(|x| x.name).collect() };
+
+    assert_eq!(broker.release(&projects(), "900").unwrap(), 1);
+    let left = names();
+    assert!(!left.contains(&job.username), "{left:?}");
+    assert!(
+        left.contains(&sa.username) && left.contains(&old_sa.username),
+        "{left:?}"
+    );
+
+    // Past the older robots' expiry, not the newer one's.
+    let swept = broker.sweep(&projects(), t - 10 + TTL as i64).unwrap();
+    assert_eq!((swept.deleted, swept.failed), (2, 0));
+    let left = names();
+    assert!(left.contains(&sa.username), "{left:?}");
+    for gone in [&old_job.username, &old_sa.username] {
+        assert!(!left.contains(gone), "{gone} in {left:?}");
+    }
+    let swept = broker.sweep(&projects(), t + TTL as i64).unwrap();
+    assert_eq!((swept.deleted, swept.failed), (1, 0));
+    let left = names();
+    assert!(!left.contains(&sa.username), "{left:?}");
+    assert!(left.contains(&foreign.name), "{left:?}");
 }

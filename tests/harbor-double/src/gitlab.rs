@@ -11,29 +11,19 @@
 //! rotation would. It must never listen on anything but 127.0.0.1, and never outlive its
 //! handle.
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 
+use crate::issuer::{self, KEY_A, KEY_B, Served, jwk};
 use crate::respond::{self, Resp};
-use crate::{TlsMode, pki, server, util};
+use crate::util;
 
-/// The key the issuer publishes and signs with from the start.
-const KEY_A: &[u8] = include_bytes!("../../../crates/broker/tests/keys/a.pk8");
-/// The key [`GitlabIssuer::rotate`] brings in.
-const KEY_B: &[u8] = include_bytes!("../../../crates/broker/tests/keys/b.pk8");
+// KEY_A is published and signs from the start; KEY_B is what [`GitlabIssuer::rotate`] brings in.
 const KID_A: &str = "double-key-a";
 const KID_B: &str = "double-key-b";
 /// GitLab's JWKS answer header (`expires_in 24.hours, public: true, must_revalidate: true`).
@@ -128,100 +118,32 @@ impl State {
 
     fn sign(&self, claims: &Value) -> String {
         let (key, kid) = self.signing_key();
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
-        let input = format!(
-            "{}.{}",
-            util::b64url(header.to_string().as_bytes()),
-            util::b64url(claims.to_string().as_bytes())
-        );
-        let pair = pair(key);
-        let mut sig = vec![0; pair.public().modulus_len()];
-        pair.sign(
-            &RSA_PKCS1_SHA256,
-            &SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
+        issuer::sign(
+            key,
+            &json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
+            claims,
         )
-        .unwrap_or_else(|e| panic!("gitlab double: cannot sign: {e}"));
-        format!("{input}.{}", util::b64url(&sig))
     }
-}
-
-fn pair(pk8: &[u8]) -> RsaKeyPair {
-    RsaKeyPair::from_pkcs8(pk8).unwrap_or_else(|e| panic!("gitlab double: bad test key: {e}"))
-}
-
-fn jwk(pk8: &[u8], kid: &str) -> Value {
-    let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair(pk8).public());
-    json!({
-        "kty": "RSA", "kid": kid, "e": util::b64url(&public.e), "n": util::b64url(&public.n),
-        "use": "sig", "alg": "RS256",
-    })
 }
 
 /// A running issuer double. Dropping it stops its listener.
 pub struct GitlabIssuer {
     state: Arc<State>,
-    runtime: Option<tokio::runtime::Runtime>,
-    ca_file: PathBuf,
+    served: Served,
 }
 
 impl GitlabIssuer {
     /// Starts an issuer whose tokens carry `aud = audience`; its CA certificate goes to
     /// `DIR/gitlab-ca.crt`. Panics with a clear message when it cannot start.
     pub fn start(dir: &Path, audience: &str) -> GitlabIssuer {
-        std::fs::create_dir_all(dir)
-            .unwrap_or_else(|e| panic!("gitlab double: cannot create {}: {e}", dir.display()));
-        let certs = pki::TlsFiles::generate(TlsMode::Valid);
-        let ca_file = dir.join("gitlab-ca.crt");
-        std::fs::write(&ca_file, certs.ca_pem.as_bytes())
-            .unwrap_or_else(|e| panic!("gitlab double: cannot write {}: {e}", ca_file.display()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .unwrap_or_else(|e| panic!("gitlab double: cannot listen on 127.0.0.1: {e}"));
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-        let state = Arc::new(State {
-            url: format!("https://127.0.0.1:{port}"),
+        let state = |url: &str| State {
+            url: url.to_owned(),
             audience: audience.to_owned(),
             rotated: AtomicBool::new(false),
             jwks_requests: AtomicUsize::new(0),
-        });
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("gitlab-double")
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("gitlab double: cannot start a tokio runtime: {e}"));
-        let tls = server::tls_acceptor(&certs);
-        let served = state.clone();
-        runtime.spawn(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (tls, state) = (tls.clone(), served.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = tls.accept(tcp).await else {
-                        return;
-                    };
-                    let service = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        GitlabIssuer {
-            state,
-            runtime: Some(runtime),
-            ca_file,
-        }
+        };
+        let (served, state) = issuer::serve("gitlab", dir, state, handle);
+        GitlabIssuer { state, served }
     }
 
     /// `https://127.0.0.1:PORT`: the `iss` of its tokens, without a trailing slash.
@@ -236,7 +158,7 @@ impl GitlabIssuer {
 
     /// The CA to trust for [`GitlabIssuer::url`] (`[gitlab] ca_file`).
     pub fn ca_file(&self) -> PathBuf {
-        self.ca_file.clone()
+        self.served.ca_file.clone()
     }
 
     pub fn audience(&self) -> String {
@@ -265,18 +187,7 @@ impl GitlabIssuer {
     }
 }
 
-impl Drop for GitlabIssuer {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// The largest body `POST /-/double/id_token` reads.
-const MAX_BODY: usize = 64 * 1024;
-
-async fn handle(state: &State, req: Request<Incoming>) -> Resp {
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Resp {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/oauth/discovery/keys") => {
             state.jwks_requests.fetch_add(1, Ordering::SeqCst);
@@ -295,11 +206,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Resp {
             }),
         ),
         (&Method::POST, "/-/double/id_token") => {
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => Bytes::new(),
-            };
-            let Ok(Value::Object(extra)) = serde_json::from_slice::<Value>(&body) else {
+            let Some(extra) = issuer::json_object(req).await else {
                 return respond::bad_request("the body must be a JSON object of claims");
             };
             let mut claims = JobClaims::default().to_json(&state.url, &state.audience);

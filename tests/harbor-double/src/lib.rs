@@ -26,6 +26,9 @@
 //! - `lib.rs` (this file): the public types ([`Config`], [`Fault`], [`Logged`], [`Robot`], …).
 //! - `gitlab`: [`GitlabIssuer`], a GitLab id_token issuer double (JWKS, discovery, RS256
 //!   tokens of a CI job) for harbor-broker's tests, demo and benchmark.
+//! - `kubernetes`: [`KubernetesIssuer`], a Kubernetes service-account token issuer double (OIDC
+//!   discovery, JWKS, pod-bound RS256 tokens) for the broker's `[kubernetes]` side.
+//! - `issuer`: what the two issuer doubles share (TLS serving, test keys, signing, JWKs).
 //! - `harbor`: [`Harbor`], the running double: start-up, the methods tests use, and `Drop`.
 //! - `model/`: users, projects, robots, authentication (docs/harbor-api.md#authentication)
 //!   and permissions (docs/harbor-api.md#roles).
@@ -44,6 +47,8 @@
 mod api;
 mod gitlab;
 mod harbor;
+mod issuer;
+mod kubernetes;
 mod model;
 mod panics;
 mod pki;
@@ -59,6 +64,7 @@ use std::time::Duration;
 
 pub use gitlab::{GitlabIssuer, JobClaims};
 pub use harbor::Harbor;
+pub use kubernetes::{KubernetesIssuer, PodClaims};
 
 /// How the double authenticates Basic credentials (docs/harbor-api.md#auth-modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -3,12 +3,15 @@
 //! ```text
 //! harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] [--read-only]
 //!               [--harbor-version 2.0|2.12|2.13|2.15] [--stdin-lifetime]
-//!               [--gitlab-issuer AUD]
+//!               [--gitlab-issuer AUD] [--kubernetes-issuer AUD]
 //! ```
 //!
 //! With `--gitlab-issuer AUD` it also starts the GitLab id_token issuer double
 //! ([`harbor_double::GitlabIssuer`]) for tokens with `aud = AUD`, and announces `gitlab_url`
-//! and `gitlab_ca_file` (tokens: `POST <gitlab_url>/-/double/id_token`).
+//! and `gitlab_ca_file` (tokens: `POST <gitlab_url>/-/double/id_token`). With
+//! `--kubernetes-issuer AUD` it also starts the Kubernetes service-account token issuer double
+//! ([`harbor_double::KubernetesIssuer`]) for tokens with `aud = [AUD]`, and announces
+//! `kubernetes_url` and `kubernetes_ca_file` (tokens: `POST <kubernetes_url>/-/double/sa_token`).
 //!
 //! It starts the double, writes `DIR/harbor.json` and prints the same single JSON line on
 //! stdout (`url`, `addr`, `ca_file`, `other_ca_file`, `cert_dir`, `users` with every fixture
@@ -26,11 +29,12 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
-use harbor_double::{AuthMode, Config, GitlabIssuer, Harbor, HarborVersion};
+use harbor_double::{AuthMode, Config, GitlabIssuer, Harbor, HarborVersion, KubernetesIssuer};
 use serde::Serialize;
 
 const USAGE: &str = "usage: harbor-double --dir DIR [--registry] [--oidc | --ldap] [--plain-http] \
-[--read-only] [--harbor-version 2.0|2.12|2.13|2.15] [--stdin-lifetime] [--gitlab-issuer AUD]";
+[--read-only] [--harbor-version 2.0|2.12|2.13|2.15] [--stdin-lifetime] [--gitlab-issuer AUD] \
+[--kubernetes-issuer AUD]";
 
 #[derive(Serialize)]
 struct Announcement {
@@ -47,6 +51,10 @@ struct Announcement {
     gitlab_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gitlab_ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kubernetes_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kubernetes_ca_file: Option<PathBuf>,
 }
 
 struct Args {
@@ -54,6 +62,7 @@ struct Args {
     config: Config,
     stdin_lifetime: bool,
     gitlab_audience: Option<String>,
+    kubernetes_audience: Option<String>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -61,6 +70,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut config = Config::default();
     let mut stdin_lifetime = false;
     let mut gitlab_audience = None;
+    let mut kubernetes_audience = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -73,6 +83,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--stdin-lifetime" => stdin_lifetime = true,
             "--gitlab-issuer" => {
                 gitlab_audience = Some(args.next().ok_or("--gitlab-issuer needs an audience")?)
+            }
+            "--kubernetes-issuer" => {
+                kubernetes_audience =
+                    Some(args.next().ok_or("--kubernetes-issuer needs an audience")?)
             }
             "--harbor-version" => {
                 config.version = match args.next().as_deref() {
@@ -93,6 +107,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         config,
         stdin_lifetime,
         gitlab_audience,
+        kubernetes_audience,
     })
 }
 
@@ -117,6 +132,10 @@ fn main() {
         .gitlab_audience
         .as_deref()
         .map(|aud| GitlabIssuer::start(&args.dir, aud));
+    let kubernetes = args
+        .kubernetes_audience
+        .as_deref()
+        .map(|aud| KubernetesIssuer::start(&args.dir, aud));
 
     let mut names = vec!["admin", "alice", "gary", "pam", "mary", "dave"];
     if oidc {
@@ -136,6 +155,8 @@ fn main() {
         http_url: harbor.http_url(),
         gitlab_url: gitlab.as_ref().map(GitlabIssuer::url),
         gitlab_ca_file: gitlab.as_ref().map(GitlabIssuer::ca_file),
+        kubernetes_url: kubernetes.as_ref().map(KubernetesIssuer::url),
+        kubernetes_ca_file: kubernetes.as_ref().map(KubernetesIssuer::ca_file),
     };
     let line = serde_json::to_string(&announcement).unwrap_or_default();
     let file = args.dir.join("harbor.json");
@@ -146,6 +167,7 @@ fn main() {
     println!("{line}");
 
     wait_for_stop(args.stdin_lifetime);
+    drop(kubernetes);
     drop(gitlab);
     drop(harbor);
 }
@@ -217,6 +239,14 @@ mod tests {
         assert!(a.config.registry && a.config.plain_http && a.stdin_lifetime);
         assert_eq!(a.config.auth_mode, AuthMode::OidcAuth);
         assert_eq!(a.dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn the_kubernetes_issuer_takes_its_audience() {
+        let a = args(&["--dir", "/tmp/x", "--kubernetes-issuer", "harbor-broker"]).unwrap();
+        assert_eq!(a.kubernetes_audience.as_deref(), Some("harbor-broker"));
+        assert!(args(&["--dir", "/tmp/x", "--kubernetes-issuer"]).is_err());
+        assert!(a.gitlab_audience.is_none());
     }
 
     #[test]

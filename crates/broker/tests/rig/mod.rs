@@ -1,8 +1,9 @@
-//! The broker's end-to-end rig: the Harbor double, the GitLab issuer double beside it, and
-//! real `harbor-broker` processes configured for them (TLS with the double's certificate,
-//! JWKS from the issuer double, the double's admin as the minter unless a test says
-//! otherwise), plus a client that speaks the broker's API. The broker's own tests and the
-//! helper's end-to-end tests (tests/broker_e2e.rs, through `#[path]`) share it.
+//! The broker's end-to-end rig: the Harbor double, the GitLab issuer double beside it (and,
+//! opted into with [`Rig::with_kubernetes`], the Kubernetes issuer double), and real
+//! `harbor-broker` processes configured for them (TLS with the double's certificate, JWKS from
+//! the issuer doubles, the double's admin as the minter unless a test says otherwise), plus a
+//! client that speaks the broker's API. The broker's own tests and the helper's end-to-end
+//! tests (tests/broker_e2e.rs, through `#[path]`) share it.
 //!
 //! It must never leave a process behind: every broker is killed when its handle drops, and
 //! the doubles stop with theirs.
@@ -16,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harbor_double::{Config, GitlabIssuer, Harbor, JobClaims};
+use harbor_double::{Config, GitlabIssuer, Harbor, JobClaims, KubernetesIssuer, PodClaims};
 use reqwest::blocking::Client;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -25,10 +26,16 @@ use serde_json::Value;
 /// The audience every broker of the rig expects.
 pub const AUDIENCE: &str = "https://harbor-broker.test";
 
+/// The audience of the Kubernetes issuer double's tokens (`[kubernetes] audience`): what a
+/// kubelet's `tokenAttributes.serviceAccountTokenAudience` would say.
+pub const KUBERNETES_AUDIENCE: &str = "harbor-broker";
+
 /// The doubles and the directory the brokers' files go in.
 pub struct Rig {
     pub harbor: Harbor,
     pub gitlab: GitlabIssuer,
+    /// The cluster's service-account token issuer, with [`Rig::with_kubernetes`].
+    pub kubernetes: Option<KubernetesIssuer>,
     pub dir: tempfile::TempDir,
 }
 
@@ -41,6 +48,46 @@ pub struct BrokerConfig {
     pub sweep_interval_seconds: u64,
     /// The `[[rules]]` entries, as TOML.
     pub rules: String,
+    /// Whether the config has `[gitlab]` (false, with no `rules`: a Kubernetes-only broker).
+    pub gitlab: bool,
+    /// `[kubernetes]` and its `[[kubernetes_rules]]`, when set.
+    pub kubernetes: Option<KubernetesConfig>,
+}
+
+/// A broker's `[kubernetes]` and `[[kubernetes_rules]]`.
+pub struct KubernetesConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// `jwks_url`; `None`: the broker finds it by OIDC discovery.
+    pub jwks_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    /// Each `[[kubernetes_rules]]` entry: namespace, service account (`None`: all of the
+    /// namespace's), Harbor project.
+    pub rules: Vec<(String, Option<String>, String)>,
+}
+
+impl KubernetesConfig {
+    /// `[kubernetes]` and `[[kubernetes_rules]]` as TOML.
+    fn toml(&self) -> String {
+        let mut out = format!(
+            "\n[kubernetes]\nissuer = \"{}\"\naudience = \"{}\"\n",
+            self.issuer, self.audience
+        );
+        if let Some(url) = &self.jwks_url {
+            out += &format!("jwks_url = \"{url}\"\n");
+        }
+        if let Some(ca) = &self.ca_file {
+            out += &format!("ca_file = \"{}\"\n", ca.display());
+        }
+        for (namespace, service_account, project) in &self.rules {
+            out += &format!("\n[[kubernetes_rules]]\nnamespace = \"{namespace}\"\n");
+            if let Some(name) = service_account {
+                out += &format!("service_account = \"{name}\"\n");
+            }
+            out += &format!("harbor_project = \"{project}\"\n");
+        }
+        out
+    }
 }
 
 /// A rule for the issuer double's default job (project 42): pull and push on `proj`.
@@ -66,8 +113,56 @@ impl Rig {
         Rig {
             harbor,
             gitlab,
+            kubernetes: None,
             dir,
         }
+    }
+
+    /// [`Rig::start`], plus a Kubernetes issuer double for tokens with `aud =
+    /// [KUBERNETES_AUDIENCE]`.
+    pub fn with_kubernetes(registry: bool) -> Rig {
+        let mut rig = Rig::start(registry);
+        let dir = rig.dir.path().join("kubernetes");
+        rig.kubernetes = Some(KubernetesIssuer::start(&dir, KUBERNETES_AUDIENCE));
+        rig
+    }
+
+    /// The Kubernetes issuer double; panics when the rig was started without it.
+    pub fn kubernetes(&self) -> &KubernetesIssuer {
+        self.kubernetes
+            .as_ref()
+            .expect("start the rig with Rig::with_kubernetes")
+    }
+
+    /// `[kubernetes]` for the issuer double (its CA, discovery for the JWKS) with `rules`.
+    pub fn kubernetes_config(&self, rules: &[(&str, Option<&str>, &str)]) -> KubernetesConfig {
+        let issuer = self.kubernetes();
+        KubernetesConfig {
+            issuer: issuer.url(),
+            audience: issuer.audience(),
+            jwks_url: None,
+            ca_file: Some(issuer.ca_file()),
+            rules: rules
+                .iter()
+                .map(|(ns, sa, project)| {
+                    (
+                        (*ns).to_owned(),
+                        sa.map(str::to_owned),
+                        (*project).to_owned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// A pod's service-account token, from the Kubernetes issuer double.
+    pub fn sa_token(&self, pod: &PodClaims) -> String {
+        self.kubernetes().token(pod)
+    }
+
+    /// An image on the double's Harbor, as a kubelet would name it: `<host:port>/<path>`.
+    pub fn image(&self, path: &str) -> String {
+        format!("{}/{path}", self.harbor.addr())
     }
 
     /// The double's admin as the minter, pull and push on `proj` for project 42.
@@ -78,6 +173,8 @@ impl Rig {
             ttl_seconds: 300,
             sweep_interval_seconds: 300,
             rules: PUSH_RULE.to_owned(),
+            gitlab: true,
+            kubernetes: None,
         }
     }
 
@@ -107,11 +204,7 @@ impl Rig {
 cert_file = "{cert}"
 key_file = "{key}"
 
-[gitlab]
-issuer = "{issuer}"
-audience = "{AUDIENCE}"
-ca_file = "{gitlab_ca}"
-
+{gitlab}
 [harbor]
 url = "{harbor_url}"
 username = "{username}"
@@ -121,11 +214,18 @@ ca_file = "{harbor_ca}"
 [robots]
 ttl_seconds = {ttl}
 sweep_interval_seconds = {sweep}
-{rules}"#,
+{rules}{kubernetes}"#,
             cert = harbor_dir.join("server.crt").display(),
             key = harbor_dir.join("server.key").display(),
-            issuer = self.gitlab.url(),
-            gitlab_ca = self.gitlab.ca_file().display(),
+            gitlab = if config.gitlab {
+                format!(
+                    "[gitlab]\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\nca_file = \"{}\"\n",
+                    self.gitlab.url(),
+                    self.gitlab.ca_file().display()
+                )
+            } else {
+                String::new()
+            },
             harbor_url = self.harbor.url(),
             username = config.username,
             password_file = password_file.display(),
@@ -133,6 +233,11 @@ sweep_interval_seconds = {sweep}
             ttl = config.ttl_seconds,
             sweep = config.sweep_interval_seconds,
             rules = config.rules,
+            kubernetes = config
+                .kubernetes
+                .as_ref()
+                .map(KubernetesConfig::toml)
+                .unwrap_or_default(),
         );
         let config_file = dir.join("harbor-broker.toml");
         std::fs::write(&config_file, toml).unwrap();
@@ -188,7 +293,7 @@ impl Broker {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let broker = Broker {
+        let mut broker = Broker {
             child,
             url: format!("https://127.0.0.1:{port}"),
             dir: dir.to_owned(),
@@ -198,14 +303,18 @@ impl Broker {
         broker
     }
 
-    /// Waits (at most 60 s, a hang guard) until `/readyz` answers 200.
-    fn wait_ready(&self) {
+    /// Waits (at most 60 s, a hang guard) until `/readyz` answers 200; fails at once, with
+    /// its stderr, when the broker exits instead (a config it refuses).
+    fn wait_ready(&mut self) {
         let start = Instant::now();
         loop {
             if let Ok(r) = self.client.get(format!("{}/readyz", self.url)).send()
                 && r.status() == 200
             {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the broker exited ({status}): {}", self.stderr());
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
@@ -243,6 +352,23 @@ impl Broker {
             self.client
                 .delete(format!("{}/v1/credentials", self.url))
                 .bearer_auth(token),
+        )
+    }
+
+    /// `POST /v1/kubernetes/credentials` as the provider sends it: the status and the JSON
+    /// body.
+    pub fn kubernetes_mint(&self, token: &str, image: &str) -> (u16, Value) {
+        self.try_kubernetes_mint(token, image).unwrap()
+    }
+
+    /// [`Broker::kubernetes_mint`], or the client's error.
+    pub fn try_kubernetes_mint(&self, token: &str, image: &str) -> reqwest::Result<(u16, Value)> {
+        answer(
+            self.client
+                .post(format!("{}/v1/kubernetes/credentials", self.url))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(serde_json::json!({ "image": image }).to_string()),
         )
     }
 

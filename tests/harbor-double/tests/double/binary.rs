@@ -10,13 +10,12 @@ use serde_json::Value;
 
 use crate::util::*;
 
-#[test]
-fn the_binary_announces_itself_and_stops_when_stdin_closes() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs the binary with `--dir DIR` and `args`: the child and its announcement line.
+fn spawn(dir: &Path, args: &[&str]) -> (std::process::Child, Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_harbor-double"))
         .arg("--dir")
-        .arg(dir.path())
-        .args(["--oidc", "--plain-http", "--stdin-lifetime"])
+        .arg(dir)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -25,7 +24,55 @@ fn the_binary_announces_itself_and_stops_when_stdin_closes() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let announced: Value = serde_json::from_str(&line).unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+/// Closes the child's stdin and waits (10 s at most) for it to exit successfully.
+fn stop(child: &mut std::process::Child) {
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.flush().unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the double did not stop when stdin closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_binary_announces_the_kubernetes_issuer_and_its_tokens_are_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, announced) = spawn(
+        dir.path(),
+        &["--stdin-lifetime", "--kubernetes-issuer", "harbor-broker"],
+    );
+    assert!(announced.get("gitlab_url").is_none(), "{announced}");
+    let url = announced["kubernetes_url"].as_str().unwrap();
+    let ca = Path::new(announced["kubernetes_ca_file"].as_str().unwrap());
+    assert_eq!(ca, dir.path().join("kubernetes-ca.crt"));
+    let resp = client_trusting(ca)
+        .post(format!("{url}/-/double/sa_token"))
+        .body(r#"{"namespace": "ci", "service_account": "builder"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let claims = jwt_payload(&resp.text().unwrap());
+    assert_eq!(claims["iss"], url);
+    assert_eq!(claims["sub"], "system:serviceaccount:ci:builder");
+    stop(&mut child);
+}
+
+#[test]
+fn the_binary_announces_itself_and_stops_when_stdin_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, announced) = spawn(dir.path(), &["--oidc", "--plain-http", "--stdin-lifetime"]);
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("harbor.json")).unwrap())
             .unwrap();
@@ -47,21 +94,7 @@ fn the_binary_announces_itself_and_stops_when_stdin_closes() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.flush().unwrap();
-    drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success());
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the double did not stop when stdin closed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stop(&mut child);
     assert!(
         c.get(format!("{url}/api/v2.0/ping")).send().is_err(),
         "the listener is gone"

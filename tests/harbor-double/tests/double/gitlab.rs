@@ -3,17 +3,9 @@
 //! publishes a second key.
 
 use harbor_double::{GitlabIssuer, JobClaims};
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde_json::{Value, json};
 
-use crate::util::client_trusting;
-
-fn b64url(s: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .unwrap()
-}
+use crate::util::{b64url, client_trusting, verify_rs256};
 
 /// The JWKS the issuer serves now.
 fn jwks_of(client: &reqwest::blocking::Client, issuer: &GitlabIssuer) -> Value {
@@ -29,30 +21,7 @@ fn jwks_of(client: &reqwest::blocking::Client, issuer: &GitlabIssuer) -> Value {
 /// Verifies `token` against the JWKS the issuer serves now; returns its claims.
 fn verify(issuer: &GitlabIssuer, token: &str) -> Value {
     let client = client_trusting(&issuer.ca_file());
-    let jwks: Value = jwks_of(&client, issuer);
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3);
-    let header: Value = serde_json::from_slice(&b64url(parts[0])).unwrap();
-    assert_eq!(header["alg"], "RS256");
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .expect("the token's kid is published");
-    let public = RsaPublicKeyComponents {
-        n: b64url(key["n"].as_str().unwrap()),
-        e: b64url(key["e"].as_str().unwrap()),
-    };
-    let input = format!("{}.{}", parts[0], parts[1]);
-    public
-        .verify(
-            &RSA_PKCS1_2048_8192_SHA256,
-            input.as_bytes(),
-            &b64url(parts[2]),
-        )
-        .expect("the signature verifies with the published key");
-    serde_json::from_slice(&b64url(parts[1])).unwrap()
+    verify_rs256(&jwks_of(&client, issuer), token)
 }
 
 #[test]

@@ -23,6 +23,8 @@ mod discovery;
 mod faults;
 /// The GitLab id_token issuer double beside it.
 mod gitlab;
+/// The Kubernetes service-account token issuer double beside it.
+mod kubernetes;
 /// Project existence, lookup and listing (docs/harbor-api.md#projects).
 mod projects;
 /// The `/v2/` probe and the real registry behind it, with skopeo (docs/harbor-api.md#the-v2-probe).
