@@ -355,3 +355,55 @@ fn federated_needs_the_token_and_harbor_url() {
     assert_refused(&out, "HARBOR_URL is not set");
     assert!(b.requests().is_empty());
 }
+
+#[test]
+fn static_mode_spawns_nothing_opens_no_socket_and_reads_only_the_config() {
+    let (t, config) = provider_dir("kubelet-strace");
+    let trace = t.path("tmp/strace.log");
+    let mut cmd = std::process::Command::new(crate::util::require("strace"));
+    cmd.env_clear()
+        .env("PATH", t.var("PATH").unwrap())
+        .env("DOCKER_CREDENTIAL_HARBOR_CONFIG", &config)
+        .current_dir(&t.dir)
+        .arg("-f")
+        .arg("-o")
+        .arg(&trace)
+        .args(["-e", "trace=%file,%network,%process", BIN])
+        .arg("kubelet-credential-provider");
+    // A token too: without the broker variable it is not used, and nothing reaches out.
+    let out = run_with_stdin(
+        &mut cmd,
+        request("harbor.example.net/ci-images/app:1", Some(TOKEN)).as_bytes(),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains("\"harbor.example.net\":{\"username\""),
+        "{out:?}"
+    );
+    let trace = fs::read_to_string(&trace).unwrap();
+    assert_eq!(
+        trace.lines().filter(|l| l.contains("execve(")).count(),
+        1,
+        "{trace}"
+    );
+    for call in [
+        "socket(", "connect(", "clone(", "clone3(", "fork(", "vfork(",
+    ] {
+        assert!(!trace.contains(call), "{call} in\n{trace}");
+    }
+    let opened: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("open") && !l.contains("ENOENT"))
+        .filter(|l| {
+            !l.contains("/lib")
+                && !l.contains("/etc/ld.so")
+                && !l.contains("/proc/self")
+                && !l.contains("/sys/")
+        })
+        .collect();
+    assert!(
+        !opened.is_empty() && opened.iter().all(|l| l.contains(config.to_str().unwrap())),
+        "opened more than the config:\n{}",
+        opened.join("\n")
+    );
+}
