@@ -175,18 +175,23 @@ fn federated(t: &TestEnv, config: &Path, env: &[(&'static str, String)], stdin: 
     provider(t, config, &env, stdin.as_bytes())
 }
 
+/// The request for `image`, with the token, to the broker at `broker`.
+fn with_token(t: &TestEnv, config: &Path, broker: &str, image: &str) -> Out {
+    federated(
+        t,
+        config,
+        &federated_env(broker),
+        &request(image, Some(TOKEN)),
+    )
+}
+
 #[test]
 fn federated_a_201_is_keyed_by_project_and_cached_for_less_than_the_robot_lives() {
     let (t, config) = provider_dir("kubelet-federated");
     let life = 3600;
     let b = FakeBroker::start(granted("harbor.example.net", "ci-images", now() + life));
     let image = "harbor.example.net/ci-images/app@sha256:0123";
-    let out = federated(
-        &t,
-        &config,
-        &federated_env(&b.url),
-        &request(image, Some(TOKEN)),
-    );
+    let out = with_token(&t, &config, &b.url, image);
     assert_eq!(out.code, Some(0), "{out:?}");
     let sent = b.requests();
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -221,12 +226,7 @@ fn federated_a_201_is_keyed_by_project_and_cached_for_less_than_the_robot_lives(
 
     // A robot about to end is not cached at all.
     b.set_mode(granted("harbor.example.net", "ci-images", now() + 30));
-    let out = federated(
-        &t,
-        &config,
-        &federated_env(&b.url),
-        &request(image, Some(TOKEN)),
-    );
+    let out = with_token(&t, &config, &b.url, image);
     assert!(out.stdout.contains("\"cacheDuration\":\"0s\""), "{out:?}");
 }
 
@@ -239,12 +239,7 @@ fn federated_an_image_on_another_registry_gets_empty_auth_and_no_call() {
         "harbor.example.net:8443/p/a:1",
         "nginx",
     ] {
-        let out = federated(
-            &t,
-            &config,
-            &federated_env(&b.url),
-            &request(image, Some(TOKEN)),
-        );
+        let out = with_token(&t, &config, &b.url, image);
         assert_eq!(out.code, Some(0), "{out:?}");
         assert!(out.stdout.ends_with(",\"auth\":{}}\n"), "{out:?}");
     }
@@ -287,12 +282,7 @@ fn federated_refusals_say_the_brokers_reason_and_the_fix() {
             body: format!("{{\"error\":\"{said} {TOKEN}\"}}"),
             json: true,
         });
-        let out = federated(
-            &t,
-            &config,
-            &federated_env(&b.url),
-            &request("harbor.example.net/ci-images/app:1", Some(TOKEN)),
-        );
+        let out = with_token(&t, &config, &b.url, "harbor.example.net/ci-images/app:1");
         assert_refused(&out, what);
         assert!(out.stderr.contains(fix), "{out:?}");
     }
