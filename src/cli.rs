@@ -65,6 +65,8 @@ pub enum Subcommand {
     PostBuild,
     /// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
     Configure(ConfigureArgs),
+    /// `kubelet-credential-provider`: the kubelet's image credential provider (stdin to stdout).
+    KubeletProvider,
     /// `<subcommand> --help`.
     SubcommandHelp(&'static str),
     /// A subcommand with arguments it does not take.
@@ -82,6 +84,10 @@ pub enum ArgError {
         word: String,
         help: &'static str,
     },
+    #[error(
+        "kubelet-credential-provider takes no arguments (got {0:?}); the kubelet runs it with args: [\"kubelet-credential-provider\"]"
+    )]
+    KubeletProviderTakesNone(String),
     #[error("post-build takes no arguments (got {0:?}); see post-build --help")]
     PostBuildTakesNone(String),
     #[error("{sub}: {flag} needs a value")]
@@ -114,6 +120,7 @@ pub fn parse(args: &[OsString]) -> Command {
         "robot-keeper" if rest.is_empty() => Ok(Subcommand::RobotKeeper),
         "post-build" => post_build(Args::new(rest)),
         "configure" => configure(Args::new(rest)),
+        "kubelet-credential-provider" => kubelet_provider(Args::new(rest)),
         "help" | "--help" | "-h" => Ok(Subcommand::Help),
         w => return Command::Protocol(protocol(w, rest.is_empty())),
     };
@@ -407,6 +414,29 @@ For the GitLab runner's post_build_script. Removes what pre-build wrote for this
 per-job client configuration, credHelpers entries it added, CA files it placed. Always exits 0.
 ";
 
+/// `kubelet-credential-provider`, alone, as the kubelet runs it.
+fn kubelet_provider(mut args: Args) -> Result<Subcommand, ArgError> {
+    let unknown = ArgError::KubeletProviderTakesNone;
+    if let Some(arg) = args.next(unknown)? {
+        return match arg {
+            Long("help") | Short('h') => Ok(Subcommand::SubcommandHelp(KUBELET_PROVIDER_HELP)),
+            other => Err(unknown(typed(written(other), &mut args))),
+        };
+    }
+    Ok(Subcommand::KubeletProvider)
+}
+
+const KUBELET_PROVIDER_HELP: &str = "Usage: docker-credential-harbor kubelet-credential-provider
+
+The kubelet's image credential provider (credentialprovider.kubelet.k8s.io/v1; docs/kubernetes.md):
+reads a CredentialProviderRequest on stdin and writes a CredentialProviderResponse on stdout.
+Without DOCKER_CREDENTIAL_HARBOR_BROKER it answers from the runner-side config file
+(DOCKER_CREDENTIAL_HARBOR_CONFIG, else /etc/docker-credential-harbor/config.json); a registry
+the file does not list gets an empty auth. With DOCKER_CREDENTIAL_HARBOR_BROKER and HARBOR_URL,
+it trades the pod's serviceAccountToken (tokenAttributes) at harbor-broker for a pull robot of
+the image's project. A failure is one line on stderr and exit 1.
+";
+
 /// `configure [--docker] [--podman] [--helm] [--kaniko] [--migrate] [REGISTRY...]`.
 fn configure(mut args: Args) -> Result<Subcommand, ArgError> {
     let unknown = unknown("configure: unknown option", "configure");
@@ -459,6 +489,7 @@ Commands:
   configure   point docker, podman, helm, kaniko at the helper; --migrate plaintext logins
   robots prune  delete job robots that pre-build --job-robot left behind
   install-hooks  add the hook lines to a runner's config.toml (what scripts/install runs)
+  kubelet-credential-provider  the kubelet's image credential provider (docs/kubernetes.md)
 
 Protocol verbs (the server address or credentials JSON on stdin):
   get       print {{\"ServerURL\",\"Username\",\"Secret\"}} for the address on stdin
@@ -527,6 +558,16 @@ mod tests {
         );
         assert_eq!(p(&["GET"]), call(Call::UnknownAction("GET".into())));
         assert_eq!(p(&["doctor"]), sub(Subcommand::Doctor));
+        assert_eq!(
+            p(&["kubelet-credential-provider"]),
+            sub(Subcommand::KubeletProvider)
+        );
+        assert!(matches!(
+            p(&["kubelet-credential-provider", "--x"]),
+            Command::Sub(Subcommand::BadArguments(
+                ArgError::KubeletProviderTakesNone(_)
+            ))
+        ));
         assert!(matches!(
             p(&["doctor", "--help"]),
             Command::Sub(Subcommand::SubcommandHelp(_))

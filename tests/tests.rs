@@ -30,6 +30,8 @@ mod hardening;
 mod hooks;
 /// scripts/install on a runner host: config.toml edited as TOML reads it; the hook line itself.
 mod install;
+/// `kubelet-credential-provider` as the kubelet runs it: golden v1 cases, the stand-in broker.
+mod kubelet;
 /// 200 concurrent pre-builds against a Harbor that fails 30 % of requests.
 mod load;
 /// The protocol's conformance rows (docs/protocol.md), row by row, against every source.

@@ -11,6 +11,7 @@
 pub(crate) mod configure;
 pub(crate) mod doctor;
 pub(crate) mod install_hooks;
+pub(crate) mod kubelet_provider;
 pub(crate) mod post_build;
 pub(crate) mod pre_build;
 pub(crate) mod robots;
@@ -125,6 +126,13 @@ fn drive(command: Subcommand, env: &Env, err: &mut dyn Write) -> io::Result<bool
             err,
         ),
         Subcommand::RobotKeeper => Ok(crate::job_robot::keeper::run(&harbor())),
+        // Machine output: stdout is written as it is, not through `Escaped`.
+        Subcommand::KubeletProvider => kubelet_provider::run(
+            env,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+            err,
+        ),
     }
 }
 

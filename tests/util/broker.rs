@@ -2,7 +2,8 @@
 //! not the contract's, a redirect (and, as an HTTP proxy, proof that a token was never sent).
 //! Everything a real broker can answer is tested against the real one (tests/broker_e2e.rs).
 //! Plain HTTP on 127.0.0.1 that answers every request as its [`Mode`] says and records it
-//! (method, path, headers, body), as xh's tests record theirs. It never listens beyond
+//! (method, path, headers, body), as xh's tests record theirs: the jobs' `/v1/credentials` and
+//! the kubelet provider's `POST /v1/kubernetes/credentials` alike (tests/kubelet.rs). It never listens beyond
 //! loopback, and its threads end with the handle.
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
 use crate::address::Registry;
+use crate::kubelet;
 use crate::protocol::{self, Memory, Verb};
 use crate::sources::runner_side::RunnerSideConfig;
 use crate::sources::store::Store;
@@ -24,6 +25,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("address", address),
     ("store_file", store_file),
     ("runner_config", runner_config),
+    ("kubelet_request", kubelet_request),
 ];
 
 fn serve(verb: Verb, input: &[u8], helper: &Memory) -> (bool, Vec<u8>) {
@@ -187,4 +189,77 @@ pub fn runner_config(data: &[u8]) {
             }
         }
     }
+}
+
+/// The kubelet's `CredentialProviderRequest`: a refusal is one line with no control character
+/// and never holds the token; an accepted image names a canonical registry and a project of one
+/// segment; a response carrying the input's strings is JSON that reads back to them, on one
+/// line, with no raw `<`, `>` or `&`.
+pub fn kubelet_request(data: &[u8]) {
+    let request = match kubelet::parse_request(data) {
+        Ok(r) => r,
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                !text.contains('\n') && !text.chars().any(char::is_control),
+                "{text:?}"
+            );
+            let Ok(serde_json::Value::Object(root)) = serde_json::from_slice(data) else {
+                return;
+            };
+            let Some(token) = root.get("serviceAccountToken").and_then(|t| t.as_str()) else {
+                return;
+            };
+            // Only a token that is not also one of the values the message may name.
+            let elsewhere = ["apiVersion", "kind", "image"].iter().any(|k| {
+                root.get(*k)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|v| v.contains(token))
+            });
+            if token.len() >= 8 && !elsewhere {
+                assert!(!text.contains(token), "the error shows the token: {text}");
+            }
+            return;
+        }
+    };
+    assert!(!request.image.is_empty());
+    let Ok(image) = kubelet::locate_image(&request.image) else {
+        return;
+    };
+    assert_eq!(
+        Registry::parse(image.registry.as_str()).as_ref(),
+        Ok(&image.registry)
+    );
+    if let Some(p) = &image.project {
+        assert!(!p.is_empty() && !p.contains('/'), "{p:?}");
+    }
+    let password = request
+        .service_account_token
+        .unwrap_or_else(|| secrecy::SecretString::from(request.image.clone()));
+    let key = format!("{}/{}", image.registry, request.image);
+    let mut response = kubelet::Response::empty();
+    response.cache_seconds = Some(data.len() as u64 * 61);
+    response.auth.insert(
+        key.clone(),
+        kubelet::AuthConfig {
+            username: request.image.clone(),
+            password: password.clone(),
+        },
+    );
+    let json = response.to_json();
+    assert!(
+        json.ends_with('\n') && json.matches('\n').count() == 1,
+        "{json:?}"
+    );
+    assert!(!json.contains(['<', '>', '&']), "{json:?}");
+    let back: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        back["auth"][&key]["password"].as_str(),
+        Some(password.expose_secret())
+    );
+    assert_eq!(
+        back["auth"][&key]["username"].as_str(),
+        Some(request.image.as_str())
+    );
 }

@@ -18,6 +18,9 @@
 //!   it, as keys and offsets. Pure. Not on the `get` path (docker never passes it on).
 //! - [`atomic_file`]: private files written atomically, files read safely, exclusive locks.
 //! - [`protocol`] → address, text: the wire protocol and the [`protocol::Helper`] trait.
+//! - [`kubelet`] → address, env, text, sources: the kubelet's credential provider protocol
+//!   (v1): its request, its response as Go writes it, an image's registry and project, and the
+//!   static answer from the runner-side config.
 //! - [`sources`] → address, atomic_file, debug, env, protocol, vars: environment, store and
 //!   the helper's runner-side config file ([`sources::runner_side`]), in that order, as one
 //!   `Helper`.
@@ -38,6 +41,7 @@ pub mod env;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod integration;
+pub mod kubelet;
 pub mod problem;
 pub mod protocol;
 pub mod sources;

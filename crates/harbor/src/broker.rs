@@ -1,6 +1,8 @@
 //! The client side of harbor-broker's contract (docs/broker.md): `POST /v1/credentials` trades
-//! the job's GitLab id_token for a robot, `DELETE /v1/credentials` releases the job's robots.
-//! The runner hooks use it; nothing on `get`'s path does.
+//! the job's GitLab id_token for a robot, `DELETE /v1/credentials` releases the job's robots,
+//! `POST /v1/kubernetes/credentials` trades a pod's service-account token for a pull robot.
+//! The runner hooks and the kubelet credential provider's federated mode use it; nothing on
+//! `get`'s path does.
 //!
 //! It lives here, not in the binary, to go through this crate's one HTTP plumbing
 //! (`client::http_client`: the trust of [`crate::tls::build`], our resolver, no redirect, no
@@ -184,6 +186,73 @@ impl Problem for BrokerError {
     }
 }
 
+/// A [`BrokerError`] of [`BrokerClient::kubernetes`], told for the kubelet's provider: the
+/// token is a pod's service-account token, and the fixes are in the kubelet's
+/// CredentialProviderConfig and the broker's `[kubernetes]` settings, not in `.gitlab-ci.yml`.
+pub struct ForServiceAccount<'a>(pub &'a BrokerError);
+
+impl std::fmt::Display for ForServiceAccount<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            BrokerError::Unauthorized { message, .. } => write!(
+                f,
+                "harbor-broker refused the pod's service-account token: {}",
+                said(message)
+            ),
+            BrokerError::Forbidden { message } => write!(
+                f,
+                "harbor-broker's policy refuses this service account: {}",
+                said(message)
+            ),
+            BrokerError::TooMany { message } => write!(
+                f,
+                "harbor-broker refused another robot for this service account: {}",
+                said(message)
+            ),
+            BrokerError::Request { detail } if detail.contains(ID_TOKEN_VAR) => f.write_str(
+                "the request's serviceAccountToken holds characters no HTTP header may carry",
+            ),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl Problem for ForServiceAccount<'_> {
+    fn hint(&self) -> Option<String> {
+        let place = "this provider's env in the kubelet's CredentialProviderConfig";
+        Some(match self.0 {
+            BrokerError::Unauthorized { .. } => {
+                "set tokenAttributes.serviceAccountTokenAudience in the kubelet's CredentialProviderConfig to the \
+                 audience of harbor-broker's [kubernetes] section, whose issuer must be the cluster's \
+                 (docs/kubernetes.md)"
+                    .into()
+            }
+            BrokerError::Forbidden { .. } => {
+                "ask the broker's administrator for a [[kubernetes_rules]] entry for this namespace, service account \
+                 and Harbor project (docs/kubernetes.md)"
+                    .into()
+            }
+            BrokerError::TooMany { .. } => {
+                "the service account's robots end after harbor-broker's [robots] ttl_seconds; set \
+                 tokenAttributes.cacheType: ServiceAccount so the kubelet reuses one (docs/kubernetes.md)"
+                    .into()
+            }
+            BrokerError::Dns { .. } | BrokerError::Connect { .. } | BrokerError::Timeout { .. } => {
+                format!(
+                    "check {BROKER_VAR} in {place}, that harbor-broker is running, and that this node can reach it"
+                )
+            }
+            BrokerError::Redirect { .. }
+            | BrokerError::Unexpected { .. }
+            | BrokerError::BadAnswer { .. }
+            | BrokerError::TooLarge { .. } => format!(
+                "set {BROKER_VAR} in {place} to harbor-broker's own https:// address, not a proxy, a redirect or another service"
+            ),
+            other => return other.hint(),
+        })
+    }
+}
+
 /// What to put in `.gitlab-ci.yml` so the job has an id_token for `broker`.
 pub fn id_token_snippet(broker: &str) -> String {
     format!(
@@ -192,7 +261,11 @@ pub fn id_token_snippet(broker: &str) -> String {
     )
 }
 
-/// A client for one harbor-broker, carrying one job's id_token.
+const CREDENTIALS: &str = "/v1/credentials";
+const KUBERNETES_CREDENTIALS: &str = "/v1/kubernetes/credentials";
+
+/// A client for one harbor-broker, carrying one job's id_token or one pod's service-account
+/// token.
 pub struct BrokerClient {
     url: HarborUrl,
     http: Client,
@@ -225,7 +298,18 @@ impl BrokerClient {
     /// `POST /v1/credentials {"access": …}`: a robot for the job.
     pub fn mint(&self, access: Access) -> Result<Granted, BrokerError> {
         let body = serde_json::json!({ "access": access.as_str() }).to_string();
-        let (status, bytes) = self.send(Method::POST, Some(body))?;
+        let (status, bytes) = self.send(Method::POST, CREDENTIALS, Some(body))?;
+        if status != 201 {
+            return Err(self.refusal(status, &bytes));
+        }
+        granted(&bytes)
+    }
+
+    /// `POST /v1/kubernetes/credentials {"image": …}`: a pull robot for the service account
+    /// whose token this client carries, for `image`'s project.
+    pub fn kubernetes(&self, image: &str) -> Result<Granted, BrokerError> {
+        let body = serde_json::json!({ "image": image }).to_string();
+        let (status, bytes) = self.send(Method::POST, KUBERNETES_CREDENTIALS, Some(body))?;
         if status != 201 {
             return Err(self.refusal(status, &bytes));
         }
@@ -234,7 +318,7 @@ impl BrokerClient {
 
     /// `DELETE /v1/credentials`: releases every robot of the job; how many there were.
     pub fn release(&self) -> Result<u64, BrokerError> {
-        let (status, bytes) = self.send(Method::DELETE, None)?;
+        let (status, bytes) = self.send(Method::DELETE, CREDENTIALS, None)?;
         if status != 200 {
             return Err(self.refusal(status, &bytes));
         }
@@ -250,7 +334,12 @@ impl BrokerClient {
             })
     }
 
-    fn send(&self, method: Method, body: Option<String>) -> Result<(u16, Vec<u8>), BrokerError> {
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Vec<u8>), BrokerError> {
         let deadline = Instant::now() + self.timeout;
         // Exposure point: the id_token goes only into this header, marked sensitive.
         let mut bearer = HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret()))
@@ -260,7 +349,7 @@ impl BrokerClient {
         bearer.set_sensitive(true);
         let mut request = self
             .http
-            .request(method, format!("{}/v1/credentials", self.url.base()))
+            .request(method, format!("{}{path}", self.url.base()))
             .header("Accept", "application/json")
             .header(AUTHORIZATION, bearer)
             .timeout(self.timeout);
