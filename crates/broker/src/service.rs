@@ -16,7 +16,7 @@ use crate::audit::Audit;
 use crate::config::Config;
 use crate::http;
 use crate::issuer::HttpsJwks;
-use crate::keys::{Jwks, KeyStore, SystemClock};
+use crate::keys::{Jwks, KeyStore, StaticKeys, SystemClock};
 use crate::metrics::{CountedFetch, Metrics};
 use crate::robots::Robots;
 use crate::server::{self, Broker};
@@ -39,18 +39,43 @@ pub fn run(config: &Config, robots: Arc<dyn Robots>) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(Metrics::new());
     // reqwest's blocking client runs its own runtime: built here, before the server's.
-    let fetcher = HttpsJwks::new(&config.gitlab).map_err(|e| with_hint(&e))?;
-    let keys = Arc::new(Jwks::new(
-        CountedFetch {
-            inner: fetcher,
-            metrics: metrics.clone(),
-        },
-        SystemClock,
-    ));
-    // Loaded now so the first job does not wait for it; a failure is /readyz's to report.
-    let _ = keys.ready();
-    let broker = Broker::new(config, keys, robots, metrics, Audit::stdout())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cached = |fetcher: HttpsJwks| -> Arc<dyn KeyStore + Send + Sync> {
+        let keys = Arc::new(Jwks::new(
+            CountedFetch {
+                inner: fetcher,
+                metrics: metrics.clone(),
+            },
+            SystemClock,
+        ));
+        // Loaded now so the first request does not wait for it; a failure is /readyz's to
+        // report.
+        let _ = keys.ready();
+        keys
+    };
+    // Without [gitlab], its door answers 404 and never asks these (empty) keys.
+    let gitlab_keys = match &config.gitlab {
+        Some(gitlab) => cached(HttpsJwks::new(gitlab).map_err(|e| with_hint(&e))?),
+        None => {
+            Arc::new(StaticKeys::from_jwks(br#"{"keys": []}"#).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+    };
+    let kubernetes_keys = match &config.kubernetes {
+        Some(kubernetes) => Some(cached(
+            HttpsJwks::kubernetes(kubernetes).map_err(|e| with_hint(&e))?,
+        )),
+        None => None,
+    };
+    let mut broker = Broker::new(
+        config,
+        gitlab_keys,
+        robots,
+        metrics.clone(),
+        Audit::stdout(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(keys) = kubernetes_keys {
+        broker = broker.with_kubernetes_keys(keys);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("harbor-broker")

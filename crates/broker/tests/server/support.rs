@@ -415,7 +415,7 @@ impl TestBroker {
         let metrics = Arc::new(Metrics::new());
         let clock = TestClock(Arc::new(Mutex::new(Instant::now())));
         let fetcher = CountedFetch {
-            inner: HttpsJwks::new(&config.gitlab).unwrap(),
+            inner: HttpsJwks::new(config.gitlab.as_ref().unwrap()).unwrap(),
             metrics: metrics.clone(),
         };
         let keys = Arc::new(Jwks::new(fetcher, clock.clone()));
