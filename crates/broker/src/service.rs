@@ -16,7 +16,7 @@ use crate::audit::Audit;
 use crate::config::Config;
 use crate::http;
 use crate::issuer::HttpsJwks;
-use crate::keys::{Jwks, KeyStore, StaticKeys, SystemClock};
+use crate::keys::{Jwks, KeyError, KeyStore, SystemClock};
 use crate::metrics::{CountedFetch, Metrics};
 use crate::robots::Robots;
 use crate::server::{self, Broker};
@@ -52,12 +52,9 @@ pub fn run(config: &Config, robots: Arc<dyn Robots>) -> anyhow::Result<()> {
         let _ = keys.ready();
         keys
     };
-    // Without [gitlab], its door answers 404 and never asks these (empty) keys.
     let gitlab_keys = match &config.gitlab {
         Some(gitlab) => cached(HttpsJwks::new(gitlab).map_err(|e| with_hint(&e))?),
-        None => {
-            Arc::new(StaticKeys::from_jwks(br#"{"keys": []}"#).map_err(|e| anyhow::anyhow!("{e}"))?)
-        }
+        None => Arc::new(NoGitlab),
     };
     let kubernetes_keys = match &config.kubernetes {
         Some(kubernetes) => Some(cached(
@@ -92,6 +89,16 @@ pub fn run(config: &Config, robots: Arc<dyn Robots>) -> anyhow::Result<()> {
     // process does not wait for it past this one.
     runtime.shutdown_timeout(LEFTOVER_GRACE);
     served
+}
+
+/// The GitLab key store of a broker without `[gitlab]`: its door answers 404 before any
+/// token is checked, so this is never asked; if it were, it holds no key.
+struct NoGitlab;
+
+impl KeyStore for NoGitlab {
+    fn key(&self, _kid: &str) -> Result<jsonwebtoken::DecodingKey, KeyError> {
+        Err(KeyError::Fetch("[gitlab] is not configured".into()))
+    }
 }
 
 /// How long blocking work left after the server stopped may hold the process.
@@ -165,6 +172,32 @@ access = ["pull"]
         let shown = format!("{err:#}");
         assert!(
             shown.contains("[gitlab] ca_file") && shown.contains("hint:"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_kubernetes_only_broker_with_a_ca_file_that_does_not_load_names_its_key() {
+        let config = crate::config::parse(
+            r#"listen = "127.0.0.1:0"
+[harbor]
+url = "https://harbor.example.com"
+username = "admin"
+password_file = "/nonexistent"
+[robots]
+ttl_seconds = 3600
+sweep_interval_seconds = 60
+[kubernetes]
+issuer = "https://127.0.0.1:1"
+audience = "harbor-broker"
+ca_file = "/nonexistent/kubernetes-ca.crt"
+"#,
+        )
+        .unwrap();
+        let err = run(&config, Arc::new(NoHarbor)).unwrap_err();
+        let shown = format!("{err:#}");
+        assert!(
+            shown.contains("[kubernetes] ca_file") && shown.contains("kubernetes-ca.crt"),
             "{shown}"
         );
     }
