@@ -42,23 +42,14 @@ pub const MAX_PASSWORD_BYTES: u64 = 4096;
 struct Raw {
     listen: String,
     tls: Option<Tls>,
-    gitlab: Option<RawGitlab>,
+    gitlab: Option<RawIssuer>,
     harbor: RawHarbor,
     robots: Robots,
     #[serde(default)]
     rules: Vec<RawRule>,
-    kubernetes: Option<RawKubernetes>,
+    kubernetes: Option<RawIssuer>,
     #[serde(default)]
     kubernetes_rules: Vec<RawKubernetesRule>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKubernetes {
-    issuer: String,
-    audience: String,
-    jwks_url: Option<String>,
-    ca_file: Option<PathBuf>,
 }
 
 /// A `[[kubernetes_rules]]` entry: pull only, so there is no `access` key (serde's unknown-field
@@ -79,9 +70,10 @@ pub struct Tls {
     pub key_file: PathBuf,
 }
 
+/// `[gitlab]` or `[kubernetes]`: the same keys, checked apart.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawGitlab {
+struct RawIssuer {
     issuer: String,
     audience: String,
     jwks_url: Option<String>,
@@ -316,7 +308,7 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
     })
 }
 
-fn check_gitlab(raw: RawGitlab) -> Result<Gitlab, ConfigError> {
+fn check_gitlab(raw: RawIssuer) -> Result<Gitlab, ConfigError> {
     let issuer = https_url(
         "gitlab.issuer",
         &raw.issuer,
@@ -361,7 +353,7 @@ fn audience(key: &str, value: &str, instead: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_kubernetes(raw: RawKubernetes) -> Result<Kubernetes, ConfigError> {
+fn check_kubernetes(raw: RawIssuer) -> Result<Kubernetes, ConfigError> {
     // No trailing-slash rule: the API server writes --service-account-issuer as given, slash
     // and all; the config must match it exactly.
     let issuer = https_url(

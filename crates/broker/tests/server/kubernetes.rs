@@ -140,6 +140,16 @@ fn a_bad_token_is_a_401_with_a_bearer_challenge() {
     let now = crate::support::now();
     let issuer = format!("{}{KUBERNETES_PATH}", broker.issuer.url);
     let gitlab = broker.token(|_| {});
+    // The cluster's claims signed by key a (which the cluster does not publish) under `kid`.
+    let signed_by_a = |kid: &str| {
+        let claims = harbor_broker::test_keys::kubernetes_claims(
+            &issuer,
+            crate::support::KUBERNETES_AUDIENCE,
+            "ci",
+            "builder",
+        );
+        token_with(A, kid, &claims)
+    };
     let cases = [
         (
             broker.kubernetes_token("ci", "builder", |c| c["aud"] = json!(["kubernetes"])),
@@ -149,30 +159,8 @@ fn a_bad_token_is_a_401_with_a_bearer_challenge() {
             broker.kubernetes_token("ci", "builder", |c| c["exp"] = json!(now - 3600)),
             "expired",
         ),
-        (
-            {
-                let claims = harbor_broker::test_keys::kubernetes_claims(
-                    &issuer,
-                    crate::support::KUBERNETES_AUDIENCE,
-                    "ci",
-                    "builder",
-                );
-                token_with(A, "unknown", &claims)
-            },
-            "unknown",
-        ),
-        (
-            {
-                let claims = harbor_broker::test_keys::kubernetes_claims(
-                    &issuer,
-                    crate::support::KUBERNETES_AUDIENCE,
-                    "ci",
-                    "builder",
-                );
-                token_with(A, "kb", &claims)
-            },
-            "signature",
-        ),
+        (signed_by_a("unknown"), "unknown"),
+        (signed_by_a("kb"), "signature"),
         (
             broker.kubernetes_token("ci", "builder", |c| {
                 c["sub"] = json!("system:serviceaccount:ci:admin")

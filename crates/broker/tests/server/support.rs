@@ -581,9 +581,14 @@ impl TestBroker {
     /// `POST /v1/credentials` with `token` (when given) and `body`: the status, the
     /// `WWW-Authenticate` header and the body as JSON.
     pub fn post(&self, token: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
+        self.post_to("/v1/credentials", token, body)
+    }
+
+    /// `POST path` with `token` (when given) and `body`.
+    fn post_to(&self, path: &str, token: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
         let mut request = self
             .client
-            .post(format!("{}/v1/credentials", self.url))
+            .post(format!("{}{path}", self.url))
             .header("Content-Type", "application/json")
             .body(body.to_owned());
         if let Some(token) = token {
@@ -694,14 +699,6 @@ impl TestBroker {
 
     /// `POST /v1/kubernetes/credentials` with `token` (when given) and `body`.
     pub fn post_kubernetes(&self, token: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
-        let mut request = self
-            .client
-            .post(format!("{}/v1/kubernetes/credentials", self.url))
-            .header("Content-Type", "application/json")
-            .body(body.to_owned());
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        answer(request.send().unwrap())
+        self.post_to("/v1/kubernetes/credentials", token, body)
     }
 }
