@@ -255,18 +255,16 @@ impl Broker {
                 format!("{e}; the token is not one a Kubernetes API server writes"),
             );
         }
-        let entry = Entry::new(EVENT, "refused", "").service_account(&claims);
+        let mut entry = Entry::new(EVENT, "refused", "").service_account(&claims);
         let image = match parse_image(body) {
             Ok(image) => image,
             Err(reason) => {
-                let mut entry = entry;
                 entry.reason = reason.clone();
                 entry.status = Some(400);
                 self.decided(&entry, Outcome::BadRequest);
                 return Answer::error(StatusCode::BAD_REQUEST, reason);
             }
         };
-        let mut entry = entry;
         entry.image = Some(image.clone());
         entry.access_asked = Some(Access::Pull.as_str());
         let grant = match policy::decide_kubernetes(&door.rules, &claims, &image, &door.registry) {
