@@ -174,7 +174,8 @@ fn main() {
 /// Verify plus policy, as the server calls them for each POST, timed per call in process.
 fn in_process(rig: &Rig, broker: &Broker) {
     let config = config::load(&broker.dir.join("harbor-broker.toml")).unwrap();
-    let verifier = TokenVerifier::new(&config.gitlab.issuer, &config.gitlab.audience).unwrap();
+    let gitlab = config.gitlab.as_ref().unwrap();
+    let verifier = TokenVerifier::new(&gitlab.issuer, &gitlab.audience).unwrap();
     let keys = StaticKeys::from_jwks(&test_keys::jwks(&[(test_keys::A, KID)])).unwrap();
     println!();
     println!("| in process ({IN_PROCESS} calls) | p50 µs | p99 µs |");

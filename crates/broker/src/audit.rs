@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::claims::Claims;
+use crate::kubernetes::ServiceAccountClaims;
 use harbor_client::broker::Access;
 
 use crate::policy::Grant;
@@ -48,6 +49,21 @@ pub struct Entry {
     pub user_login: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// A service account's namespace (`POST /v1/kubernetes/credentials`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A service account's name, without its namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// The pod the service-account token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// The node the pod runs on, as the token names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The image the kubelet asked credentials for, as it sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// The robot's name as Harbor returned it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub robot: Option<String>,
@@ -57,7 +73,8 @@ pub struct Entry {
     pub access_asked: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_granted: Option<&'static str>,
-    /// The deciding `[[rules]]` entry, counted from 1.
+    /// The deciding `[[rules]]` (or, with `namespace`, `[[kubernetes_rules]]`) entry,
+    /// counted from 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<usize>,
     /// Robots deleted (release, sweep).
@@ -90,6 +107,15 @@ impl Entry {
         self.ref_protected = Some(claims.ref_protected == crate::claims::RefProtected::True);
         self.user_login = Some(claims.user_login.clone());
         self.user_id = Some(claims.user_id.to_string());
+        self
+    }
+
+    /// The service account's fields, from a verified token.
+    pub fn service_account(mut self, claims: &ServiceAccountClaims) -> Entry {
+        self.namespace = Some(claims.namespace().to_owned());
+        self.service_account = Some(claims.service_account().to_owned());
+        self.pod = claims.pod().map(String::from);
+        self.node = claims.node().map(String::from);
         self
     }
 

@@ -174,7 +174,7 @@ pub enum TokenError {
     IssuedInFuture,
     #[error("the token lacks the claim {0}")]
     MissingClaim(String),
-    #[error("the token's claims are not GitLab's: {0}")]
+    #[error("the token's claims are not as its issuer writes them: {0}")]
     Claims(String),
     #[error(transparent)]
     Provider(#[from] ForeignProvider),
@@ -197,6 +197,24 @@ impl Problem for TokenError {
             TokenError::Key(e) => e.hint(),
             _ => None,
         }
+    }
+}
+
+/// A token's typed claims, as [`TokenVerifier::verify_as`] returns them.
+pub trait TokenClaims: serde::de::DeserializeOwned {
+    /// `iat`, which jsonwebtoken does not check.
+    fn iat(&self) -> u64;
+}
+
+impl TokenClaims for Claims {
+    fn iat(&self) -> u64 {
+        self.iat
+    }
+}
+
+impl TokenClaims for crate::kubernetes::ServiceAccountClaims {
+    fn iat(&self) -> u64 {
+        self.iat
     }
 }
 
@@ -230,9 +248,20 @@ impl TokenVerifier {
         Ok(TokenVerifier { validation })
     }
 
-    /// The token's claims when every check passes (the system clock decides `exp`, `nbf`
-    /// and `iat`).
+    /// The token's GitLab claims when every check passes (the system clock decides `exp`,
+    /// `nbf` and `iat`).
     pub fn verify(&self, token: &str, keys: &dyn KeyStore) -> Result<Claims, TokenError> {
+        self.verify_as::<Claims>(token, keys)
+    }
+
+    /// The token's claims as `T` (GitLab's [`Claims`], or a Kubernetes service account's
+    /// [`crate::kubernetes::ServiceAccountClaims`]) when every check passes; the same checks
+    /// for each kind.
+    pub fn verify_as<T: TokenClaims>(
+        &self,
+        token: &str,
+        keys: &dyn KeyStore,
+    ) -> Result<T, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLong);
         }
@@ -251,10 +280,10 @@ impl TokenVerifier {
             return Err(TokenError::KidTooLong);
         }
         let key = keys.key(&kid)?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+        let data = jsonwebtoken::decode::<T>(token, &key, &self.validation)
             .map_err(|e| refusal(e.into_kind()))?;
         let now = jsonwebtoken::get_current_timestamp();
-        if data.claims.iat > now.saturating_add(LEEWAY) {
+        if data.claims.iat() > now.saturating_add(LEEWAY) {
             return Err(TokenError::IssuedInFuture);
         }
         Ok(data.claims)

@@ -24,7 +24,8 @@ use serde::Deserialize;
 use crate::claims::Id;
 use harbor_client::broker::Access;
 
-use crate::policy::{Glob, Rule, Selector};
+use crate::kubernetes;
+use crate::policy::{Glob, KubernetesRule, Rule, Selector};
 
 pub const MIN_TTL: u64 = 300;
 pub const MAX_TTL: u64 = 24 * 60 * 60;
@@ -41,11 +42,24 @@ pub const MAX_PASSWORD_BYTES: u64 = 4096;
 struct Raw {
     listen: String,
     tls: Option<Tls>,
-    gitlab: RawGitlab,
+    gitlab: Option<RawIssuer>,
     harbor: RawHarbor,
     robots: Robots,
     #[serde(default)]
     rules: Vec<RawRule>,
+    kubernetes: Option<RawIssuer>,
+    #[serde(default)]
+    kubernetes_rules: Vec<RawKubernetesRule>,
+}
+
+/// A `[[kubernetes_rules]]` entry: pull only, so there is no `access` key (serde's unknown-field
+/// error is rewritten into one that says so).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubernetesRule {
+    namespace: String,
+    service_account: Option<String>,
+    harbor_project: String,
 }
 
 /// `[tls]`: without it the broker speaks plain HTTP (behind a TLS-terminating proxy).
@@ -56,9 +70,10 @@ pub struct Tls {
     pub key_file: PathBuf,
 }
 
+/// `[gitlab]` or `[kubernetes]`: the same keys, checked apart.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawGitlab {
+struct RawIssuer {
     issuer: String,
     audience: String,
     jwks_url: Option<String>,
@@ -104,6 +119,18 @@ pub struct Gitlab {
     pub ca_file: Option<PathBuf>,
 }
 
+/// `[kubernetes]`, validated: the cluster's service-account token issuer.
+#[derive(Clone, Debug)]
+pub struct Kubernetes {
+    /// The tokens' `iss` exactly (kube-apiserver `--service-account-issuer`).
+    pub issuer: String,
+    /// What the tokens' `aud` must hold (the kubelet's `serviceAccountTokenAudience`).
+    pub audience: String,
+    /// `jwks_url`; `None`: OIDC discovery from the issuer at each JWKS fetch.
+    pub jwks_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
 /// `[harbor]`, validated; the password stays in its file.
 #[derive(Clone, Debug)]
 pub struct Harbor {
@@ -118,10 +145,14 @@ pub struct Harbor {
 pub struct Config {
     pub listen: SocketAddr,
     pub tls: Option<Tls>,
-    pub gitlab: Gitlab,
+    /// `None` in a Kubernetes-only broker: `POST /v1/credentials` then answers 404.
+    pub gitlab: Option<Gitlab>,
     pub harbor: Harbor,
     pub robots: Robots,
     pub rules: Vec<Rule>,
+    /// `None`: `POST /v1/kubernetes/credentials` answers 404.
+    pub kubernetes: Option<Kubernetes>,
+    pub kubernetes_rules: Vec<KubernetesRule>,
 }
 
 /// What is wrong with the config: the key, what is wrong, and what to write instead.
@@ -144,8 +175,8 @@ impl Problem for ConfigError {
         match self {
             ConfigError::Invalid { instead, .. } => Some(instead.clone()),
             ConfigError::Syntax(_) => Some(
-                "the keys are listen, [tls], [gitlab], [harbor], [robots] and [[rules]]; see \
-                 the crate's config module for each table's keys"
+                "the keys are listen, [tls], [gitlab], [harbor], [robots], [[rules]], \
+                 [kubernetes] and [[kubernetes_rules]]; see docs/broker.md for each table's keys"
                     .into(),
             ),
             ConfigError::Read { .. } => None,
@@ -182,8 +213,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates a config's text.
 pub fn parse(source: &str) -> Result<Config, ConfigError> {
-    let raw: Raw = toml::from_str(source)
-        .map_err(|e| ConfigError::Syntax(text::escape(e.to_string().trim_end()).into_owned()))?;
+    let raw: Raw = toml::from_str(source).map_err(|e| {
+        let shown = text::escape(e.to_string().trim_end()).into_owned();
+        if shown.contains("unknown field `access`") && shown.contains("`service_account`") {
+            invalid(
+                "access in [[kubernetes_rules]]",
+                "is not a key of that table: a Kubernetes rule grants pull only",
+                "delete access; a service account never gets push",
+            )
+        } else {
+            ConfigError::Syntax(shown)
+        }
+    })?;
     let listen = raw.listen.parse::<SocketAddr>().map_err(|_| {
         invalid(
             "listen",
@@ -195,35 +236,15 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
         non_empty_path("tls.cert_file", &tls.cert_file)?;
         non_empty_path("tls.key_file", &tls.key_file)?;
     }
-    let issuer = https_url(
-        "gitlab.issuer",
-        &raw.gitlab.issuer,
-        "issuer = \"https://gitlab.example.com\"",
-    )?;
-    if issuer.ends_with('/') {
+    let gitlab = raw.gitlab.map(check_gitlab).transpose()?;
+    let kubernetes = raw.kubernetes.map(check_kubernetes).transpose()?;
+    if gitlab.is_none() && kubernetes.is_none() {
         return Err(invalid(
-            "gitlab.issuer",
-            "ends with a slash; tokens' iss is compared exactly and GitLab's has none",
-            "write GitLab's URL without the trailing slash, e.g. issuer = \"https://gitlab.example.com\"",
+            "[gitlab]",
+            "is missing, and so is [kubernetes]: the broker would serve no one",
+            "add [gitlab] (issuer, audience) for GitLab CI jobs, [kubernetes] (issuer, audience) \
+             for Kubernetes service accounts, or both",
         ));
-    }
-    if raw.gitlab.audience.trim().is_empty() || raw.gitlab.audience.trim() != raw.gitlab.audience {
-        return Err(invalid(
-            "gitlab.audience",
-            "is empty or has surrounding spaces",
-            "write the aud your jobs' id_tokens name, e.g. audience = \"https://harbor-broker.example.com\"",
-        ));
-    }
-    let jwks_url = match &raw.gitlab.jwks_url {
-        Some(url) => https_url(
-            "gitlab.jwks_url",
-            url,
-            "jwks_url = \"https://gitlab.example.com/oauth/discovery/keys\", or leave it out",
-        )?,
-        None => format!("{issuer}/oauth/discovery/keys"),
-    };
-    if let Some(ca) = &raw.gitlab.ca_file {
-        non_empty_path("gitlab.ca_file", ca)?;
     }
     let harbor_url = https_url(
         "harbor.url",
@@ -242,16 +263,38 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
         non_empty_path("harbor.ca_file", ca)?;
     }
     check_robots(&raw.robots)?;
-    let rules = check_rules(raw.rules)?;
+    let rules = match (&gitlab, raw.rules.is_empty()) {
+        (None, true) => Vec::new(),
+        (None, false) => {
+            return Err(invalid(
+                "[[rules]]",
+                "is set but [gitlab] is not, so no GitLab token could be checked for it",
+                "add [gitlab] (issuer, audience), or delete the [[rules]] entries",
+            ));
+        }
+        (Some(_), _) => check_rules(raw.rules)?,
+    };
+    let kubernetes_rules = match (&kubernetes, raw.kubernetes_rules.is_empty()) {
+        (None, true) => Vec::new(),
+        (None, false) => {
+            return Err(invalid(
+                "[[kubernetes_rules]]",
+                "is set but [kubernetes] is not, so no service-account token could be checked \
+                 for it",
+                "add [kubernetes] (issuer, audience), or delete the [[kubernetes_rules]] entries",
+            ));
+        }
+        (Some(_), _) => raw
+            .kubernetes_rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| check_kubernetes_rule(i + 1, rule))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     Ok(Config {
         listen,
         tls: raw.tls,
-        gitlab: Gitlab {
-            issuer,
-            audience: raw.gitlab.audience,
-            jwks_url,
-            ca_file: raw.gitlab.ca_file,
-        },
+        gitlab,
         harbor: Harbor {
             url: harbor_url,
             username: raw.harbor.username,
@@ -260,6 +303,132 @@ pub fn parse(source: &str) -> Result<Config, ConfigError> {
         },
         robots: raw.robots,
         rules,
+        kubernetes,
+        kubernetes_rules,
+    })
+}
+
+fn check_gitlab(raw: RawIssuer) -> Result<Gitlab, ConfigError> {
+    let issuer = https_url(
+        "gitlab.issuer",
+        &raw.issuer,
+        "issuer = \"https://gitlab.example.com\"",
+    )?;
+    if issuer.ends_with('/') {
+        return Err(invalid(
+            "gitlab.issuer",
+            "ends with a slash; tokens' iss is compared exactly and GitLab's has none",
+            "write GitLab's URL without the trailing slash, e.g. issuer = \"https://gitlab.example.com\"",
+        ));
+    }
+    audience(
+        "gitlab.audience",
+        &raw.audience,
+        "write the aud your jobs' id_tokens name, e.g. audience = \"https://harbor-broker.example.com\"",
+    )?;
+    let jwks_url = match &raw.jwks_url {
+        Some(url) => https_url(
+            "gitlab.jwks_url",
+            url,
+            "jwks_url = \"https://gitlab.example.com/oauth/discovery/keys\", or leave it out",
+        )?,
+        None => format!("{issuer}/oauth/discovery/keys"),
+    };
+    if let Some(ca) = &raw.ca_file {
+        non_empty_path("gitlab.ca_file", ca)?;
+    }
+    Ok(Gitlab {
+        issuer,
+        audience: raw.audience,
+        jwks_url,
+        ca_file: raw.ca_file,
+    })
+}
+
+/// `value` when it is not empty and has no surrounding spaces.
+fn audience(key: &str, value: &str, instead: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() || value.trim() != value {
+        return Err(invalid(key, "is empty or has surrounding spaces", instead));
+    }
+    Ok(())
+}
+
+fn check_kubernetes(raw: RawIssuer) -> Result<Kubernetes, ConfigError> {
+    // No trailing-slash rule: the API server writes --service-account-issuer as given, slash
+    // and all; the config must match it exactly.
+    let issuer = https_url(
+        "kubernetes.issuer",
+        &raw.issuer,
+        "issuer = \"https://kubernetes.default.svc.cluster.local\" (kube-apiserver's \
+         --service-account-issuer, exactly)",
+    )?;
+    audience(
+        "kubernetes.audience",
+        &raw.audience,
+        "write the audience of the kubelet's tokenAttributes.serviceAccountTokenAudience, e.g. \
+         audience = \"harbor-broker\"",
+    )?;
+    let jwks_url = raw
+        .jwks_url
+        .as_deref()
+        .map(|url| {
+            https_url(
+                "kubernetes.jwks_url",
+                url,
+                "jwks_url = \"https://kubernetes.default.svc/openid/v1/jwks\", or leave it out \
+                 for OIDC discovery from the issuer",
+            )
+        })
+        .transpose()?;
+    if let Some(ca) = &raw.ca_file {
+        non_empty_path("kubernetes.ca_file", ca)?;
+    }
+    Ok(Kubernetes {
+        issuer,
+        audience: raw.audience,
+        jwks_url,
+        ca_file: raw.ca_file,
+    })
+}
+
+fn check_kubernetes_rule(n: usize, rule: RawKubernetesRule) -> Result<KubernetesRule, ConfigError> {
+    let key = |name: &str| format!("{name} in [[kubernetes_rules]] entry {n}");
+    if !kubernetes::is_dns_label(&rule.namespace) {
+        return Err(invalid(
+            key("namespace"),
+            format!(
+                "{:?} is not a Kubernetes namespace name",
+                text::inline(&rule.namespace)
+            ),
+            "write the namespace exactly: 1 to 63 of a-z, 0-9 and -, a letter or digit at each \
+             end, e.g. namespace = \"ci\"",
+        ));
+    }
+    if let Some(sa) = &rule.service_account
+        && !kubernetes::is_dns_subdomain(sa)
+    {
+        return Err(invalid(
+            key("service_account"),
+            format!("{:?} is not a service account name", text::inline(sa)),
+            "write the service account's name (a-z, 0-9, - and ., at most 253), e.g. \
+             service_account = \"builder\", or leave it out for every service account of the \
+             namespace",
+        ));
+    }
+    if !valid_harbor_project(&rule.harbor_project) {
+        return Err(invalid(
+            key("harbor_project"),
+            format!(
+                "{:?} is not a Harbor project name",
+                text::inline(&rule.harbor_project)
+            ),
+            "write the project's name as Harbor shows it: lower-case letters, digits and . _ - between them, e.g. harbor_project = \"ci-images\"",
+        ));
+    }
+    Ok(KubernetesRule {
+        namespace: rule.namespace,
+        service_account: rule.service_account,
+        harbor_project: rule.harbor_project,
     })
 }
 
@@ -593,13 +762,197 @@ access = ["pull"]
         format!("{err} | {}", err.hint().unwrap_or_default())
     }
 
+    const KUBERNETES: &str = r#"
+[kubernetes]
+issuer = "https://kubernetes.default.svc.cluster.local"
+audience = "harbor-broker"
+
+[[kubernetes_rules]]
+namespace = "ci"
+service_account = "builder"
+harbor_project = "ci-images"
+
+[[kubernetes_rules]]
+namespace = "build-2"
+harbor_project = "base"
+"#;
+
+    /// GOOD and the Kubernetes tables, with `from` replaced by `to` in the latter.
+    fn kubernetes(from: &str, to: &str) -> Result<Config, ConfigError> {
+        assert!(KUBERNETES.contains(from), "{from}");
+        parse(&format!("{GOOD}{}", KUBERNETES.replacen(from, to, 1)))
+    }
+
+    /// `kubernetes`'s error, key, text and hint in one string.
+    fn kubernetes_refusal(from: &str, to: &str) -> String {
+        let err = kubernetes(from, to).unwrap_err();
+        format!("{err} | {}", err.hint().unwrap_or_default())
+    }
+
+    #[test]
+    fn the_kubernetes_tables_parse_into_their_settings_and_rules() {
+        let config = kubernetes("", "").unwrap();
+        let k = config.kubernetes.unwrap();
+        assert_eq!(k.issuer, "https://kubernetes.default.svc.cluster.local");
+        assert_eq!(k.audience, "harbor-broker");
+        assert!(k.jwks_url.is_none() && k.ca_file.is_none());
+        assert_eq!(
+            config.kubernetes_rules,
+            [
+                KubernetesRule {
+                    namespace: "ci".into(),
+                    service_account: Some("builder".into()),
+                    harbor_project: "ci-images".into(),
+                },
+                KubernetesRule {
+                    namespace: "build-2".into(),
+                    service_account: None,
+                    harbor_project: "base".into(),
+                },
+            ]
+        );
+        let config = kubernetes(
+            "audience = \"harbor-broker\"",
+            "audience = \"harbor-broker\"\njwks_url = \"https://10.0.0.1:6443/openid/v1/jwks\"\nca_file = \"/ca.crt\"",
+        )
+        .unwrap();
+        let k = config.kubernetes.unwrap();
+        assert_eq!(
+            k.jwks_url.as_deref(),
+            Some("https://10.0.0.1:6443/openid/v1/jwks")
+        );
+        assert_eq!(k.ca_file.unwrap(), Path::new("/ca.crt"));
+    }
+
+    #[test]
+    fn a_kubernetes_only_broker_needs_no_gitlab_and_no_rules() {
+        let gitlab_at = GOOD.find("[gitlab]").unwrap();
+        let harbor_at = GOOD.find("[harbor]").unwrap();
+        let rules_at = GOOD.find("[[rules]]").unwrap();
+        let without = format!("{}{}", &GOOD[..gitlab_at], &GOOD[harbor_at..rules_at]);
+        let config = parse(&format!("{without}{KUBERNETES}")).unwrap();
+        assert!(config.gitlab.is_none() && config.rules.is_empty());
+        assert_eq!(config.kubernetes_rules.len(), 2);
+        // Neither issuer: an error naming both tables.
+        let err = parse(&without).unwrap_err();
+        let shown = format!("{err} | {}", err.hint().unwrap_or_default());
+        assert!(
+            shown.contains("[gitlab]") && shown.contains("[kubernetes]"),
+            "{shown}"
+        );
+        // [[rules]] still need [gitlab].
+        let err = parse(&format!("{without}{KUBERNETES}{}", &GOOD[rules_at..])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("[[rules]] in the config"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn kubernetes_rules_without_the_kubernetes_table_are_refused() {
+        let rules_only = &KUBERNETES[KUBERNETES.find("[[kubernetes_rules]]").unwrap()..];
+        let err = parse(&format!("{GOOD}{rules_only}")).unwrap_err();
+        let shown = format!("{err} | {}", err.hint().unwrap_or_default());
+        assert!(
+            shown.starts_with("[[kubernetes_rules]] in the config")
+                && shown.contains("add [kubernetes]"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn each_kubernetes_key_is_checked_with_its_name() {
+        let cases = [
+            (
+                "issuer = \"https://kubernetes.default.svc.cluster.local\"",
+                "issuer = \"http://k\"",
+                "kubernetes.issuer",
+            ),
+            (
+                "audience = \"harbor-broker\"",
+                "audience = \" \"",
+                "kubernetes.audience",
+            ),
+            (
+                "audience = \"harbor-broker\"",
+                "audience = \"a\"\njwks_url = \"http://k/jwks\"",
+                "kubernetes.jwks_url",
+            ),
+            (
+                "audience = \"harbor-broker\"",
+                "audience = \"a\"\nca_file = \"\"",
+                "kubernetes.ca_file",
+            ),
+            (
+                "namespace = \"ci\"",
+                "namespace = \"CI\"",
+                "namespace in [[kubernetes_rules]] entry 1",
+            ),
+            (
+                "namespace = \"ci\"",
+                "namespace = \"-ci\"",
+                "namespace in [[kubernetes_rules]] entry 1",
+            ),
+            (
+                "namespace = \"build-2\"",
+                "namespace = \"a.b\"",
+                "namespace in [[kubernetes_rules]] entry 2",
+            ),
+            (
+                "service_account = \"builder\"",
+                "service_account = \"Builder\"",
+                "service_account in [[kubernetes_rules]] entry 1",
+            ),
+            (
+                "harbor_project = \"base\"",
+                "harbor_project = \"Base\"",
+                "harbor_project in [[kubernetes_rules]] entry 2",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let shown = kubernetes_refusal(from, to);
+            assert!(
+                shown.starts_with(&format!("{key} in the config")),
+                "{to}: {shown}"
+            );
+            assert!(
+                shown.contains(" | write") || shown.contains(" | delete"),
+                "{to}: {shown}"
+            );
+        }
+        for (from, to) in [
+            ("namespace = \"ci\"", "namespace = \"ci\"\nproject = \"x\""),
+            (
+                "audience = \"harbor-broker\"",
+                "audience = \"a\"\nclient_id = \"x\"",
+            ),
+            ("namespace = \"ci\"", "service_account = \"x\""),
+        ] {
+            let err = kubernetes(from, to).unwrap_err();
+            assert!(matches!(err, ConfigError::Syntax(_)), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_access_key_in_a_kubernetes_rule_says_pull_only() {
+        let shown = kubernetes_refusal(
+            "harbor_project = \"base\"",
+            "harbor_project = \"base\"\naccess = [\"pull\", \"push\"]",
+        );
+        assert!(
+            shown.starts_with("access in [[kubernetes_rules]] in the config")
+                && shown.contains("pull only"),
+            "{shown}"
+        );
+    }
+
     #[test]
     fn the_contract_s_config_parses() {
         let config = parse(GOOD).unwrap();
         assert_eq!(config.listen.port(), 8443);
         assert!(config.tls.is_some());
         assert_eq!(
-            config.gitlab.jwks_url,
+            config.gitlab.as_ref().unwrap().jwks_url,
             "https://gitlab.example.com/oauth/discovery/keys"
         );
         assert_eq!(config.robots.ttl_seconds, 3600);
@@ -629,10 +982,10 @@ access = ["pull"]
         )
         .unwrap();
         assert_eq!(
-            config.gitlab.jwks_url,
+            config.gitlab.as_ref().unwrap().jwks_url,
             "https://gitlab.internal/oauth/discovery/keys"
         );
-        assert!(config.gitlab.ca_file.is_some());
+        assert!(config.gitlab.as_ref().unwrap().ca_file.is_some());
     }
 
     #[test]

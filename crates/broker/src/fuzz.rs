@@ -10,6 +10,8 @@ use docker_credential_harbor_core::text;
 use crate::claims::{Claims, TokenVerifier};
 use crate::config;
 use crate::keys::{self, StaticKeys};
+use crate::kubernetes::ServiceAccountClaims;
+use crate::policy;
 
 /// A target: bytes in, a panic when a property fails.
 pub type Target = fn(&[u8]);
@@ -30,7 +32,8 @@ fn printable(message: &str) -> bool {
 /// A bearer token, the claims JSON and a JWKS body: verification never panics and never
 /// succeeds (nothing here holds the private key, so an accepted input would be a forgery);
 /// its refusal never quotes a part of the token nor holds a control character. The claims and JWKS
-/// parsers never panic on the same bytes.
+/// parsers never panic on the same bytes, nor do a service account's claims, its verification
+/// (never accepted either) and the image split of `POST /v1/kubernetes/credentials`.
 pub fn id_token(data: &[u8]) {
     let _ = serde_json::from_slice::<Claims>(data);
     let _ = keys::parse_jwks(data);
@@ -40,6 +43,17 @@ pub fn id_token(data: &[u8]) {
     let keys = StaticKeys::from_jwks(JWKS).expect("the committed test JWKS parses");
     let verifier = TokenVerifier::new("https://gitlab.example.com", "https://broker.example")
         .expect("no other crypto provider in the fuzz target");
+    // A service account's claims and an image as a kubelet might send them: parsing never
+    // panics, and a registry key is lower-case.
+    let _ = serde_json::from_slice::<ServiceAccountClaims>(data);
+    let image = policy::Image::parse(token);
+    assert!(
+        !image.registry.bytes().any(|b| b.is_ascii_uppercase()),
+        "{image:?}"
+    );
+    if let Ok(claims) = verifier.verify_as::<ServiceAccountClaims>(token, &keys) {
+        panic!("a service-account token with no valid signature was accepted: {claims:?}");
+    }
     let err = match verifier.verify(token, &keys) {
         Ok(claims) => panic!("a token with no valid signature was accepted: {claims:?}"),
         Err(err) => err.to_string(),
@@ -58,18 +72,23 @@ pub fn id_token(data: &[u8]) {
 }
 
 /// The config file's text: parsing never panics; a refusal holds nothing the house's
-/// escaping would change; an accepted config has rules and bounded robot lifetimes.
+/// escaping would change; an accepted config has rules (or serves Kubernetes) and bounded robot lifetimes.
 pub fn broker_config(data: &[u8]) {
     let Ok(source) = std::str::from_utf8(data) else {
         return;
     };
     match config::parse(source) {
         Ok(config) => {
-            assert!(!config.rules.is_empty());
+            assert!(!config.rules.is_empty() || config.kubernetes.is_some());
             let ttl = config.robots.ttl_seconds;
             assert!((config::MIN_TTL..=config::MAX_TTL).contains(&ttl));
             assert!(config.robots.sweep_interval_seconds <= ttl);
-            assert!(config.gitlab.issuer.starts_with("https://"));
+            assert!(
+                config
+                    .gitlab
+                    .as_ref()
+                    .is_none_or(|g| g.issuer.starts_with("https://"))
+            );
         }
         Err(err) => {
             let shown = err.to_string();

@@ -1,12 +1,13 @@
-//! harbor-broker: the service that trades a GitLab CI job's `id_token` for a short-lived Harbor
-//! robot. The decision core (config, verification, keys, policy) decides with no network; the
+//! harbor-broker: the service that trades a GitLab CI job's `id_token` (or, with
+//! `[kubernetes]`, a pod's service-account token) for a short-lived Harbor robot. The decision core (config, verification, keys, policy) decides with no network; the
 //! server around it fetches the issuer's JWKS, answers the contract's endpoints, writes the
 //! audit line and the metrics, and sweeps expired robots. Harbor is reached only through the
 //! [`robots::Robots`] trait, whose real side talks to Harbor with `harbor-client`.
 //!
 //! What it must never do: put a token, a password or a key in a message, a log line, a panic
 //! or `Debug`; grant anything without a `[[rules]]` entry that names the job's project or
-//! namespace (default deny); accept a token that is not RS256, not signed by a key of the
+//! namespace, or a `[[kubernetes_rules]]` entry that names the service account's namespace and
+//! the image's project (default deny; pull only); accept a token that is not RS256, not signed by a key of the
 //! issuer's JWKS, or not for this broker's `iss` and `aud`; run a blocking call (ring, reqwest,
 //! Harbor) on an async thread.
 //!
@@ -15,10 +16,14 @@
 //! - [`keys`]: the [`keys::KeyStore`] trait; [`keys::Jwks`], its real side's cache of the
 //!   issuer's JWKS behind a [`keys::FetchJwks`] and a [`keys::Clock`]; [`keys::StaticKeys`],
 //!   a JWKS pinned by hand.
-//! - [`claims`] → keys, crypto: GitLab's id_token claims as a typed struct, and the
-//!   [`claims::TokenVerifier`] that checks a token and returns them.
-//! - [`kubernetes`] → claims: a Kubernetes service-account token's claims as a typed struct.
-//! - [`policy`] → claims: the rules, and the [`policy::decide`] that grants or refuses.
+//! - [`claims`] → keys, crypto, kubernetes: GitLab's id_token claims as a typed struct, and the
+//!   [`claims::TokenVerifier`] that checks a token and returns its claims (GitLab's, or a
+//!   service account's with `verify_as`).
+//! - [`kubernetes`] → claims: a Kubernetes service-account token's claims as a typed struct,
+//!   and the check of its `sub` and names.
+//! - [`policy`] → claims, kubernetes: the rules, and [`policy::decide`] and
+//!   [`policy::decide_kubernetes`] (with the image's registry and project) that grant or
+//!   refuse.
 //! - [`robots`] → claims, policy: the [`robots::Robots`] trait (mint, release, sweep,
 //!   readiness) the server asks of Harbor, and the values that cross it.
 //! - [`config`] → policy, claims: the TOML config, validated into rules and settings, and the
@@ -27,7 +32,8 @@
 //!   the `Robots` trait over `harbor-client` (mint, release, sweep, readiness, and Harbor's
 //!   failures as 502/503/504), and [`harbor::connect`], which builds it from `[harbor]`.
 //! - [`issuer`] → config, keys: [`issuer::HttpsJwks`], the real [`keys::FetchJwks`] over
-//!   HTTPS (blocking reqwest, trust from `harbor_client::tls`).
+//!   HTTPS (blocking reqwest, trust from `harbor_client::tls`), by OIDC discovery for a
+//!   cluster without `[kubernetes] jwks_url`.
 //! - [`audit`] → claims, policy: the audit line, one JSON object per decision.
 //! - [`metrics`] → keys, policy: the counters and histogram in the Prometheus text format, and
 //!   [`metrics::CountedFetch`], which counts JWKS fetches.

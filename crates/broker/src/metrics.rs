@@ -18,6 +18,8 @@ use harbor_client::broker::Access;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Endpoint {
     Credentials,
+    /// `/v1/kubernetes/credentials`.
+    KubernetesCredentials,
     Healthz,
     Readyz,
     Metrics,
@@ -26,8 +28,9 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 5] = [
+    const ALL: [Endpoint; 6] = [
         Endpoint::Credentials,
+        Endpoint::KubernetesCredentials,
         Endpoint::Healthz,
         Endpoint::Readyz,
         Endpoint::Metrics,
@@ -38,6 +41,7 @@ impl Endpoint {
     pub fn of(path: &str) -> Endpoint {
         match path {
             "/v1/credentials" => Endpoint::Credentials,
+            "/v1/kubernetes/credentials" => Endpoint::KubernetesCredentials,
             "/healthz" => Endpoint::Healthz,
             "/readyz" => Endpoint::Readyz,
             "/metrics" => Endpoint::Metrics,
@@ -48,6 +52,7 @@ impl Endpoint {
     pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::Credentials => "credentials",
+            Endpoint::KubernetesCredentials => "kubernetes_credentials",
             Endpoint::Healthz => "healthz",
             Endpoint::Readyz => "readyz",
             Endpoint::Metrics => "metrics",
@@ -121,7 +126,7 @@ pub struct Metrics {
     // The statuses are not a fixed set (axum answers some itself), so a small map; an
     // endpoint meets a handful of them.
     requests: Mutex<BTreeMap<(Endpoint, u16), u64>>,
-    durations: [Histogram; 5],
+    durations: [Histogram; Endpoint::ALL.len()],
     decisions: [AtomicU64; 6],
     minted: [AtomicU64; 2],
     released: AtomicU64,

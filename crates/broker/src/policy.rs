@@ -19,6 +19,7 @@ use docker_credential_harbor_core::text;
 use harbor_client::broker::Access;
 
 use crate::claims::{Claims, Id, RefProtected};
+use crate::kubernetes::{Qualified, ServiceAccountClaims};
 
 /// Whom a rule is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,15 @@ pub struct Rule {
     /// The most the rule grants.
     pub access: Access,
     pub push_on_unprotected_refs: bool,
+}
+
+/// One validated `[[kubernetes_rules]]` entry: pull on `harbor_project` for the service
+/// accounts of `namespace` (only `service_account` when set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubernetesRule {
+    pub namespace: String,
+    pub service_account: Option<String>,
+    pub harbor_project: String,
 }
 
 /// Which table of the config a rule is in.
@@ -91,6 +101,25 @@ pub enum Refusal {
          push_on_unprotected_refs)"
     )]
     UnprotectedRef { rule: usize, git_ref: String },
+    /// `POST /v1/kubernetes/credentials`: the image's registry is not the broker's Harbor.
+    #[error("image {image} is not on this broker's Harbor ({registry})")]
+    OtherRegistry { image: String, registry: String },
+    /// The image has no project segment (`<registry>/<repository>`), so no rule can name it.
+    #[error(
+        "image {image} names no Harbor project (Harbor's images are \
+         <registry>/<project>/<repository>)"
+    )]
+    NoProject { image: String },
+    #[error("no [[kubernetes_rules]] entry matches service account {service_account}")]
+    NoKubernetesRule { service_account: String },
+    #[error(
+        "no [[kubernetes_rules]] entry grants service account {service_account} Harbor project \
+         {harbor_project}"
+    )]
+    ProjectNotGranted {
+        service_account: String,
+        harbor_project: String,
+    },
 }
 
 /// The rule that decides for `claims`, if any, with its 1-based position.
@@ -143,6 +172,96 @@ pub fn decide(rules: &[Rule], claims: &Claims, asked: Access) -> Result<Grant, R
         rule: position,
         table: Table::Gitlab,
     })
+}
+
+/// An image reference as the kubelet sends it, split as a container runtime does: the
+/// registry is the first `/`-segment when it has a `.` or a `:` or is `localhost`, else
+/// Docker Hub; the Harbor project is the segment after the registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image<'a> {
+    /// `host[:port]` as [`registry_key`] writes it.
+    pub registry: String,
+    /// `None` when the image has no segment between the registry and the repository.
+    pub project: Option<&'a str>,
+}
+
+impl<'a> Image<'a> {
+    pub fn parse(image: &'a str) -> Image<'a> {
+        let (first, rest) = match image.split_once('/') {
+            Some((first, rest))
+                if first.contains(['.', ':']) || first.eq_ignore_ascii_case("localhost") =>
+            {
+                (first, rest)
+            }
+            _ => ("docker.io", image),
+        };
+        // A project is followed by a repository: `<project>/<repository>[:tag][@digest]`.
+        let project = rest.split_once('/').map(|(project, _)| project);
+        Image {
+            registry: registry_key(first),
+            project,
+        }
+    }
+}
+
+/// A registry as the broker compares it: `host[:port]`, the host lower-cased, `:443` dropped.
+pub fn registry_key(registry: &str) -> String {
+    let lower = registry.to_ascii_lowercase();
+    match lower.strip_suffix(":443") {
+        Some(host) => host.to_owned(),
+        None => lower,
+    }
+}
+
+/// The decision for a verified service account asking to pull `image` from the broker's
+/// Harbor at `registry` (a [`registry_key`]): the first rule that matches the namespace (and
+/// the service account, when it names one) and names the image's project grants pull.
+pub fn decide_kubernetes(
+    rules: &[KubernetesRule],
+    claims: &ServiceAccountClaims,
+    image: &str,
+    registry: &str,
+) -> Result<Grant, Refusal> {
+    let shown = || text::inline(image).into_owned();
+    let parsed = Image::parse(image);
+    if parsed.registry != registry {
+        return Err(Refusal::OtherRegistry {
+            image: shown(),
+            registry: registry.to_owned(),
+        });
+    }
+    let Some(project) = parsed.project else {
+        return Err(Refusal::NoProject { image: shown() });
+    };
+    let service_account = || text::inline(&Qualified(claims).to_string()).into_owned();
+    let mut matching = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, rule)| {
+            rule.namespace == claims.namespace()
+                && rule
+                    .service_account
+                    .as_deref()
+                    .is_none_or(|sa| sa == claims.service_account())
+        })
+        .peekable();
+    if matching.peek().is_none() {
+        return Err(Refusal::NoKubernetesRule {
+            service_account: service_account(),
+        });
+    }
+    match matching.find(|(_, rule)| rule.harbor_project == project) {
+        Some((i, rule)) => Ok(Grant {
+            harbor_project: rule.harbor_project.clone(),
+            access: Access::Pull,
+            rule: i + 1,
+            table: Table::Kubernetes,
+        }),
+        None => Err(Refusal::ProjectNotGranted {
+            service_account: service_account(),
+            harbor_project: text::inline(project).into_owned(),
+        }),
+    }
 }
 
 /// A `project_path` pattern: `*` matches within one path segment (no `/`), `**` matches
@@ -228,6 +347,168 @@ mod tests {
 
     fn id(s: &str) -> Id {
         Id::parse(s).unwrap()
+    }
+
+    fn service_account(ns: &str, sa: &str) -> ServiceAccountClaims {
+        serde_json::from_value(crate::test_keys::kubernetes_claims(
+            "https://k",
+            "a",
+            ns,
+            sa,
+        ))
+        .unwrap()
+    }
+
+    fn kube_rule(ns: &str, sa: Option<&str>, project: &str) -> KubernetesRule {
+        KubernetesRule {
+            namespace: ns.into(),
+            service_account: sa.map(String::from),
+            harbor_project: project.into(),
+        }
+    }
+
+    const HARBOR: &str = "harbor.example.com";
+
+    #[test]
+    fn a_namespace_rule_grants_pull_on_its_project_to_every_service_account() {
+        let rules = [
+            kube_rule("other", None, "ci-images"),
+            kube_rule("ci", None, "base"),
+            kube_rule("ci", None, "ci-images"),
+        ];
+        for sa in ["builder", "default"] {
+            let grant = decide_kubernetes(
+                &rules,
+                &service_account("ci", sa),
+                "harbor.example.com/ci-images/app:1.0",
+                HARBOR,
+            )
+            .unwrap();
+            assert_eq!(
+                grant,
+                Grant {
+                    harbor_project: "ci-images".into(),
+                    access: Access::Pull,
+                    rule: 3,
+                    table: Table::Kubernetes,
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_service_account_rule_matches_that_service_account_only() {
+        let rules = [kube_rule("ci", Some("builder"), "ci-images")];
+        let image = "harbor.example.com/ci-images/app";
+        let grant =
+            decide_kubernetes(&rules, &service_account("ci", "builder"), image, HARBOR).unwrap();
+        assert_eq!(grant.rule, 1);
+        let err = decide_kubernetes(&rules, &service_account("ci", "default"), image, HARBOR)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no [[kubernetes_rules]] entry matches service account ci/default"
+        );
+    }
+
+    #[test]
+    fn another_namespace_is_refused() {
+        let rules = [kube_rule("ci", None, "ci-images")];
+        let err = decide_kubernetes(
+            &rules,
+            &service_account("prod", "builder"),
+            "harbor.example.com/ci-images/app",
+            HARBOR,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Refusal::NoKubernetesRule { .. }), "{err}");
+        assert!(err.to_string().contains("prod/builder"), "{err}");
+    }
+
+    #[test]
+    fn an_ungranted_project_or_another_registry_is_refused() {
+        let rules = [kube_rule("ci", None, "ci-images")];
+        let claims = service_account("ci", "builder");
+        let err = decide_kubernetes(&rules, &claims, "harbor.example.com/secret/app", HARBOR)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no [[kubernetes_rules]] entry grants service account ci/builder Harbor project secret"
+        );
+        for image in [
+            "ci-images/app",
+            "docker.io/ci-images/app",
+            "harbor.example.com:5000/ci-images/app",
+            "evil.example/ci-images/app",
+            "harbor.example.com.evil/ci-images/app",
+        ] {
+            let err = decide_kubernetes(&rules, &claims, image, HARBOR).unwrap_err();
+            assert!(
+                matches!(err, Refusal::OtherRegistry { .. }),
+                "{image}: {err}"
+            );
+            assert!(err.to_string().contains("(harbor.example.com)"), "{err}");
+        }
+    }
+
+    #[test]
+    fn image_forms_are_split_as_a_runtime_does() {
+        let cases: [(&str, &str, Option<&str>); 11] = [
+            ("harbor.example.com/p/app", "harbor.example.com", Some("p")),
+            (
+                "harbor.example.com/p/app:1.0",
+                "harbor.example.com",
+                Some("p"),
+            ),
+            (
+                "HARBOR.example.com:443/p/a/b@sha256:ab",
+                "harbor.example.com",
+                Some("p"),
+            ),
+            (
+                "harbor.example.com:8443/p/app:v",
+                "harbor.example.com:8443",
+                Some("p"),
+            ),
+            ("localhost:5000/p/x", "localhost:5000", Some("p")),
+            ("localhost/p/x", "localhost", Some("p")),
+            ("harbor.example.com/app:1.0", "harbor.example.com", None),
+            (
+                "harbor.example.com/app@sha256:ab",
+                "harbor.example.com",
+                None,
+            ),
+            ("nginx", "docker.io", None),
+            ("library/nginx:1", "docker.io", Some("library")),
+            ("", "docker.io", None),
+        ];
+        for (image, registry, project) in cases {
+            let parsed = Image::parse(image);
+            assert_eq!(parsed.registry, registry, "{image}");
+            assert_eq!(parsed.project, project, "{image}");
+        }
+    }
+
+    #[test]
+    fn an_image_with_no_project_on_the_broker_s_harbor_is_refused() {
+        let rules = [kube_rule("ci", None, "app")];
+        let err = decide_kubernetes(
+            &rules,
+            &service_account("ci", "builder"),
+            "harbor.example.com/app:1.0",
+            HARBOR,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Refusal::NoProject { .. }), "{err}");
+        let port = [kube_rule("ci", None, "p")];
+        let grant = decide_kubernetes(
+            &port,
+            &service_account("ci", "builder"),
+            "harbor.example.com:8443/p/x@sha256:ab",
+            "harbor.example.com:8443",
+        )
+        .unwrap();
+        assert_eq!(grant.harbor_project, "p");
     }
 
     fn rule(selector: Selector, harbor_project: &str, access: Access) -> Rule {

@@ -8,6 +8,10 @@
 //!   body, 401 token (with `WWW-Authenticate: Bearer`), 403 policy, 408 slow body, 413 big
 //!   body, 429 too many robots, 502/503/504 Harbor.
 //! - `DELETE /v1/credentials` with the same bearer: 200 `{"deleted": N}`.
+//! - `POST /v1/kubernetes/credentials` with `Authorization: Bearer <service-account token>`
+//!   and `{"image": "…"}`: the same 201 and refusal codes, a pull robot for the image's
+//!   project; no DELETE (the sweeper ends the robots). 404 when `[kubernetes]` is not set,
+//!   as `/v1/credentials` is when `[gitlab]` is not.
 //! - `GET /healthz` (the process answers), `GET /readyz` (keys loaded and Harbor ready, else
 //!   503 naming which), `GET /metrics` (Prometheus text).
 //! - Anything else: 404, or 405 for a known path; every error is `{"error": "…"}`.
@@ -44,12 +48,14 @@ use crate::keys::KeyStore;
 use crate::metrics::{Endpoint, Metrics, Outcome};
 use harbor_client::broker::Access;
 
-use crate::policy::{self, Rule};
+use crate::kubernetes::ServiceAccountClaims;
+use crate::policy::{self, Grant, KubernetesRule, Rule};
 use crate::robots::{Holder, RobotError, Robots};
 
 /// Everything a request needs, built once.
 pub struct Broker {
-    verifier: TokenVerifier,
+    /// `None` when `[gitlab]` is not set: `/v1/credentials` answers 404.
+    verifier: Option<TokenVerifier>,
     keys: Arc<dyn KeyStore + Send + Sync>,
     rules: Vec<Rule>,
     /// Every distinct `harbor_project` of the rules, where release and sweep look, so a
@@ -60,6 +66,18 @@ pub struct Broker {
     audit: Audit,
     sweep_every: Duration,
     limits: Limits,
+    /// `None` when `[kubernetes]` is not set: `/v1/kubernetes/credentials` answers 404.
+    kubernetes: Option<KubernetesDoor>,
+}
+
+/// What `POST /v1/kubernetes/credentials` needs.
+struct KubernetesDoor {
+    verifier: TokenVerifier,
+    /// The cluster's JWKS, set by [`Broker::with_kubernetes_keys`].
+    keys: Option<Arc<dyn KeyStore + Send + Sync>>,
+    rules: Vec<KubernetesRule>,
+    /// The broker's Harbor as an image names it: `host[:port]` ([`policy::registry_key`]).
+    registry: String,
 }
 
 impl Broker {
@@ -72,11 +90,29 @@ impl Broker {
         metrics: Arc<Metrics>,
         audit: Audit,
     ) -> Result<Broker, ForeignProvider> {
-        let verifier = TokenVerifier::new(&config.gitlab.issuer, &config.gitlab.audience)?;
+        let verifier = config
+            .gitlab
+            .as_ref()
+            .map(|gitlab| TokenVerifier::new(&gitlab.issuer, &gitlab.audience))
+            .transpose()?;
+        let kubernetes = config
+            .kubernetes
+            .as_ref()
+            .map(|k| -> Result<KubernetesDoor, ForeignProvider> {
+                Ok(KubernetesDoor {
+                    verifier: TokenVerifier::new(&k.issuer, &k.audience)?,
+                    keys: None,
+                    rules: config.kubernetes_rules.clone(),
+                    registry: harbor_registry(&config.harbor.url),
+                })
+            })
+            .transpose()?;
         let mut projects: Vec<String> = Vec::new();
-        for rule in &config.rules {
-            if !projects.contains(&rule.harbor_project) {
-                projects.push(rule.harbor_project.clone());
+        let gitlab = config.rules.iter().map(|r| &r.harbor_project);
+        let kube = config.kubernetes_rules.iter().map(|r| &r.harbor_project);
+        for project in gitlab.chain(kube) {
+            if !projects.contains(project) {
+                projects.push(project.clone());
             }
         }
         Ok(Broker {
@@ -89,7 +125,17 @@ impl Broker {
             audit,
             sweep_every: Duration::from_secs(config.robots.sweep_interval_seconds),
             limits: Limits::default(),
+            kubernetes,
         })
+    }
+
+    /// The same broker checking service-account tokens with `keys` (the cluster's JWKS);
+    /// without it, a broker with `[kubernetes]` answers that door with 503.
+    pub fn with_kubernetes_keys(mut self, keys: Arc<dyn KeyStore + Send + Sync>) -> Broker {
+        if let Some(door) = &mut self.kubernetes {
+            door.keys = Some(keys);
+        }
+        self
     }
 
     /// The same broker with other server bounds.
@@ -118,7 +164,10 @@ impl Broker {
 
     /// `POST /v1/credentials` after the headers and body are read. Blocking.
     fn mint(&self, token: &str, body: &[u8]) -> Answer {
-        let claims = match self.verifier.verify(token, self.keys.as_ref()) {
+        let Some(verifier) = &self.verifier else {
+            return not_configured("[gitlab]");
+        };
+        let claims = match verifier.verify(token, self.keys.as_ref()) {
             Ok(claims) => claims,
             Err(e) => return self.token_refused("mint", &e),
         };
@@ -142,10 +191,15 @@ impl Broker {
                 return Answer::error(StatusCode::FORBIDDEN, reason);
             }
         };
-        let mut entry = Entry::new("mint", "granted", "")
+        let entry = Entry::new("mint", "granted", "")
             .job(&claims)
             .grant(asked, &grant);
-        let minted = match self.robots.mint(&grant, Holder::Job(&claims), unix_now()) {
+        self.minted(entry, &grant, Holder::Job(&claims))
+    }
+
+    /// Mints `grant` for `holder` and answers 201 with the robot, or the robot error.
+    fn minted(&self, mut entry: Entry, grant: &Grant, holder: Holder<'_>) -> Answer {
+        let minted = match self.robots.mint(grant, holder, unix_now()) {
             Ok(minted) => minted,
             Err(e) => return self.robot_failed(entry, &e),
         };
@@ -170,9 +224,69 @@ impl Broker {
         )
     }
 
+    /// `POST /v1/kubernetes/credentials` after the headers and body are read. Blocking.
+    fn mint_kubernetes(&self, token: &str, body: &[u8]) -> Answer {
+        const EVENT: &str = "mint";
+        let Some(door) = &self.kubernetes else {
+            return not_configured("[kubernetes]");
+        };
+        let Some(keys) = &door.keys else {
+            return Answer::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the broker was started without the cluster's keys; report this as a bug",
+            );
+        };
+        let claims = match door
+            .verifier
+            .verify_as::<ServiceAccountClaims>(token, keys.as_ref())
+        {
+            Ok(claims) => claims,
+            Err(e) => {
+                let reason = match kubernetes_hint(&e) {
+                    Some(hint) => format!("{e}; {hint}"),
+                    None => e.to_string(),
+                };
+                return self.refused_token(EVENT, reason);
+            }
+        };
+        if let Err(e) = claims.check_subject() {
+            return self.refused_token(
+                EVENT,
+                format!("{e}; the token is not one a Kubernetes API server writes"),
+            );
+        }
+        let mut entry = Entry::new(EVENT, "refused", "").service_account(&claims);
+        let image = match parse_image(body) {
+            Ok(image) => image,
+            Err(reason) => {
+                entry.reason = reason.clone();
+                entry.status = Some(400);
+                self.decided(&entry, Outcome::BadRequest);
+                return Answer::error(StatusCode::BAD_REQUEST, reason);
+            }
+        };
+        entry.image = Some(image.clone());
+        entry.access_asked = Some(Access::Pull.as_str());
+        let grant = match policy::decide_kubernetes(&door.rules, &claims, &image, &door.registry) {
+            Ok(grant) => grant,
+            Err(refusal) => {
+                entry.reason = refusal.to_string();
+                entry.status = Some(403);
+                self.decided(&entry, Outcome::RefusedPolicy);
+                return Answer::error(StatusCode::FORBIDDEN, refusal.to_string());
+            }
+        };
+        entry.outcome = "granted";
+        let entry = entry.grant(Access::Pull, &grant);
+        self.minted(entry, &grant, Holder::ServiceAccount(&claims))
+    }
+
     /// `DELETE /v1/credentials`. Blocking.
     fn release(&self, token: &str) -> Answer {
-        let claims = match self.verifier.verify(token, self.keys.as_ref()) {
+        let Some(verifier) = &self.verifier else {
+            return not_configured("[gitlab]");
+        };
+        let claims = match verifier.verify(token, self.keys.as_ref()) {
             Ok(claims) => claims,
             Err(e) => return self.token_refused("release", &e),
         };
@@ -190,7 +304,10 @@ impl Broker {
     }
 
     fn token_refused(&self, event: &'static str, e: &crate::claims::TokenError) -> Answer {
-        let reason = with_hint(e);
+        self.refused_token(event, with_hint(e))
+    }
+
+    fn refused_token(&self, event: &'static str, reason: String) -> Answer {
         let mut entry = Entry::new(event, "refused", &reason);
         entry.status = Some(401);
         self.decided(&entry, Outcome::RefusedToken);
@@ -255,11 +372,25 @@ impl Broker {
     /// `/readyz`: the keys and Harbor, each named when it is not ready. Blocking.
     fn ready(&self) -> Answer {
         let mut missing = Vec::new();
-        if let Err(e) = self.keys.ready() {
+        if self.verifier.is_some()
+            && let Err(e) = self.keys.ready()
+        {
             missing.push(format!(
                 "the issuer's keys are not loaded: {}",
                 with_hint(&e)
             ));
+        }
+        if let Some(door) = &self.kubernetes {
+            let state = match &door.keys {
+                Some(keys) => keys.ready().map_err(|e| match kubernetes_key_hint(&e) {
+                    Some(hint) => format!("{e}; {hint}"),
+                    None => e.to_string(),
+                }),
+                None => Err("the broker was started without them".into()),
+            };
+            if let Err(e) = state {
+                missing.push(format!("the Kubernetes issuer's keys are not loaded: {e}"));
+            }
         }
         if let Err(e) = self.robots.ready() {
             missing.push(format!("Harbor is not ready: {e}"));
@@ -270,6 +401,61 @@ impl Broker {
             Answer::error(StatusCode::SERVICE_UNAVAILABLE, missing.join("; "))
         }
     }
+}
+
+/// `[harbor] url`'s registry as an image names it: `host[:port]`, [`policy::registry_key`].
+fn harbor_registry(url: &str) -> String {
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    policy::registry_key(rest.split('/').next().unwrap_or_default())
+}
+
+/// A service-account token refusal's hint, naming `[kubernetes]` where the GitLab one names
+/// `[gitlab]`.
+fn kubernetes_hint(e: &crate::claims::TokenError) -> Option<String> {
+    use crate::claims::TokenError;
+    match e {
+        TokenError::Issuer => Some(
+            "[kubernetes] issuer must be the API server's --service-account-issuer exactly".into(),
+        ),
+        TokenError::Audience => Some(
+            "the kubelet's tokenAttributes.serviceAccountTokenAudience must be [kubernetes] \
+             audience"
+                .into(),
+        ),
+        TokenError::Key(e) => kubernetes_key_hint(e),
+        TokenError::Expired | TokenError::NotYetValid | TokenError::IssuedInFuture => {
+            Some("check the clocks of the cluster's nodes and the broker (NTP)".into())
+        }
+        _ => e.hint(),
+    }
+}
+
+fn kubernetes_key_hint(e: &crate::keys::KeyError) -> Option<String> {
+    use crate::keys::KeyError;
+    match e {
+        KeyError::UnknownKid { .. } | KeyError::Cooldown { .. } => Some(
+            "a token of another cluster, or signed by a key the API server no longer publishes: \
+             check [kubernetes] issuer and jwks_url"
+                .into(),
+        ),
+        KeyError::Fetch(_) | KeyError::Stale => Some(
+            "check that the broker reaches the cluster's keys ([kubernetes] jwks_url, or the \
+             issuer's OIDC discovery) and trusts its certificate ([kubernetes] ca_file)"
+                .into(),
+        ),
+        KeyError::Parse(_) => None,
+    }
+}
+
+/// The 404 of an endpoint whose config table is not set.
+fn not_configured(table: &str) -> Answer {
+    Answer::error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "this endpoint is off: {table} is not configured in this broker's config; add it to \
+             serve it"
+        ),
+    )
 }
 
 /// A problem's text with its hint, as one line.
@@ -312,6 +498,41 @@ fn parse_ask(body: &[u8]) -> Result<Access, String> {
                 .collect::<String>()
         )),
     }
+}
+
+/// The Kubernetes request body: `{"image": "…"}`, nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageAsk {
+    image: String,
+}
+
+const IMAGE_SHAPE: &str =
+    r#"send {"image": "<the image as the kubelet names it>"} with Content-Type: application/json"#;
+
+fn parse_image(body: &[u8]) -> Result<String, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(format!("the request has no body; {IMAGE_SHAPE}"));
+    }
+    let image = match serde_json::from_slice::<ImageAsk>(body) {
+        Ok(ImageAsk { image }) => image,
+        Err(e) => {
+            return Err(format!(
+                "the request body is not one the broker takes ({}); {IMAGE_SHAPE}",
+                text::inline(&e.to_string())
+                    .chars()
+                    .take(160)
+                    .collect::<String>()
+            ));
+        }
+    };
+    if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "the image {:?} is empty or has a space or a control character; {IMAGE_SHAPE}",
+            text::inline(&image)
+        ));
+    }
+    Ok(image)
 }
 
 /// What a blocking handler answers, turned into a response on the async side.
@@ -367,19 +588,53 @@ impl IntoResponse for Answer {
     }
 }
 
+/// What a door's bearer is, for the 401 of a missing or wrong header.
+#[derive(Clone, Copy)]
+enum Door {
+    Gitlab,
+    Kubernetes,
+}
+
+impl Door {
+    fn token(self) -> &'static str {
+        match self {
+            Door::Gitlab => "the job's id_token",
+            Door::Kubernetes => "the pod's service-account token",
+        }
+    }
+
+    fn where_from(self) -> &'static str {
+        match self {
+            Door::Gitlab => "HARBOR_ID_TOKEN, declared under id_tokens in .gitlab-ci.yml",
+            Door::Kubernetes => {
+                "the kubelet's serviceAccountToken, asked for by tokenAttributes in the \
+                 CredentialProviderConfig"
+            }
+        }
+    }
+
+    fn shape(self) -> &'static str {
+        match self {
+            Door::Gitlab => BODY_SHAPE,
+            Door::Kubernetes => IMAGE_SHAPE,
+        }
+    }
+}
+
 /// The bearer token of `Authorization`, or the 401 that says what is wrong with the header.
-fn bearer(headers: &HeaderMap) -> Result<String, String> {
+fn bearer(headers: &HeaderMap, door: Door) -> Result<String, String> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(
-            "the request has no Authorization header; send Authorization: Bearer <the job's \
-             id_token> (HARBOR_ID_TOKEN, declared under id_tokens in .gitlab-ci.yml)"
-                .into(),
-        );
+        return Err(format!(
+            "the request has no Authorization header; send Authorization: Bearer <{}> ({})",
+            door.token(),
+            door.where_from()
+        ));
     };
     let not_bearer = || {
-        "the Authorization header is not a Bearer token; send Authorization: Bearer <the \
-         job's id_token>"
-            .to_owned()
+        format!(
+            "the Authorization header is not a Bearer token; send Authorization: Bearer <{}>",
+            door.token()
+        )
     };
     let value = value.to_str().map_err(|_| not_bearer())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(not_bearer)?;
@@ -404,12 +659,17 @@ async fn blocking(f: impl FnOnce() -> Answer + Send + 'static) -> Response {
 }
 
 /// Reads a body of at most `limits.max_body_bytes` within `limits.header_read_timeout`.
-async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Answer> {
+async fn read_body(
+    limits: &Limits,
+    headers: &HeaderMap,
+    body: Body,
+    shape: &str,
+) -> Result<Vec<u8>, Answer> {
     let too_big = || {
         Answer::error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "the request body is larger than {} bytes; {BODY_SHAPE}",
+                "the request body is larger than {} bytes; {shape}",
                 limits.max_body_bytes
             ),
         )
@@ -427,7 +687,7 @@ async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<V
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_big()),
         Ok(Err(_)) => Err(Answer::error(
             StatusCode::BAD_REQUEST,
-            format!("the request body could not be read; {BODY_SHAPE}"),
+            format!("the request body could not be read; {shape}"),
         )),
         Err(_) => Err(Answer::error(
             StatusCode::REQUEST_TIMEOUT,
@@ -444,25 +704,59 @@ async fn post_credentials(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let token = match bearer(&headers) {
-        Ok(token) => token,
-        Err(reason) => return refuse_header(&broker, "mint", reason),
+    if broker.verifier.is_none() {
+        return not_configured("[gitlab]").into_response();
+    }
+    let (token, body) = match bearer_and_body(&broker, Door::Gitlab, &headers, body).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
-    let body = match read_body(&broker.limits, &headers, body).await {
-        Ok(body) => body,
+    blocking(move || broker.mint(&token, &body)).await
+}
+
+async fn post_kubernetes_credentials(
+    State(broker): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if broker.kubernetes.is_none() {
+        return not_configured("[kubernetes]").into_response();
+    }
+    let (token, body) = match bearer_and_body(&broker, Door::Kubernetes, &headers, body).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    blocking(move || broker.mint_kubernetes(&token, &body)).await
+}
+
+/// A POST's bearer and body, or the audited 401, 400, 408 or 413.
+async fn bearer_and_body(
+    broker: &Broker,
+    door: Door,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(String, Vec<u8>), Response> {
+    let token = match bearer(headers, door) {
+        Ok(token) => token,
+        Err(reason) => return Err(refuse_header(broker, "mint", reason)),
+    };
+    match read_body(&broker.limits, headers, body, door.shape()).await {
+        Ok(body) => Ok((token, body)),
         Err(answer) => {
             let reason = answer.body["error"].as_str().unwrap_or_default().to_owned();
             let mut entry = Entry::new("mint", "refused", reason);
             entry.status = Some(answer.status.as_u16());
             broker.decided(&entry, Outcome::BadRequest);
-            return answer.into_response();
+            Err(answer.into_response())
         }
-    };
-    blocking(move || broker.mint(&token, &body)).await
+    }
 }
 
 async fn delete_credentials(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
-    match bearer(&headers) {
+    if broker.verifier.is_none() {
+        return not_configured("[gitlab]").into_response();
+    }
+    match bearer(&headers, Door::Gitlab) {
         Ok(token) => blocking(move || broker.release(&token)).await,
         Err(reason) => refuse_header(&broker, "release", reason),
     }
@@ -495,8 +789,8 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
         .into_response()
 }
 
-const ENDPOINTS: &str =
-    "the broker serves POST and DELETE /v1/credentials, GET /healthz, /readyz and /metrics";
+const ENDPOINTS: &str = "the broker serves POST and DELETE /v1/credentials, POST \
+     /v1/kubernetes/credentials, GET /healthz, /readyz and /metrics";
 
 async fn not_found() -> Response {
     Answer::error(
@@ -544,6 +838,10 @@ pub fn router(broker: Arc<Broker>) -> Router {
             post(post_credentials)
                 .delete(delete_credentials)
                 .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/kubernetes/credentials",
+            post(post_kubernetes_credentials).fallback(method_not_allowed),
         )
         .route("/healthz", get(healthz).fallback(method_not_allowed))
         .route("/readyz", get(readyz).fallback(method_not_allowed))

@@ -16,7 +16,7 @@ use crate::audit::Audit;
 use crate::config::Config;
 use crate::http;
 use crate::issuer::HttpsJwks;
-use crate::keys::{Jwks, KeyStore, SystemClock};
+use crate::keys::{Jwks, KeyError, KeyStore, SystemClock};
 use crate::metrics::{CountedFetch, Metrics};
 use crate::robots::Robots;
 use crate::server::{self, Broker};
@@ -39,18 +39,40 @@ pub fn run(config: &Config, robots: Arc<dyn Robots>) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(Metrics::new());
     // reqwest's blocking client runs its own runtime: built here, before the server's.
-    let fetcher = HttpsJwks::new(&config.gitlab).map_err(|e| with_hint(&e))?;
-    let keys = Arc::new(Jwks::new(
-        CountedFetch {
-            inner: fetcher,
-            metrics: metrics.clone(),
-        },
-        SystemClock,
-    ));
-    // Loaded now so the first job does not wait for it; a failure is /readyz's to report.
-    let _ = keys.ready();
-    let broker = Broker::new(config, keys, robots, metrics, Audit::stdout())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cached = |fetcher: HttpsJwks| -> Arc<dyn KeyStore + Send + Sync> {
+        let keys = Arc::new(Jwks::new(
+            CountedFetch {
+                inner: fetcher,
+                metrics: metrics.clone(),
+            },
+            SystemClock,
+        ));
+        // Loaded now so the first request does not wait for it; a failure is /readyz's to
+        // report.
+        let _ = keys.ready();
+        keys
+    };
+    let gitlab_keys = match &config.gitlab {
+        Some(gitlab) => cached(HttpsJwks::new(gitlab).map_err(|e| with_hint(&e))?),
+        None => Arc::new(NoGitlab),
+    };
+    let kubernetes_keys = match &config.kubernetes {
+        Some(kubernetes) => Some(cached(
+            HttpsJwks::kubernetes(kubernetes).map_err(|e| with_hint(&e))?,
+        )),
+        None => None,
+    };
+    let mut broker = Broker::new(
+        config,
+        gitlab_keys,
+        robots,
+        metrics.clone(),
+        Audit::stdout(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(keys) = kubernetes_keys {
+        broker = broker.with_kubernetes_keys(keys);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("harbor-broker")
@@ -67,6 +89,16 @@ pub fn run(config: &Config, robots: Arc<dyn Robots>) -> anyhow::Result<()> {
     // process does not wait for it past this one.
     runtime.shutdown_timeout(LEFTOVER_GRACE);
     served
+}
+
+/// The GitLab key store of a broker without `[gitlab]`: its door answers 404 before any
+/// token is checked, so this is never asked; if it were, it holds no key.
+struct NoGitlab;
+
+impl KeyStore for NoGitlab {
+    fn key(&self, _kid: &str) -> Result<jsonwebtoken::DecodingKey, KeyError> {
+        Err(KeyError::Fetch("[gitlab] is not configured".into()))
+    }
 }
 
 /// How long blocking work left after the server stopped may hold the process.
@@ -140,6 +172,32 @@ access = ["pull"]
         let shown = format!("{err:#}");
         assert!(
             shown.contains("[gitlab] ca_file") && shown.contains("hint:"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_kubernetes_only_broker_with_a_ca_file_that_does_not_load_names_its_key() {
+        let config = crate::config::parse(
+            r#"listen = "127.0.0.1:0"
+[harbor]
+url = "https://harbor.example.com"
+username = "admin"
+password_file = "/nonexistent"
+[robots]
+ttl_seconds = 3600
+sweep_interval_seconds = 60
+[kubernetes]
+issuer = "https://127.0.0.1:1"
+audience = "harbor-broker"
+ca_file = "/nonexistent/kubernetes-ca.crt"
+"#,
+        )
+        .unwrap();
+        let err = run(&config, Arc::new(NoHarbor)).unwrap_err();
+        let shown = format!("{err:#}");
+        assert!(
+            shown.contains("[kubernetes] ca_file") && shown.contains("kubernetes-ca.crt"),
             "{shown}"
         );
     }

@@ -60,6 +60,26 @@ pub fn gitlab_claims(issuer: &str, audience: &str) -> Value {
     })
 }
 
+/// The claims a Kubernetes API server puts in a pod-bound service-account token (as the
+/// kubelet requests one for a credential provider): service account `ns`/`sa`, pod
+/// `builder-0`, node `node-1`, valid for ten minutes from now.
+pub fn kubernetes_claims(issuer: &str, audience: &str, ns: &str, sa: &str) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    json!({
+        "aud": [audience], "exp": now + 600, "iat": now, "iss": issuer,
+        "jti": "0b1e3c55-1d1f-4c57-9d5e-5a4c0f7b2e11",
+        "kubernetes.io": {
+            "namespace": ns,
+            "node": {"name": "node-1", "uid": "6f0c2a8e-0000-4000-8000-000000000001"},
+            "pod": {"name": "builder-0", "uid": "6f0c2a8e-0000-4000-8000-000000000002"},
+            "serviceaccount": {"name": sa, "uid": "6f0c2a8e-0000-4000-8000-000000000003"},
+        },
+        "nbf": now, "sub": format!("system:serviceaccount:{ns}:{sa}"),
+    })
+}
+
 /// `header.claims` base64url-encoded, unsigned.
 pub fn signing_input(header: &Value, claims: &Value) -> String {
     format!(

@@ -85,9 +85,11 @@ fn the_example_s_commented_out_keys_parse_when_written_in() {
         .collect();
     assert_eq!(written_in, 3, "jwks_url and both ca_file keys");
     let config = parsed(&uncommented);
-    assert!(config.gitlab.ca_file.is_some() && config.harbor.ca_file.is_some());
+    let gitlab = config.gitlab.expect("the example sets [gitlab]");
+    assert!(gitlab.ca_file.is_some() && config.harbor.ca_file.is_some());
     // The example's jwks_url is the default it stands for.
-    assert_eq!(config.gitlab.jwks_url, parsed(&source).gitlab.jwks_url);
+    let default = parsed(&source).gitlab.expect("the example sets [gitlab]");
+    assert_eq!(gitlab.jwks_url, default.jwks_url);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! why). Every refusal of the contract, the 201 shape, release, readiness, metrics, the audit
 //! line, the sweeper, slow clients and shutdown.
 
+mod kubernetes;
 mod support;
 
 use std::io::{Read, Write};

@@ -24,7 +24,7 @@ use harbor_broker::metrics::{CountedFetch, Metrics};
 use harbor_broker::policy::Grant;
 use harbor_broker::robots::{Holder, Minted, RobotError, Robots, Swept};
 use harbor_broker::server::{self, Broker};
-use harbor_broker::test_keys::{self, A};
+use harbor_broker::test_keys::{self, A, B};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer as CaIssuer,
     KeyPair, KeyUsagePurpose,
@@ -35,6 +35,11 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 pub const AUDIENCE: &str = "https://harbor-broker.example.com";
+/// The audience of the test cluster's service-account tokens.
+pub const KUBERNETES_AUDIENCE: &str = "harbor-broker";
+/// The path under the test issuer's URL where the test cluster's issuer lives: its
+/// discovery document and its JWKS (of key b, kid `kb`).
+pub const KUBERNETES_PATH: &str = "/k8s";
 
 /// A CA and a server certificate for 127.0.0.1, as PEM files in a temporary directory.
 pub struct Pki {
@@ -104,6 +109,11 @@ pub struct IssuerState {
     pub cache_control: Option<String>,
     pub location: Option<String>,
     pub hits: usize,
+    /// The cluster's discovery document; `None`: the one for this issuer.
+    pub discovery: Option<Value>,
+    /// The cluster's JWKS.
+    pub kubernetes_jwks: Vec<u8>,
+    pub discovery_hits: usize,
 }
 
 /// A test GitLab: `GET /oauth/discovery/keys` over HTTPS.
@@ -145,6 +155,44 @@ async fn serve_keys(State(state): State<Arc<Mutex<IssuerState>>>) -> Response {
     (state.status, headers, state.body.clone()).into_response()
 }
 
+/// The test cluster's discovery document: its issuer and jwks_uri under this issuer's URL,
+/// or what the test set.
+async fn serve_discovery(
+    State(state): State<Arc<Mutex<IssuerState>>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    state.discovery_hits += 1;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let issuer = format!("https://{host}{KUBERNETES_PATH}");
+    let document = state.discovery.clone().unwrap_or_else(|| {
+        json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/openid/v1/jwks"),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        })
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.to_string(),
+    )
+        .into_response()
+}
+
+async fn serve_kubernetes_keys(State(state): State<Arc<Mutex<IssuerState>>>) -> Response {
+    let state = state.lock().unwrap();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.kubernetes_jwks.clone(),
+    )
+        .into_response()
+}
+
 /// Time the test moves by hand, shared with the key cache.
 #[derive(Clone)]
 pub struct TestClock(pub Arc<Mutex<Instant>>);
@@ -165,6 +213,8 @@ impl Clock for TestClock {
 #[derive(Clone, Debug)]
 pub enum Fail {
     TooMany,
+    /// A service account's limit.
+    TooManyForServiceAccount,
     BadGateway,
     Unavailable,
     Timeout,
@@ -178,6 +228,11 @@ impl Fail {
                 holder: "job 5005".into(),
                 live: 3,
                 fix: harbor_broker::robots::JOB_FIX,
+            },
+            Fail::TooManyForServiceAccount => RobotError::TooMany {
+                holder: "service account ci/builder".into(),
+                live: 3,
+                fix: harbor_broker::robots::SERVICE_ACCOUNT_FIX,
             },
             Fail::BadGateway => RobotError::BadGateway { reason },
             Fail::Unavailable => RobotError::Unavailable { reason },
@@ -321,8 +376,35 @@ pub struct TestBroker {
 }
 
 /// The config of a test broker: rule 1 grants push on team-app to project 42, rule 2 pull on
-/// team to namespace 7.
+/// team to namespace 7; with `kubernetes`, the test cluster's issuer under the test issuer's
+/// URL (keys by discovery), Kubernetes rule 1 grants pull on ci-images to ci/builder, rule 2
+/// on base to every service account of namespace build.
 pub fn config_text(issuer: &str, ca: &std::path::Path) -> String {
+    gitlab_config_text(issuer, ca)
+}
+
+fn kubernetes_config_text(issuer: &str, ca: &std::path::Path) -> String {
+    format!(
+        r#"
+[kubernetes]
+issuer = "{issuer}{KUBERNETES_PATH}"
+audience = "{KUBERNETES_AUDIENCE}"
+ca_file = "{}"
+
+[[kubernetes_rules]]
+namespace = "ci"
+service_account = "builder"
+harbor_project = "ci-images"
+
+[[kubernetes_rules]]
+namespace = "build"
+harbor_project = "base"
+"#,
+        ca.display()
+    )
+}
+
+fn gitlab_config_text(issuer: &str, ca: &std::path::Path) -> String {
     format!(
         r#"
 listen = "127.0.0.1:0"
@@ -358,6 +440,8 @@ access = ["pull"]
 pub struct Options {
     pub limits: Limits,
     pub sweep_every: Duration,
+    /// Whether the config has `[kubernetes]` and its rules.
+    pub kubernetes: bool,
 }
 
 impl Default for Options {
@@ -368,6 +452,7 @@ impl Default for Options {
                 ..Limits::default()
             },
             sweep_every: Duration::from_secs(3600),
+            kubernetes: false,
         }
     }
 }
@@ -390,6 +475,9 @@ impl TestBroker {
             cache_control: Some("max-age=86400".into()),
             location: None,
             hits: 0,
+            discovery: None,
+            kubernetes_jwks: test_keys::jwks(&[(B, "kb")]),
+            discovery_hits: 0,
         }));
         let issuer_tls = http::tls_acceptor(&pki.cert, &pki.key).unwrap();
         let issuer_listener = runtime
@@ -398,6 +486,14 @@ impl TestBroker {
         let issuer_url = format!("https://{}", issuer_listener.local_addr().unwrap());
         let issuer_router = Router::new()
             .route("/oauth/discovery/keys", get(serve_keys))
+            .route(
+                &format!("{KUBERNETES_PATH}/.well-known/openid-configuration"),
+                get(serve_discovery),
+            )
+            .route(
+                &format!("{KUBERNETES_PATH}/openid/v1/jwks"),
+                get(serve_kubernetes_keys),
+            )
             .with_state(state.clone());
         runtime.spawn(http::serve(
             issuer_router,
@@ -411,14 +507,19 @@ impl TestBroker {
             state,
         };
 
-        let config: Config = config::parse(&config_text(&issuer.url, &pki.ca)).unwrap();
+        let mut text = config_text(&issuer.url, &pki.ca);
+        if options.kubernetes {
+            text.push_str(&kubernetes_config_text(&issuer.url, &pki.ca));
+        }
+        let config: Config = config::parse(&text).unwrap();
         let metrics = Arc::new(Metrics::new());
         let clock = TestClock(Arc::new(Mutex::new(Instant::now())));
         let fetcher = CountedFetch {
-            inner: HttpsJwks::new(&config.gitlab).unwrap(),
+            inner: HttpsJwks::new(config.gitlab.as_ref().unwrap()).unwrap(),
             metrics: metrics.clone(),
         };
         let keys = Arc::new(Jwks::new(fetcher, clock.clone()));
+        let metrics_of_kubernetes = metrics.clone();
         let robots = Recorder::default();
         let audit = Lines::default();
         let broker = Broker::new(
@@ -431,6 +532,16 @@ impl TestBroker {
         .unwrap()
         .with_limits(options.limits)
         .with_sweep_every(options.sweep_every);
+        let broker = match &config.kubernetes {
+            Some(kubernetes) => {
+                let fetcher = CountedFetch {
+                    inner: HttpsJwks::kubernetes(kubernetes).unwrap(),
+                    metrics: metrics_of_kubernetes.clone(),
+                };
+                broker.with_kubernetes_keys(Arc::new(Jwks::new(fetcher, clock.clone())))
+            }
+            None => broker,
+        };
         let broker = Arc::new(broker);
         let tls = http::tls_acceptor(&pki.cert, &pki.key).unwrap();
         let listener = runtime
@@ -470,9 +581,14 @@ impl TestBroker {
     /// `POST /v1/credentials` with `token` (when given) and `body`: the status, the
     /// `WWW-Authenticate` header and the body as JSON.
     pub fn post(&self, token: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
+        self.post_to("/v1/credentials", token, body)
+    }
+
+    /// `POST path` with `token` (when given) and `body`.
+    fn post_to(&self, path: &str, token: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
         let mut request = self
             .client
-            .post(format!("{}/v1/credentials", self.url))
+            .post(format!("{}{path}", self.url))
             .header("Content-Type", "application/json")
             .body(body.to_owned());
         if let Some(token) = token {
@@ -568,5 +684,21 @@ impl TestBroker {
         let mut claims = claims(&self.issuer.url);
         f(&mut claims);
         token_with(A, "a", &claims)
+    }
+}
+
+impl TestBroker {
+    /// A service-account token of `ns`/`sa` as the test cluster signs it, with `f` applied
+    /// to its claims.
+    pub fn kubernetes_token(&self, ns: &str, sa: &str, f: impl FnOnce(&mut Value)) -> String {
+        let issuer = format!("{}{KUBERNETES_PATH}", self.issuer.url);
+        let mut claims = test_keys::kubernetes_claims(&issuer, KUBERNETES_AUDIENCE, ns, sa);
+        f(&mut claims);
+        token_with(B, "kb", &claims)
+    }
+
+    /// `POST /v1/kubernetes/credentials` with `token` (when given) and `body`.
+    pub fn post_kubernetes(&self, token: Option<&str>, body: &str) -> (u16, Option<String>, Value) {
+        self.post_to("/v1/kubernetes/credentials", token, body)
     }
 }
