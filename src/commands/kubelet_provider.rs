@@ -151,7 +151,13 @@ fn federated(env: &Env, request: &Request, image: &ImageLocation) -> Result<Resp
     let mut response = Response::empty();
     response.cache_seconds = Some(kubelet::cache_seconds(granted.expires_at, now));
     response.auth.insert(
-        format!("{}/{}", served.registry, granted.project),
+        // Spelled as the image writes its registry and project: the kubelet matches keys
+        // to images as written (kubelet::ImageLocation::written).
+        format!(
+            "{}/{}",
+            image.written,
+            image.project.as_deref().unwrap_or(&granted.project)
+        ),
         AuthConfig {
             username: granted.username,
             password: granted.password,

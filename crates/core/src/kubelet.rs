@@ -130,6 +130,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageLocation {
     pub registry: Registry,
+    /// The registry part exactly as the image writes it (`Harbor.Example.NET:443`): the
+    /// `auth` key must be spelled so, because the kubelet matches a key's host and port to
+    /// the image's as written (`keyring.go`'s `URLsMatch`: an image's `:443` does not match a
+    /// key without a port). Empty for Docker Hub.
+    pub written: String,
     pub project: Option<String>,
 }
 
@@ -155,6 +160,7 @@ pub fn locate_image(image: &str) -> Result<ImageLocation, RequestError> {
             return Ok(ImageLocation {
                 registry: Registry::parse(crate::address::DOCKER_HUB)
                     .map_err(|e| bad(e.to_string()))?,
+                written: String::new(),
                 project: None,
             });
         }
@@ -166,7 +172,11 @@ pub fn locate_image(image: &str) -> Result<ImageLocation, RequestError> {
         .split_once('/')
         .map(|(p, _)| p.to_owned())
         .filter(|p| !p.is_empty());
-    Ok(ImageLocation { registry, project })
+    Ok(ImageLocation {
+        registry,
+        written: name.split('/').next().unwrap_or("").to_owned(),
+        project,
+    })
 }
 
 /// A user name and password for one `auth` key.
@@ -208,7 +218,10 @@ impl Response {
             out.push_str(",\"cacheDuration\":");
             go_string(&mut out, &go_duration(s));
         }
-        out.push_str(",\"auth\":{");
+        // `auth` is `omitempty` in the v1 type: Go writes no key for an empty map.
+        if !self.auth.is_empty() {
+            out.push_str(",\"auth\":{");
+        }
         for (n, (key, auth)) in self.auth.iter().enumerate() {
             if n > 0 {
                 out.push(',');
@@ -220,7 +233,10 @@ impl Response {
             go_string(&mut out, auth.password.expose_secret());
             out.push('}');
         }
-        out.push_str("}}\n");
+        if !self.auth.is_empty() {
+            out.push('}');
+        }
+        out.push_str("}\n");
         out
     }
 }
@@ -283,9 +299,9 @@ impl Problem for StaticError {
     }
 }
 
-/// The static mode: the runner-side config's robot for the image's registry, keyed
-/// `host[:port]` with no cache duration; an empty answer for a registry it does not list (or no
-/// config at all). Reads the config and its password source, nothing else.
+/// The static mode: the runner-side config's robot for the image's registry, keyed by the
+/// registry part as the image writes it, with no cache duration; an empty answer for a
+/// registry it does not list (or no config at all). Reads the config and its password source, nothing else.
 pub fn static_answer(image: &ImageLocation, env: &Env) -> Result<Response, StaticError> {
     if image.registry.is_docker_hub() {
         return Ok(Response::empty());
@@ -303,7 +319,7 @@ pub fn static_answer(image: &ImageLocation, env: &Env) -> Result<Response, Stati
     };
     let mut auth = BTreeMap::new();
     auth.insert(
-        image.registry.as_str().to_owned(),
+        image.written.clone(),
         AuthConfig {
             username: credentials.username,
             password: credentials.secret,
@@ -417,7 +433,7 @@ mod tests {
         );
         assert_eq!(
             Response::empty().to_json(),
-            "{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"cacheKeyType\":\"Registry\",\"auth\":{}}\n"
+            "{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"cacheKeyType\":\"Registry\"}\n"
         );
     }
 
@@ -471,7 +487,7 @@ mod tests {
         let listed = answer("harbor.example.net:443/p/a:1");
         assert!(
             listed.contains(
-                "\"harbor.example.net\":{\"username\":\"robot$pull\",\"password\":\"PW\"}"
+                "\"harbor.example.net:443\":{\"username\":\"robot$pull\",\"password\":\"PW\"}"
             ),
             "{listed}"
         );
