@@ -93,6 +93,51 @@ fn the_example_s_commented_out_keys_parse_when_written_in() {
 }
 
 #[test]
+fn the_example_s_kubernetes_option_parses_when_turned_on() {
+    // As its comment says: one "# " off each line of the block after its heading.
+    let source = example();
+    let start = source
+        .find("# [kubernetes]\n")
+        .expect("the example carries the [kubernetes] option");
+    let block: String = source[start..]
+        .lines()
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#'))
+            )
+        })
+        .collect();
+    let config = parsed(&format!("{}{block}", &source[..start]));
+    let kubernetes = config.kubernetes.expect("[kubernetes] is on");
+    assert_eq!(
+        kubernetes.issuer,
+        "https://kubernetes.default.svc.cluster.local"
+    );
+    assert_eq!(kubernetes.audience, "harbor-broker");
+    // Its optional keys stay commented: discovery and the system store.
+    assert!(kubernetes.jwks_url.is_none() && kubernetes.ca_file.is_none());
+    let rules: Vec<_> = config
+        .kubernetes_rules
+        .iter()
+        .map(|r| {
+            (
+                r.namespace.as_str(),
+                r.service_account.as_deref(),
+                r.harbor_project.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("ci", Some("builder"), "ci-images"),
+            ("web", None, "platform")
+        ]
+    );
+}
+
+#[test]
 fn the_config_map_carries_the_example_word_for_word() {
     let shipped = block_scalar(
         &read("deploy/kubernetes/configmap.yaml"),
