@@ -434,6 +434,7 @@ fn the_broker_tarball_holds_a_static_binary_that_runs_in_an_empty_root() {
         "LICENSE-MIT",
         "LICENSE-APACHE",
         "docs/broker.md",
+        "docs/kubernetes.md",
     ] {
         assert!(dir.join(f).is_file(), "{f} in the tarball");
     }
