@@ -43,7 +43,9 @@
 //!   for its id_token, served as a job robot is, and its release.
 //! - [`cli`] → client_config: argv to a command.
 //! - [`commands`] → any of the above: one driver per subcommand (`doctor`, `pre-build`,
-//!   `post-build`, `configure`, `robots prune`, `install-hooks`).
+//!   `post-build`, `configure`, `robots prune`, `install-hooks`, `kubelet-credential-provider`:
+//!   the core's `kubelet` answers its static mode, the Harbor client's broker call its federated
+//!   one).
 //! - `fuzz` (the `fuzzing` feature only, never in a release build): the entry point of each
 //!   fuzz target (fuzz/), one per parser of outside input.
 //!
