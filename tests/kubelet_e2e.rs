@@ -4,7 +4,9 @@
 //! real `harbor-broker` process with `[kubernetes]` (the Kubernetes issuer double found by
 //! discovery, its CA) and the Harbor double with its real registry; the credentials it answers
 //! are then used by skopeo, through a 0600 `--authfile`, never argv. Every refusal is the real
-//! broker's own. No output may show a service-account token, a robot's secret or a password.
+//! broker's own. The robots' sweep is the broker library's, driven with a clock past their
+//! expiry (the process's sweeper waits `ttl_seconds`). No output may show a service-account
+//! token, a robot's secret or a password.
 //! The rig runs the `harbor-broker` beside the helper in the target directory: `cargo test
 //! --workspace` builds it; with `--test tests` alone, run `cargo build -p harbor-broker` first.
 
@@ -12,7 +14,9 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use harbor_broker::robots::Robots as _;
 
 use harbor_double::PodClaims;
 use serde_json::{Value, json};
@@ -278,7 +282,7 @@ fn a_pods_token_gets_a_pull_only_robot_for_the_images_project_and_skopeo_pulls_w
 }
 
 #[test]
-fn the_brokers_refusals_reach_the_kubelet_as_one_line_with_its_reason() {
+fn the_brokers_refusals_reach_the_kubelet_as_one_line_and_a_sweep_ends_the_robots() {
     let (mut t, rig, broker) = setup("kubelet-e2e-refusals");
     let env = federated_env(&rig, &broker);
     let image = rig.image(IMAGE);
@@ -305,7 +309,7 @@ fn the_brokers_refusals_reach_the_kubelet_as_one_line_with_its_reason() {
         ),
         (
             issuer.foreign_token(&pod),
-            "harbor-broker refused the pod's service-account token: ",
+            "harbor-broker refused the pod's service-account token: \"the token's signing key (kid ",
         ),
     ];
     for (token, reason) in &cases {
@@ -341,6 +345,30 @@ fn the_brokers_refusals_reach_the_kubelet_as_one_line_with_its_reason() {
     for (token, _) in &cases {
         assert!(!output.contains(token.as_str()));
     }
+
+    // Nothing releases them: a sweep past their expiry ends all four. The real sweeper waits
+    // ttl_seconds (300 s at least), so this runs what its loop runs, `Robots::sweep`, on a
+    // client made from the same [harbor] settings, with the clock moved past the ttl.
+    let minted = || -> Vec<String> {
+        let robots = rig.harbor.robots().into_iter().map(|r| r.name);
+        robots.filter(|n| n.starts_with("robot$proj+hk-")).collect()
+    };
+    assert_eq!(minted().len(), 4, "{:?}", minted());
+    let config = harbor_broker::config::Harbor {
+        url: rig.harbor.url(),
+        username: "admin".to_owned(),
+        password_file: broker.dir.join("harbor-password"),
+        ca_file: Some(rig.harbor.ca_file()),
+    };
+    let ttl = rig.admin_config().ttl_seconds;
+    let robots =
+        harbor_broker::harbor::connect_with(&config, ttl, Duration::from_secs(10)).unwrap();
+    let projects = ["proj".to_owned()];
+    let early = robots.sweep(&projects, now()).unwrap();
+    assert_eq!(early.deleted, 0, "none has ended yet");
+    let swept = robots.sweep(&projects, now() + ttl as i64 + 1).unwrap();
+    assert_eq!((swept.deleted, swept.failed), (4, 0));
+    assert!(minted().is_empty(), "{:?}", minted());
     t.scan_files(&[]);
 }
 
