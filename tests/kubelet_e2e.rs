@@ -14,13 +14,13 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use harbor_broker::robots::Robots as _;
-
 use harbor_double::PodClaims;
 use serde_json::{Value, json};
 
+use crate::util::kubelet::{assert_refused, go_seconds, now, request};
 use crate::util::{BIN, Out, TestEnv, base64, require, run_with_stdin};
 
 use crate::util::rig::{Broker, Rig};
@@ -74,20 +74,19 @@ fn authfile(t: &TestEnv, name: &str, key: &str, user: &str, password: &str) -> S
     let path = t.path(name);
     let _ = fs::remove_file(&path);
     let auth = base64(format!("{user}:{password}").as_bytes());
+    write_secret(&path, &json!({"auths": {key: {"auth": auth}}}));
+    path.display().to_string()
+}
+
+/// Writes `value` to a new file that is 0600 from its creation (it holds a secret).
+fn write_secret(path: &Path, value: &Value) {
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| {
-            f.write_all(
-                json!({"auths": {key: {"auth": auth}}})
-                    .to_string()
-                    .as_bytes(),
-            )
-        })
+        .open(path)
+        .and_then(|mut f| f.write_all(value.to_string().as_bytes()))
         .unwrap();
-    path.display().to_string()
 }
 
 /// Runs skopeo in the test's confined environment; fails on a registered secret in its output.
@@ -108,16 +107,6 @@ fn pull(t: &TestEnv, auth: &str, image: &str, into: &str) -> Out {
             &format!("docker://{image}"),
             &format!("oci:{}:v1", t.path(into).display()),
         ],
-    )
-}
-
-/// The v1 request as the kubelet encodes it (Go's encoding/json: field order, a final newline).
-fn request(image: &str, token: Option<&str>) -> String {
-    let token = token
-        .map(|t| format!(",\"serviceAccountToken\":\"{t}\""))
-        .unwrap_or_default();
-    format!(
-        "{{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"image\":\"{image}\"{token}}}\n"
     )
 }
 
@@ -148,36 +137,6 @@ fn federated_env(rig: &Rig, broker: &Broker) -> Vec<(&'static str, String)> {
             rig.harbor.ca_file().display().to_string(),
         ),
     ]
-}
-
-/// A failure as the kubelet must see it: exit 1, nothing on stdout, one line on stderr.
-fn assert_refused(out: &Out, holds: &str) {
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert_eq!(out.stdout, "", "{out:?}");
-    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
-    assert!(out.stderr.contains(holds), "expected {holds:?} in {out:?}");
-}
-
-/// Seconds in a Go `time.Duration.String()` of whole seconds: `"4m0s"`, `"1h0m0s"`, `"0s"`.
-fn go_seconds(d: &str) -> i64 {
-    let (mut total, mut n) = (0, 0);
-    for c in d.chars() {
-        match c {
-            '0'..='9' => n = n * 10 + i64::from(c.to_digit(10).unwrap()),
-            'h' => (total, n) = (total + n * 3600, 0),
-            'm' => (total, n) = (total + n * 60, 0),
-            's' => (total, n) = (total + n, 0),
-            _ => panic!("not a Go duration of whole seconds: {d:?}"),
-        }
-    }
-    total
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// The one (username, password) of a successful answer, under `key`; registers the password.
@@ -231,7 +190,7 @@ fn a_pods_token_gets_a_pull_only_robot_for_the_images_project_and_skopeo_pulls_w
     // The kubelet's cache ends at least the 60 s margin before the robot does (its end is in
     // its name, `hk-<hash>-<expiry>-<nonce>`: Harbor's own expiry is whole days).
     let ends: i64 = user.split('-').nth(2).unwrap().parse().unwrap();
-    let cache = go_seconds(answer["cacheDuration"].as_str().unwrap());
+    let cache = go_seconds(answer["cacheDuration"].as_str().unwrap()) as i64;
     assert!(
         cache > 0 && cache <= ends - asked - 60,
         "cacheDuration {cache} s, robot ends in {} s",
@@ -375,17 +334,10 @@ fn the_brokers_refusals_reach_the_kubelet_as_one_line_and_a_sweep_ends_the_robot
 /// The runner-side config (0600) the static mode reads, holding `user` for `registry`.
 fn runner_side(t: &TestEnv, registry: &str, user: &str, password: &str) -> PathBuf {
     let path = t.path("runner-side.json");
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| {
-            let config =
-                json!({"registries": {registry: {"username": user, "password": password}}});
-            f.write_all(config.to_string().as_bytes())
-        })
-        .unwrap();
+    write_secret(
+        &path,
+        &json!({"registries": {registry: {"username": user, "password": password}}}),
+    );
     path
 }
 
