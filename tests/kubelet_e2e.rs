@@ -231,11 +231,17 @@ fn a_pods_token_gets_a_pull_only_robot_for_the_images_project_and_skopeo_pulls_w
         .into_iter()
         .find(|l| l["outcome"] == "granted")
         .expect("the broker's audit line for the mint");
-    assert_eq!(
-        (&mint["namespace"], &mint["service_account"], &mint["image"]),
-        (&"ci".into(), &"builder".into(), &image.as_str().into()),
-        "{mint}"
-    );
+    let fields = [
+        "namespace",
+        "service_account",
+        "pod",
+        "node",
+        "image",
+        "robot",
+    ]
+    .map(|f| &mint[f]);
+    let expected = ["ci", "builder", "builder-0", "node-1", &image, &user].map(Value::from);
+    assert_eq!(fields, expected.each_ref(), "{mint}");
     assert!(!broker.output().contains(&token) && !broker.output().contains(&password));
     t.scan_files(&[Path::new(&auth), Path::new(&push_auth)]);
 }
