@@ -17,10 +17,7 @@ use harbor_double::{Fault, JobClaims};
 use crate::util::jobs::{dump, gitlab, job, job_with_private_etc, trust_in_home};
 use crate::util::{TestEnv, is_root};
 
-#[path = "../crates/broker/tests/rig/mod.rs"]
-mod rig;
-
-use rig::{Broker, Rig};
+use crate::util::rig::{Broker, Rig};
 
 /// The job the tests run as: job 4242 on a protected branch of the rule's project 42.
 fn claims() -> JobClaims {

@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::util::broker::{FakeBroker, Mode};
+use crate::util::kubelet::{assert_refused, go_seconds, now, request};
 use crate::util::trickle::{Phase, Trickle};
 use crate::util::{BIN, Out, TestEnv, run_with_stdin, write_mode};
 
@@ -45,14 +46,6 @@ fn provider(t: &TestEnv, config: &Path, env: &[(&str, &str)], stdin: &[u8]) -> O
         assert!(!out.stderr.contains(secret), "a secret on stderr: {out:?}");
     }
     out
-}
-
-/// A failure as the kubelet must see it: exit 1, nothing on stdout, one line on stderr.
-fn assert_refused(out: &Out, holds: &str) {
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert_eq!(out.stdout, "", "{out:?}");
-    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
-    assert!(out.stderr.contains(holds), "expected {holds:?} in {out:?}");
 }
 
 #[test]
@@ -119,22 +112,6 @@ fn an_unreadable_config_is_one_line_naming_the_file() {
     );
 }
 
-fn request(image: &str, token: Option<&str>) -> String {
-    let token = token
-        .map(|t| format!(",\"serviceAccountToken\":\"{t}\""))
-        .unwrap_or_default();
-    format!(
-        "{{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"image\":\"{image}\"{token}}}\n"
-    )
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn granted(registry: &str, project: &str, expires_at: i64) -> Mode {
     Mode::Fixed {
         status: 201,
@@ -144,22 +121,6 @@ fn granted(registry: &str, project: &str, expires_at: i64) -> Mode {
         ),
         json: true,
     }
-}
-
-/// Go's `time.Duration.String()` of whole seconds, back to seconds.
-fn seconds(go: &str) -> u64 {
-    let mut total = 0;
-    let mut n = 0;
-    for c in go.chars() {
-        match c {
-            '0'..='9' => n = n * 10 + u64::from(c.to_digit(10).unwrap()),
-            'h' => (total, n) = (total + n * 3600, 0),
-            'm' => (total, n) = (total + n * 60, 0),
-            's' => (total, n) = (total + n, 0),
-            _ => panic!("{go}"),
-        }
-    }
-    total
 }
 
 fn federated_env(broker: &str) -> Vec<(&'static str, String)> {
@@ -218,7 +179,7 @@ fn federated_a_201_is_keyed_by_project_and_cached_for_less_than_the_robot_lives(
         ROBOT_PASSWORD
     );
     assert_eq!(answer["cacheKeyType"], "Registry");
-    let cached = seconds(answer["cacheDuration"].as_str().unwrap());
+    let cached = go_seconds(answer["cacheDuration"].as_str().unwrap());
     // The margin is a tenth of the life left (360 s); the slack is the run's own seconds.
     let full = life as u64 - 360;
     assert!(cached <= full && cached + 60 >= full, "{cached} of {full}");

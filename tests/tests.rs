@@ -32,6 +32,9 @@ mod hooks;
 mod install;
 /// `kubelet-credential-provider` as the kubelet runs it: golden v1 cases, the stand-in broker.
 mod kubelet;
+/// The provider as the kubelet runs it, against a real harbor-broker, the Kubernetes issuer
+/// double and a real registry; skopeo pulls with its answers.
+mod kubelet_e2e;
 /// 200 concurrent pre-builds against a Harbor that fails 30 % of requests.
 mod load;
 /// The protocol's conformance rows (docs/protocol.md), row by row, against every source.

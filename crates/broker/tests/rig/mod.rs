@@ -3,7 +3,8 @@
 //! `harbor-broker` processes configured for them (TLS with the double's certificate, JWKS from
 //! the issuer doubles, the double's admin as the minter unless a test says otherwise), plus a
 //! client that speaks the broker's API. The broker's own tests and the helper's end-to-end
-//! tests (tests/broker_e2e.rs, through `#[path]`) share it.
+//! tests (tests/broker_e2e.rs, tests/kubelet_e2e.rs: tests/util loads it once, by `#[path]`)
+//! share it.
 //!
 //! It must never leave a process behind: every broker is killed when its handle drops, and
 //! the doubles stop with theirs.
