@@ -77,6 +77,10 @@ pub struct Entry {
     /// counted from 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<usize>,
+    /// A service account's robots in its other granted projects, as Harbor named them, minted
+    /// with the image's (`POST /v1/kubernetes/credentials`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_robots: Vec<String>,
     /// Robots deleted (release, sweep).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted: Option<usize>,

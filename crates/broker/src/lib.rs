@@ -23,7 +23,8 @@
 //!   and the check of its `sub` and names.
 //! - [`policy`] → claims, kubernetes: the rules, and [`policy::decide`] and
 //!   [`policy::decide_kubernetes`] (with the image's registry and project) that grant or
-//!   refuse.
+//!   refuse, and [`policy::other_kubernetes_grants`], the service account's other projects
+//!   that ride along in the same answer.
 //! - [`robots`] → claims, policy: the [`robots::Robots`] trait (mint, release, sweep,
 //!   readiness) the server asks of Harbor, and the values that cross it.
 //! - [`config`] → policy, claims: the TOML config, validated into rules and settings, and the

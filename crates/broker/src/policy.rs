@@ -234,17 +234,7 @@ pub fn decide_kubernetes(
         return Err(Refusal::NoProject { image: shown() });
     };
     let service_account = || text::inline(&Qualified(claims).to_string()).into_owned();
-    let mut matching = rules
-        .iter()
-        .enumerate()
-        .filter(|(_, rule)| {
-            rule.namespace == claims.namespace()
-                && rule
-                    .service_account
-                    .as_deref()
-                    .is_none_or(|sa| sa == claims.service_account())
-        })
-        .peekable();
+    let mut matching = kubernetes_rules_of(rules, claims).peekable();
     if matching.peek().is_none() {
         return Err(Refusal::NoKubernetesRule {
             service_account: service_account(),
@@ -262,6 +252,49 @@ pub fn decide_kubernetes(
             harbor_project: text::inline(project).into_owned(),
         }),
     }
+}
+
+/// The service account's grants beside `granted` (the image's, from [`decide_kubernetes`]):
+/// pull on each other Harbor project a matching `[[kubernetes_rules]]` entry names, once, in
+/// the file's order. The kubelet caches one answer per registry and service account, so that
+/// answer must carry a robot for every project the service account's pods may pull from, not
+/// only the first image's.
+pub fn other_kubernetes_grants(
+    rules: &[KubernetesRule],
+    claims: &ServiceAccountClaims,
+    granted: &Grant,
+) -> Vec<Grant> {
+    let mut others: Vec<Grant> = Vec::new();
+    for (i, rule) in kubernetes_rules_of(rules, claims) {
+        if rule.harbor_project != granted.harbor_project
+            && others
+                .iter()
+                .all(|g| g.harbor_project != rule.harbor_project)
+        {
+            others.push(Grant {
+                harbor_project: rule.harbor_project.clone(),
+                access: Access::Pull,
+                rule: i + 1,
+                table: Table::Kubernetes,
+            });
+        }
+    }
+    others
+}
+
+/// The `[[kubernetes_rules]]` entries (with their index) for this service account: its
+/// namespace, and its name or none.
+fn kubernetes_rules_of<'a>(
+    rules: &'a [KubernetesRule],
+    claims: &'a ServiceAccountClaims,
+) -> impl Iterator<Item = (usize, &'a KubernetesRule)> {
+    rules.iter().enumerate().filter(|(_, rule)| {
+        rule.namespace == claims.namespace()
+            && rule
+                .service_account
+                .as_deref()
+                .is_none_or(|sa| sa == claims.service_account())
+    })
 }
 
 /// A `project_path` pattern: `*` matches within one path segment (no `/`), `**` matches
@@ -394,6 +427,36 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn the_other_grants_are_each_other_project_of_the_service_account_once() {
+        let rules = [
+            kube_rule("ci", None, "base"),
+            kube_rule("other", None, "secret"),
+            kube_rule("ci", Some("builder"), "ci-images"),
+            kube_rule("ci", Some("deployer"), "releases"),
+            kube_rule("ci", Some("builder"), "base"),
+            kube_rule("ci", None, "tools"),
+        ];
+        let claims = service_account("ci", "builder");
+        let grant =
+            decide_kubernetes(&rules, &claims, "harbor.example.com/ci-images/app", HARBOR).unwrap();
+        let others = other_kubernetes_grants(&rules, &claims, &grant);
+        let named: Vec<(&str, usize)> = others
+            .iter()
+            .map(|g| (g.harbor_project.as_str(), g.rule))
+            .collect();
+        assert_eq!(named, [("base", 1), ("tools", 6)]);
+        assert!(
+            others
+                .iter()
+                .all(|g| g.access == Access::Pull && g.table == Table::Kubernetes)
+        );
+        let alone = [kube_rule("ci", None, "base")];
+        let grant =
+            decide_kubernetes(&alone, &claims, "harbor.example.com/base/x", HARBOR).unwrap();
+        assert!(other_kubernetes_grants(&alone, &claims, &grant).is_empty());
     }
 
     #[test]

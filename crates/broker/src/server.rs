@@ -10,8 +10,10 @@
 //! - `DELETE /v1/credentials` with the same bearer: 200 `{"deleted": N}`.
 //! - `POST /v1/kubernetes/credentials` with `Authorization: Bearer <service-account token>`
 //!   and `{"image": "…"}`: the same 201 and refusal codes, a pull robot for the image's
-//!   project; no DELETE (the sweeper ends the robots). 404 when `[kubernetes]` is not set,
-//!   as `/v1/credentials` is when `[gitlab]` is not.
+//!   project, plus `"other_projects": [{"project", "username", "password", "expires_at"}]`,
+//!   a pull robot in each other project the service account's rules grant (the kubelet
+//!   caches the answer for the whole registry); no DELETE (the sweeper ends the robots).
+//!   404 when `[kubernetes]` is not set, as `/v1/credentials` is when `[gitlab]` is not.
 //! - `GET /healthz` (the process answers), `GET /readyz` (keys loaded and Harbor ready, else
 //!   503 naming which), `GET /metrics` (Prometheus text).
 //! - Anything else: 404, or 405 for a known path; every error is `{"error": "…"}`.
@@ -50,7 +52,7 @@ use harbor_client::broker::Access;
 
 use crate::kubernetes::ServiceAccountClaims;
 use crate::policy::{self, Grant, KubernetesRule, Rule};
-use crate::robots::{Holder, RobotError, Robots};
+use crate::robots::{Holder, Minted, RobotError, Robots};
 
 /// Everything a request needs, built once.
 pub struct Broker {
@@ -198,8 +200,23 @@ impl Broker {
     }
 
     /// Mints `grant` for `holder` and answers 201 with the robot, or the robot error.
-    fn minted(&self, mut entry: Entry, grant: &Grant, holder: Holder<'_>) -> Answer {
-        let minted = match self.robots.mint(grant, holder, unix_now()) {
+    fn minted(&self, entry: Entry, grant: &Grant, holder: Holder<'_>) -> Answer {
+        self.minted_with(entry, grant, &[], holder)
+    }
+
+    /// Mints `grant` for `holder`, then each of `others` (a service account's other
+    /// projects), and answers 201 with the robots: `grant`'s decides the answer, an other
+    /// project's failure only leaves that project out (its pulls fall back to the kubelet's
+    /// other credentials) and is in the audit line's reason.
+    fn minted_with(
+        &self,
+        mut entry: Entry,
+        grant: &Grant,
+        others: &[Grant],
+        holder: Holder<'_>,
+    ) -> Answer {
+        let now = unix_now();
+        let minted = match self.robots.mint(grant, holder, now) {
             Ok(minted) => minted,
             Err(e) => return self.robot_failed(entry, &e),
         };
@@ -210,18 +227,39 @@ impl Broker {
             grant.access, minted.project, minted.expires_at
         );
         entry.robot = Some(minted.username.clone());
+        let mut body = robot_json(&minted);
+        body["registry"] = json!(minted.registry);
+        if !others.is_empty() {
+            let mut also = Vec::new();
+            for other in others {
+                match self.robots.mint(other, holder, now) {
+                    Ok(m) => {
+                        self.metrics.minted(other.access);
+                        entry.other_robots.push(m.username.clone());
+                        also.push(robot_json(&m));
+                    }
+                    Err(e) => {
+                        if !matches!(e, RobotError::TooMany { .. }) {
+                            self.metrics.harbor_error(e.status());
+                        }
+                        entry.reason.push_str(&format!(
+                            "; none in Harbor project {}: {e}",
+                            other.harbor_project
+                        ));
+                    }
+                }
+            }
+            if !also.is_empty() {
+                entry.reason.push_str(&format!(
+                    "; and one in each of {} other projects granted to the {}",
+                    also.len(),
+                    holder.describe()
+                ));
+            }
+            body["other_projects"] = Value::Array(also);
+        }
         self.decided(&entry, Outcome::Granted);
-        Answer::new(
-            StatusCode::CREATED,
-            json!({
-                "registry": minted.registry,
-                "username": minted.username,
-                // The one place a robot's secret leaves its SecretString.
-                "password": minted.password.expose_secret(),
-                "expires_at": minted.expires_at,
-                "project": minted.project,
-            }),
-        )
+        Answer::new(StatusCode::CREATED, body)
     }
 
     /// `POST /v1/kubernetes/credentials` after the headers and body are read. Blocking.
@@ -277,8 +315,9 @@ impl Broker {
             }
         };
         entry.outcome = "granted";
+        let others = policy::other_kubernetes_grants(&door.rules, &claims, &grant);
         let entry = entry.grant(Access::Pull, &grant);
-        self.minted(entry, &grant, Holder::ServiceAccount(&claims))
+        self.minted_with(entry, &grant, &others, Holder::ServiceAccount(&claims))
     }
 
     /// `DELETE /v1/credentials`. Blocking.
@@ -407,6 +446,17 @@ impl Broker {
 fn harbor_registry(url: &str) -> String {
     let rest = url.strip_prefix("https://").unwrap_or(url);
     policy::registry_key(rest.split('/').next().unwrap_or_default())
+}
+
+/// A minted robot as the 201 answer carries it, without the registry (one for all).
+fn robot_json(minted: &Minted) -> Value {
+    json!({
+        "project": minted.project,
+        "username": minted.username,
+        // The one place a robot's secret leaves its SecretString.
+        "password": minted.password.expose_secret(),
+        "expires_at": minted.expires_at,
+    })
 }
 
 /// A service-account token refusal's hint, naming `[kubernetes]` where the GitLab one names

@@ -87,6 +87,73 @@ fn a_matching_service_account_gets_a_pull_robot_through_the_robots_boundary() {
     assert_eq!(broker.rec().mints[1].0.rule, 2);
 }
 
+/// The kubelet caches one answer per registry and service account, so one 201 carries a
+/// robot for each project the service account's rules grant; only the image's decides it.
+#[test]
+fn the_answer_carries_a_robot_for_each_other_granted_project() {
+    let broker = start();
+    let token = broker.kubernetes_token("build", "default", |_| {});
+    let image = r#"{"image": "harbor.example.com/base/tools:1"}"#;
+    let (status, _, body) = broker.post_kubernetes(Some(&token), image);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["project"], "base");
+    let others = body["other_projects"].as_array().unwrap();
+    assert_eq!(others.len(), 1, "{body}");
+    let other = others[0].as_object().unwrap();
+    let mut keys: Vec<&str> = other.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["expires_at", "password", "project", "username"]);
+    assert_eq!(other["project"], "tools");
+    assert!(
+        other["username"]
+            .as_str()
+            .unwrap()
+            .starts_with("robot$tools+")
+    );
+    assert_ne!(other["password"], body["password"]);
+    let granted: Vec<(String, usize)> = broker
+        .rec()
+        .mints
+        .iter()
+        .map(|(g, _)| (g.harbor_project.clone(), g.rule))
+        .collect();
+    assert_eq!(granted, [("base".into(), 2), ("tools".into(), 3)]);
+    let line = &broker.audit.entries()[0];
+    assert_eq!(line["robot"], body["username"], "{line}");
+    assert_eq!(line["other_robots"], json!([other["username"]]), "{line}");
+    assert!(
+        line["reason"].as_str().unwrap().ends_with(
+            "; and one in each of 1 other projects granted to the service account build/default"
+        ),
+        "{line}"
+    );
+
+    // Another project failing leaves it out; the image's project failing is the answer.
+    broker.rec().fail_project = Some(("tools".into(), Fail::BadGateway));
+    let (status, _, body) = broker.post_kubernetes(Some(&token), image);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["other_projects"], json!([]), "{body}");
+    let line = &broker.audit.entries()[1];
+    assert_eq!(line["status"], 201, "{line}");
+    assert!(line.get("other_robots").is_none(), "{line}");
+    assert!(
+        line["reason"].as_str().unwrap().contains(
+            "; none in Harbor project tools: Harbor refused the broker: the test says so"
+        ),
+        "{line}"
+    );
+    let tools = r#"{"image": "harbor.example.com/tools/x"}"#;
+    let (status, _, body) = broker.post_kubernetes(Some(&token), tools);
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        broker.rec().mints.len(),
+        5,
+        "the image's project failed: no other mint"
+    );
+    let text = broker.audit.text();
+    assert!(!text.contains("Robot-Secret-"), "{text}");
+}
+
 #[test]
 fn policy_refusals_are_403_and_name_the_service_account_or_the_registry() {
     let broker = start();
@@ -294,7 +361,7 @@ fn readyz_needs_the_cluster_s_keys_and_metrics_count_the_door_apart() {
     let (status, _) = broker.delete(&broker.token(|_| {}));
     assert_eq!(status, 200);
     let projects = broker.rec().releases[0].0.clone();
-    assert_eq!(projects, ["team-app", "team", "ci-images", "base"]);
+    assert_eq!(projects, ["team-app", "team", "ci-images", "base", "tools"]);
 }
 
 #[test]

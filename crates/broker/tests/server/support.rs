@@ -250,6 +250,8 @@ pub struct Recorded {
     pub releases: Vec<(Vec<String>, String)>,
     pub sweeps: usize,
     pub fail: Option<Fail>,
+    /// Fails the mints in this Harbor project only.
+    pub fail_project: Option<(String, Fail)>,
     /// The next sweeps' answers, first first; `Ok(Swept::default())` when empty.
     pub sweep_answers: Vec<Result<Swept, Fail>>,
     pub not_ready: bool,
@@ -286,6 +288,13 @@ impl Robots for Recorder {
         };
         rec.mints.push((grant.clone(), holder_key.clone()));
         if let Some(fail) = &rec.fail {
+            return Err(fail.error());
+        }
+        if let Some((_, fail)) = rec
+            .fail_project
+            .as_ref()
+            .filter(|(project, _)| *project == grant.harbor_project)
+        {
             return Err(fail.error());
         }
         let n = SECRETS.fetch_add(1, Ordering::Relaxed);
@@ -378,7 +387,7 @@ pub struct TestBroker {
 /// The config of a test broker: rule 1 grants push on team-app to project 42, rule 2 pull on
 /// team to namespace 7; with `kubernetes`, the test cluster's issuer under the test issuer's
 /// URL (keys by discovery), Kubernetes rule 1 grants pull on ci-images to ci/builder, rule 2
-/// on base to every service account of namespace build.
+/// on base and rule 3 on tools to every service account of namespace build.
 pub fn config_text(issuer: &str, ca: &std::path::Path) -> String {
     gitlab_config_text(issuer, ca)
 }
@@ -399,6 +408,10 @@ harbor_project = "ci-images"
 [[kubernetes_rules]]
 namespace = "build"
 harbor_project = "base"
+
+[[kubernetes_rules]]
+namespace = "build"
+harbor_project = "tools"
 "#,
         ca.display()
     )
