@@ -191,6 +191,48 @@ fn federated_a_201_is_keyed_by_project_and_cached_for_less_than_the_robot_lives(
     assert!(out.stdout.contains("\"cacheDuration\":\"0s\""), "{out:?}");
 }
 
+/// The kubelet caches the answer for the whole registry: each other project the broker granted
+/// gets its own key, and the cache ends before the first of the robots does.
+#[test]
+fn federated_other_projects_get_their_own_keys_and_the_first_end_bounds_the_cache() {
+    let (t, config) = provider_dir("kubelet-federated-others");
+    let life = 3600;
+    let other_life = 1200;
+    let body = format!(
+        "{{\"registry\":\"harbor.example.net\",\"username\":\"robot$ci-images+hk-1\",\"password\":\"{ROBOT_PASSWORD}\",\
+         \"expires_at\":{},\"project\":\"ci-images\",\"other_projects\":[{{\"project\":\"base\",\
+         \"username\":\"robot$base+hk-2\",\"password\":\"{ROBOT_PASSWORD}-base\",\"expires_at\":{}}}]}}",
+        now() + life,
+        now() + other_life
+    );
+    let b = FakeBroker::start(Mode::Fixed {
+        status: 201,
+        body,
+        json: true,
+    });
+    let out = with_token(&t, &config, &b.url, "harbor.example.net/ci-images/app:1");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let answer: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        answer["auth"],
+        serde_json::json!({
+            "harbor.example.net/base": {"username": "robot$base+hk-2", "password": format!("{ROBOT_PASSWORD}-base")},
+            "harbor.example.net/ci-images": {"username": "robot$ci-images+hk-1", "password": ROBOT_PASSWORD},
+        })
+    );
+    // Go writes a map's keys sorted.
+    assert!(
+        out.stdout.find("harbor.example.net/base")
+            < out.stdout.find("harbor.example.net/ci-images"),
+        "{}",
+        out.stdout
+    );
+    let cached = go_seconds(answer["cacheDuration"].as_str().unwrap());
+    // The margin is a tenth of the first end's life left (120 s).
+    let full = other_life as u64 - 120;
+    assert!(cached <= full && cached + 60 >= full, "{cached} of {full}");
+}
+
 #[test]
 fn federated_an_image_on_another_registry_gets_empty_auth_and_no_call() {
     let (t, config) = provider_dir("kubelet-federated-other");

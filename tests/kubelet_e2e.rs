@@ -31,9 +31,20 @@ const IMAGE: &str = "proj/hello:v1";
 /// A rig with the registry, a broker granting pull on `proj` to every service account of
 /// namespace `ci`, the test image pushed, and a test directory confined for skopeo.
 fn setup(name: &str) -> (TestEnv, Rig, Broker) {
+    setup_with(name, &[])
+}
+
+/// [`setup`], with these other private projects in Harbor, each granted to namespace `ci`
+/// too and holding the test image (pushed by the admin).
+fn setup_with(name: &str, others: &[&str]) -> (TestEnv, Rig, Broker) {
     let rig = Rig::with_kubernetes(true);
     let mut config = rig.admin_config();
-    config.kubernetes = Some(rig.kubernetes_config(&[("ci", None, "proj")]));
+    let mut rules = vec![("ci", None, "proj")];
+    for other in others {
+        rig.harbor.add_project(other, false);
+        rules.push(("ci", None, other));
+    }
+    config.kubernetes = Some(rig.kubernetes_config(&rules));
     let broker = rig.broker("k", &config);
     let mut t = TestEnv::new(name);
     t.secret(&rig.harbor.password("admin"))
@@ -66,6 +77,31 @@ fn setup(name: &str) -> (TestEnv, Rig, Broker) {
     );
     assert_eq!(out.code, Some(0), "alice pushes the test image: {out:?}");
     fs::remove_file(&alice).unwrap();
+    for other in others {
+        let admin = authfile(
+            &t,
+            "admin-auth.json",
+            &rig.harbor.addr(),
+            "admin",
+            &rig.harbor.password("admin"),
+        );
+        let out = skopeo(
+            &t,
+            &[
+                "copy",
+                "--format",
+                "v2s2",
+                "--dest-authfile",
+                &admin,
+                "--dest-cert-dir",
+                &certs.display().to_string(),
+                &format!("oci:{}:v1", t.path("img").display()),
+                &format!("docker://{}", rig.image(&IMAGE.replacen("proj", other, 1))),
+            ],
+        );
+        assert_eq!(out.code, Some(0), "the admin pushes to {other}: {out:?}");
+        fs::remove_file(&admin).unwrap();
+    }
     (t, rig, broker)
 }
 
@@ -141,19 +177,33 @@ fn federated_env(rig: &Rig, broker: &Broker) -> Vec<(&'static str, String)> {
 
 /// The one (username, password) of a successful answer, under `key`; registers the password.
 fn answered(t: &mut TestEnv, out: &Out, key: &str) -> (Value, String, String) {
-    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
-    let answer: Value = serde_json::from_str(&out.stdout).unwrap();
-    let auth = answer["auth"].as_object().unwrap();
-    assert_eq!(auth.keys().collect::<Vec<_>>(), [key], "{}", out.stdout);
-    let user = auth[key]["username"].as_str().unwrap().to_owned();
-    let password = auth[key]["password"].as_str().unwrap().to_owned();
-    t.secret(&password);
+    let (answer, mut robots) = answered_keys(t, out, &[key]);
+    let (user, password) = robots.remove(0);
     (answer, user, password)
 }
 
+/// The (username, password) under each of `keys`, the answer's only keys, in sorted order;
+/// registers the passwords.
+fn answered_keys(t: &mut TestEnv, out: &Out, keys: &[&str]) -> (Value, Vec<(String, String)>) {
+    assert_eq!((out.code, out.stderr.as_str()), (Some(0), ""), "{out:?}");
+    let answer: Value = serde_json::from_str(&out.stdout).unwrap();
+    let auth = answer["auth"].as_object().unwrap();
+    assert_eq!(auth.keys().collect::<Vec<_>>(), keys, "{}", out.stdout);
+    let robots = keys
+        .iter()
+        .map(|key| {
+            let user = auth[*key]["username"].as_str().unwrap().to_owned();
+            let password = auth[*key]["password"].as_str().unwrap().to_owned();
+            t.secret(&password);
+            (user, password)
+        })
+        .collect();
+    (answer, robots)
+}
+
 #[test]
-fn a_pods_token_gets_a_pull_only_robot_for_the_images_project_and_skopeo_pulls_with_it() {
-    let (mut t, rig, broker) = setup("kubelet-e2e-federated");
+fn a_pods_token_gets_pull_only_robots_for_each_granted_project_and_skopeo_pulls_with_them() {
+    let (mut t, rig, broker) = setup_with("kubelet-e2e-federated", &["tools"]);
     let env = federated_env(&rig, &broker);
     let pod = PodClaims::default();
     let token = rig.sa_token(&pod);
@@ -162,7 +212,11 @@ fn a_pods_token_gets_a_pull_only_robot_for_the_images_project_and_skopeo_pulls_w
     let asked = now();
     let out = provider(&t, &env, &request(&image, Some(&token)));
     let key = format!("{}/proj", rig.harbor.addr());
-    let (answer, user, password) = answered(&mut t, &out, &key);
+    let tools_key = format!("{}/tools", rig.harbor.addr());
+    let (answer, mut robots) = answered_keys(&mut t, &out, &[&key, &tools_key]);
+    let (tools_user, tools_password) = robots.pop().unwrap();
+    let (user, password) = robots.pop().unwrap();
+    assert!(tools_user.starts_with("robot$tools+hk-"), "{tools_user}");
     assert_eq!(answer["kind"], "CredentialProviderResponse");
     assert_eq!(answer["cacheKeyType"], "Registry", "{answer}");
     assert!(user.starts_with("robot$proj+hk-"), "{user}");
@@ -200,6 +254,24 @@ fn a_pods_token_gets_a_pull_only_robot_for_the_images_project_and_skopeo_pulls_w
     let auth = authfile(&t, "robot-auth.json", &key, &user, &password);
     pull(&t, &auth, &image, "pulled").success();
     assert!(t.path("pulled/index.json").is_file());
+
+    // The kubelet serves a pod's image in the other project from the same cached answer:
+    // that project's robot pulls it, and reaches nothing else.
+    let tools_auth = authfile(
+        &t,
+        "tools-auth.json",
+        &rig.harbor.addr(),
+        &tools_user,
+        &tools_password,
+    );
+    let tools_image = rig.image(&IMAGE.replacen("proj", "tools", 1));
+    pull(&t, &tools_auth, &tools_image, "pulled-tools").success();
+    let out = pull(&t, &tools_auth, &image, "not-pulled");
+    assert_ne!(
+        out.code,
+        Some(0),
+        "the tools robot pulled from proj: {out:?}"
+    );
 
     // The registry refuses its push.
     rig.harbor.clear_requests();
@@ -242,8 +314,15 @@ fn a_pods_token_gets_a_pull_only_robot_for_the_images_project_and_skopeo_pulls_w
     .map(|f| &mint[f]);
     let expected = ["ci", "builder", "builder-0", "node-1", &image, &user].map(Value::from);
     assert_eq!(fields, expected.each_ref(), "{mint}");
-    assert!(!broker.output().contains(&token) && !broker.output().contains(&password));
-    t.scan_files(&[Path::new(&auth), Path::new(&push_auth)]);
+    assert_eq!(mint["other_robots"], json!([tools_user]), "{mint}");
+    for secret in [&token, &password, &tools_password] {
+        assert!(!broker.output().contains(secret.as_str()));
+    }
+    t.scan_files(&[
+        Path::new(&auth),
+        Path::new(&push_auth),
+        Path::new(&tools_auth),
+    ]);
 }
 
 #[test]

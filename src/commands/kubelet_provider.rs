@@ -76,8 +76,9 @@ fn said(problem: &dyn Problem) -> String {
     }
 }
 
-/// The broker's pull robot for the image's project, keyed `<registry>/<project>` so the kubelet
-/// never offers it for another project, cached for less than it lives.
+/// The broker's pull robots for the image's project and the service account's other granted
+/// projects, each keyed `<registry>/<project>` so the kubelet never offers it for another
+/// project, cached (for the whole registry) for less than the first of them lives.
 fn federated(env: &Env, request: &Request, image: &ImageLocation) -> Result<Response, String> {
     let Some(token) = request.service_account_token.clone() else {
         return Err(said(&Message(
@@ -148,20 +149,32 @@ fn federated(env: &Env, request: &Request, image: &ImageLocation) -> Result<Resp
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let first_end = granted
+        .others
+        .iter()
+        .map(|o| o.expires_at)
+        .fold(granted.expires_at, i64::min);
     let mut response = Response::empty();
-    response.cache_seconds = Some(kubelet::cache_seconds(granted.expires_at, now));
+    response.cache_seconds = Some(kubelet::cache_seconds(first_end, now));
+    // Spelled as the image writes its registry and project: the kubelet matches keys to
+    // images as written (kubelet::ImageLocation::written). The other projects have only
+    // the broker's spelling, which is Harbor's (project names are lower case).
+    let key = |project: &str| format!("{}/{project}", image.written);
     response.auth.insert(
-        // Spelled as the image writes its registry and project: the kubelet matches keys
-        // to images as written (kubelet::ImageLocation::written).
-        format!(
-            "{}/{}",
-            image.written,
-            image.project.as_deref().unwrap_or(&granted.project)
-        ),
+        key(image.project.as_deref().unwrap_or(&granted.project)),
         AuthConfig {
             username: granted.username,
             password: granted.password,
         },
     );
+    for other in granted.others {
+        response.auth.insert(
+            key(&other.project),
+            AuthConfig {
+                username: other.username,
+                password: other.password,
+            },
+        );
+    }
     Ok(response)
 }

@@ -69,6 +69,19 @@ pub struct Granted {
     /// Unix seconds.
     pub expires_at: i64,
     pub project: String,
+    /// `POST /v1/kubernetes/credentials` only: a pull robot, on the same registry, in each
+    /// other project the service account's rules grant (none when the broker is older).
+    pub others: Vec<ProjectRobot>,
+}
+
+/// One robot of [`Granted::others`].
+#[derive(Debug, Deserialize)]
+pub struct ProjectRobot {
+    pub project: String,
+    pub username: String,
+    pub password: SecretString,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 /// The 201 body, as the broker sends it.
@@ -79,6 +92,8 @@ struct Answer {
     password: SecretString,
     expires_at: i64,
     project: String,
+    #[serde(default)]
+    other_projects: Vec<ProjectRobot>,
 }
 
 /// Why the broker gave no robot, or did not release them.
@@ -306,7 +321,8 @@ impl BrokerClient {
     }
 
     /// `POST /v1/kubernetes/credentials {"image": …}`: a pull robot for the service account
-    /// whose token this client carries, for `image`'s project.
+    /// whose token this client carries, for `image`'s project (and, in [`Granted::others`],
+    /// for each other project its rules grant).
     pub fn kubernetes(&self, image: &str) -> Result<Granted, BrokerError> {
         let body = serde_json::json!({ "image": image }).to_string();
         let (status, bytes) = self.send(Method::POST, KUBERNETES_CREDENTIALS, Some(body))?;
@@ -482,16 +498,29 @@ fn granted(bytes: &[u8]) -> Result<Granted, BrokerError> {
         .ok_or_else(|| {
             bad("its registry is not a host[:port] (it has a scheme, a path, user information, or names Docker Hub)".into())
         })?;
-    if a.username.is_empty() || a.username.chars().any(char::is_control) {
-        return Err(bad(
-            "its username is empty or holds control characters".into()
-        ));
+    let mut projects = vec![a.project.as_str()];
+    for (username, password, project) in std::iter::once((&a.username, &a.password, &a.project))
+        .chain(
+            a.other_projects
+                .iter()
+                .map(|o| (&o.username, &o.password, &o.project)),
+        )
+    {
+        if username.is_empty() || username.chars().any(char::is_control) {
+            return Err(bad("a username is empty or holds control characters".into()));
+        }
+        if !is_project_name(project) {
+            return Err(bad("a project is not a Harbor project name".into()));
+        }
+        if password.expose_secret().is_empty() {
+            return Err(bad("a password is empty".into()));
+        }
     }
-    if !is_project_name(&a.project) {
-        return Err(bad("its project is not a Harbor project name".into()));
-    }
-    if a.password.expose_secret().is_empty() {
-        return Err(bad("the password is empty".into()));
+    for other in &a.other_projects {
+        if projects.contains(&other.project.as_str()) {
+            return Err(bad("it names a project twice".into()));
+        }
+        projects.push(&other.project);
     }
     Ok(Granted {
         registry,
@@ -499,6 +528,7 @@ fn granted(bytes: &[u8]) -> Result<Granted, BrokerError> {
         password: a.password,
         expires_at: a.expires_at,
         project: a.project,
+        others: a.other_projects,
     })
 }
 
@@ -522,6 +552,20 @@ mod tests {
         let upper = br#"{"registry":"Harbor.Example:443","username":"u","password":"PW","expires_at":1,"project":"p"}"#;
         assert_eq!(granted(upper).unwrap().registry.as_str(), "harbor.example");
         assert!(!format!("{g:?}").contains("PW"));
+        assert!(g.others.is_empty());
+        let two = br#"{"registry":"h","username":"u","password":"PW","expires_at":9,"project":"p","other_projects":[{"project":"q","username":"v","password":"PW2","expires_at":8}]}"#;
+        let g = granted(two).unwrap();
+        let other = &g.others[0];
+        assert_eq!(
+            (
+                other.project.as_str(),
+                other.username.as_str(),
+                other.expires_at
+            ),
+            ("q", "v", 8)
+        );
+        assert_eq!(other.password.expose_secret(), "PW2");
+        assert!(!format!("{g:?}").contains("PW2"));
         for bad in [
             &br#"{"registry":"h","username":"u","password":"PW","expires_at":"soon","project":"p"}"#[..],
             br#"{"registry":"h","username":"u","password":"PW","project":"p"}"#,
@@ -530,6 +574,10 @@ mod tests {
             br#"{"registry":"u:PW@h","username":"u","password":"PW","expires_at":1,"project":"p"}"#,
             br#"{"registry":"h","username":"u","password":"PW","expires_at":1,"project":"../x"}"#,
             br#"{"registry":"h","username":"","password":"PW","expires_at":1,"project":"p"}"#,
+            br#"{"registry":"h","username":"u","password":"PW","expires_at":1,"project":"p","other_projects":[{"project":"p","username":"v","password":"PW2","expires_at":1}]}"#,
+            br#"{"registry":"h","username":"u","password":"PW","expires_at":1,"project":"p","other_projects":[{"project":"q","username":"v","password":"","expires_at":1}]}"#,
+            br#"{"registry":"h","username":"u","password":"PW","expires_at":1,"project":"p","other_projects":[{"project":"q/r","username":"v","password":"PW2","expires_at":1}]}"#,
+            br#"{"registry":"h","username":"u","password":"PW","expires_at":1,"project":"p","other_projects":[{"project":"q","username":"v","password":"PW2"}]}"#,
             br#"<html>PW</html>"#,
         ] {
             let e = granted(bad).unwrap_err().to_string();
