@@ -54,55 +54,38 @@ fn setup_with(name: &str, others: &[&str]) -> (TestEnv, Rig, Broker) {
     let certs = t.path("certs");
     fs::create_dir_all(&certs).unwrap();
     fs::copy(rig.harbor.ca_file(), certs.join("ca.crt")).unwrap();
-    let alice = authfile(
-        &t,
-        "alice-auth.json",
+    push_as(&t, &rig, "alice", IMAGE);
+    for other in others {
+        push_as(&t, &rig, "admin", &IMAGE.replacen("proj", other, 1));
+    }
+    (t, rig, broker)
+}
+
+/// `user` pushes the test image as `path` (in Harbor), through a 0600 auth file it deletes.
+fn push_as(t: &TestEnv, rig: &Rig, user: &str, path: &str) {
+    let auth = authfile(
+        t,
+        &format!("{user}-auth.json"),
         &rig.harbor.addr(),
-        "alice",
-        &rig.harbor.password("alice"),
+        user,
+        &rig.harbor.password(user),
     );
     let out = skopeo(
-        &t,
+        t,
         &[
             "copy",
             "--format",
             "v2s2",
             "--dest-authfile",
-            &alice,
+            &auth,
             "--dest-cert-dir",
-            &certs.display().to_string(),
+            &t.path("certs").display().to_string(),
             &format!("oci:{}:v1", t.path("img").display()),
-            &format!("docker://{}", rig.image(IMAGE)),
+            &format!("docker://{}", rig.image(path)),
         ],
     );
-    assert_eq!(out.code, Some(0), "alice pushes the test image: {out:?}");
-    fs::remove_file(&alice).unwrap();
-    for other in others {
-        let admin = authfile(
-            &t,
-            "admin-auth.json",
-            &rig.harbor.addr(),
-            "admin",
-            &rig.harbor.password("admin"),
-        );
-        let out = skopeo(
-            &t,
-            &[
-                "copy",
-                "--format",
-                "v2s2",
-                "--dest-authfile",
-                &admin,
-                "--dest-cert-dir",
-                &certs.display().to_string(),
-                &format!("oci:{}:v1", t.path("img").display()),
-                &format!("docker://{}", rig.image(&IMAGE.replacen("proj", other, 1))),
-            ],
-        );
-        assert_eq!(out.code, Some(0), "the admin pushes to {other}: {out:?}");
-        fs::remove_file(&admin).unwrap();
-    }
-    (t, rig, broker)
+    assert_eq!(out.code, Some(0), "{user} pushes {path}: {out:?}");
+    fs::remove_file(&auth).unwrap();
 }
 
 /// A containers auth file (0600 from its creation) holding `user`'s credentials for `key`.
