@@ -2,7 +2,7 @@
 //! response and its JWT payload, the robot API. Each takes the bytes as a reply body, exactly
 //! as the client gets it, and panics only when a property fails.
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use docker_credential_harbor_core::text;
 use harbor_client::token::grant_from_body;
@@ -37,6 +37,46 @@ pub fn token(data: &[u8]) {
         assert!(!g.may_push() || g.may_pull());
         assert_eq!(g.authenticated(), g.subject.is_some());
     }
+}
+
+/// harbor-broker's 201 (a job's robot, or a service account's with `other_projects`): what
+/// it accepts is a bare registry that is not Docker Hub and distinct, valid projects with a
+/// username and a password each; `Debug` does not depend on the passwords.
+pub fn broker_answer(data: &[u8]) {
+    use harbor_client::broker::{Granted, ProjectRobot, granted};
+    let Ok(granted) = granted(data) else {
+        return;
+    };
+    assert!(!granted.registry.is_docker_hub());
+    let mut projects = vec![granted.project.as_str()];
+    for other in &granted.others {
+        assert!(!projects.contains(&other.project.as_str()));
+        projects.push(&other.project);
+    }
+    let robots = std::iter::once((&granted.username, &granted.password))
+        .chain(granted.others.iter().map(|o| (&o.username, &o.password)));
+    for (username, password) in robots {
+        assert!(!username.is_empty() && !password.expose_secret().is_empty());
+    }
+    let blank = || SecretString::from("");
+    let masked = Granted {
+        registry: granted.registry.clone(),
+        username: granted.username.clone(),
+        password: blank(),
+        expires_at: granted.expires_at,
+        project: granted.project.clone(),
+        others: granted
+            .others
+            .iter()
+            .map(|o| ProjectRobot {
+                project: o.project.clone(),
+                username: o.username.clone(),
+                password: blank(),
+                expires_at: o.expires_at,
+            })
+            .collect(),
+    };
+    assert_eq!(format!("{granted:?}"), format!("{masked:?}"));
 }
 
 /// The robot API's answers: created robot, listing, project id, permissions.

@@ -29,7 +29,7 @@ use crate::shell::{Cut, Piece};
 
 mod harbor;
 
-pub use harbor::{harbor_error, robot_answers, token};
+pub use harbor::{broker_answer, harbor_error, robot_answers, token};
 
 pub use docker_credential_harbor_core::fuzz::Target;
 
@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("harbor_error", harbor_error),
     ("token", token),
     ("robot_answers", robot_answers),
+    ("broker_answer", broker_answer),
     ("job_record", job_record),
     ("docker_auth_config", docker_auth_config),
     ("runner_hooks", runner_hooks),
