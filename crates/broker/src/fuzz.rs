@@ -11,14 +11,19 @@ use crate::claims::{Claims, TokenVerifier};
 use crate::config;
 use crate::keys::{self, StaticKeys};
 use crate::kubernetes::ServiceAccountClaims;
-use crate::policy;
+use crate::policy::{self, KubernetesRule};
+use crate::server;
 
 /// A target: bytes in, a panic when a property fails.
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its file in `crates/broker/fuzz/fuzz_targets/` and its
 /// corpus directory (names unique across the repository's fuzz workspaces).
-pub const TARGETS: &[(&str, Target)] = &[("id_token", id_token), ("broker_config", broker_config)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("id_token", id_token),
+    ("broker_config", broker_config),
+    ("request_bodies", request_bodies),
+];
 
 /// The public half of the test-only key `a` (tests/keys/README.md).
 const JWKS: &[u8] = include_bytes!("../tests/keys/a.jwks.json");
@@ -93,6 +98,63 @@ pub fn broker_config(data: &[u8]) {
         Err(err) => {
             let shown = err.to_string();
             assert!(printable(&shown), "{shown:?}");
+        }
+    }
+}
+
+/// The bodies of `POST /v1/credentials` and `POST /v1/kubernetes/credentials`, and the
+/// Kubernetes decision on the image read: a refusal is one line; an accepted image is
+/// non-empty with no space or control character; a grant is for the image's own registry and
+/// project and a rule's; the other grants are the service account's other projects, each
+/// once.
+pub fn request_bodies(data: &[u8]) {
+    if let Err(err) = server::parse_ask(data) {
+        assert!(text::inline(&err) == err, "{err:?}");
+    }
+    let image = match server::parse_image(data) {
+        Ok(image) => image,
+        Err(err) => {
+            assert!(text::inline(&err) == err, "{err:?}");
+            return;
+        }
+    };
+    assert!(!image.is_empty() && !image.chars().any(|c| c.is_whitespace() || c.is_control()));
+    let rule = |namespace: &str, service_account: Option<&str>, project: &str| KubernetesRule {
+        namespace: namespace.into(),
+        service_account: service_account.map(String::from),
+        harbor_project: project.into(),
+    };
+    let rules = [
+        rule("ci", Some("builder"), "ci-images"),
+        rule("ci", None, "base"),
+        rule("other", None, "secret"),
+        rule("ci", None, "ci-images"),
+    ];
+    let claims: ServiceAccountClaims = serde_json::from_value(serde_json::json!({
+        "aud": ["harbor-broker"], "exp": 2, "iat": 1, "nbf": 1, "iss": "https://k",
+        "kubernetes.io": {"namespace": "ci", "serviceaccount": {"name": "builder", "uid": "u"}},
+        "sub": "system:serviceaccount:ci:builder",
+    }))
+    .expect("the fuzz target's claims parse");
+    const HARBOR: &str = "harbor.example.com";
+    match policy::decide_kubernetes(&rules, &claims, &image, HARBOR) {
+        Ok(grant) => {
+            let parsed = policy::Image::parse(&image);
+            assert_eq!(parsed.registry, HARBOR, "{image:?}");
+            assert_eq!(parsed.project, Some(grant.harbor_project.as_str()));
+            assert!(["ci-images", "base"].contains(&grant.harbor_project.as_str()));
+            let others = policy::other_kubernetes_grants(&rules, &claims, &grant);
+            let mut seen = vec![grant.harbor_project.as_str()];
+            for other in &others {
+                assert!(!seen.contains(&other.harbor_project.as_str()), "{others:?}");
+                seen.push(&other.harbor_project);
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, ["base", "ci-images"]);
+        }
+        Err(refusal) => {
+            let shown = refusal.to_string();
+            assert!(text::inline(&shown) == shown, "{shown:?}");
         }
     }
 }

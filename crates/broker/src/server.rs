@@ -532,7 +532,7 @@ struct Ask {
 const BODY_SHAPE: &str =
     r#"send {"access": "pull"} or {"access": "push"} with Content-Type: application/json"#;
 
-fn parse_ask(body: &[u8]) -> Result<Access, String> {
+pub(crate) fn parse_ask(body: &[u8]) -> Result<Access, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(format!("the request has no body; {BODY_SHAPE}"));
     }
@@ -560,7 +560,7 @@ struct ImageAsk {
 const IMAGE_SHAPE: &str =
     r#"send {"image": "<the image as the kubelet names it>"} with Content-Type: application/json"#;
 
-fn parse_image(body: &[u8]) -> Result<String, String> {
+pub(crate) fn parse_image(body: &[u8]) -> Result<String, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(format!("the request has no body; {IMAGE_SHAPE}"));
     }
