@@ -239,9 +239,7 @@ impl Broker {
                         also.push(robot_json(&m));
                     }
                     Err(e) => {
-                        if !matches!(e, RobotError::TooMany { .. }) {
-                            self.metrics.harbor_error(e.status());
-                        }
+                        self.count_robot_error(&e);
                         entry.reason.push_str(&format!(
                             "; none in Harbor project {}: {e}",
                             other.harbor_project
@@ -353,16 +351,24 @@ impl Broker {
         Answer::unauthorized(reason, true)
     }
 
-    fn robot_failed(&self, mut entry: Entry, e: &RobotError) -> Answer {
-        let status = e.status();
-        let outcome = if let RobotError::TooMany { .. } = e {
-            entry.outcome = "refused";
+    /// A robot error's outcome: the holder's limit is a refusal; anything else is a Harbor
+    /// error, counted by its status.
+    fn count_robot_error(&self, e: &RobotError) -> Outcome {
+        if let RobotError::TooMany { .. } = e {
             Outcome::TooMany
         } else {
-            entry.outcome = "error";
-            self.metrics.harbor_error(status);
+            self.metrics.harbor_error(e.status());
             Outcome::HarborError
+        }
+    }
+
+    fn robot_failed(&self, mut entry: Entry, e: &RobotError) -> Answer {
+        let outcome = self.count_robot_error(e);
+        entry.outcome = match outcome {
+            Outcome::TooMany => "refused",
+            _ => "error",
         };
+        let status = e.status();
         entry.status = Some(status);
         entry.reason = e.to_string();
         self.decided(&entry, outcome);
