@@ -112,7 +112,7 @@ pub(crate) fn serve(
     minted: &Minted,
     context: &JobContext,
 ) -> Result<BrokerRobot, BrokerRobotError> {
-    let g = &minted.granted;
+    let g = &minted.granted.robot;
     let undo = |what: &'static str, error: anyhow::Error| {
         let _ = minted.client.release();
         BrokerRobotError::Store {
@@ -125,7 +125,7 @@ pub(crate) fn serve(
         job_robot::store_path(context, &g.username).map_err(|e| undo("prepare its files", e))?;
     Store::at(store.clone())
         .upsert(
-            &g.registry,
+            &minted.granted.registry,
             Credentials {
                 username: g.username.clone(),
                 secret: g.password.clone(),
@@ -133,7 +133,7 @@ pub(crate) fn serve(
         )
         .map_err(|e| undo("store its secret", e))?;
     Ok(BrokerRobot {
-        registry: g.registry.as_str().to_owned(),
+        registry: minted.granted.registry.as_str().to_owned(),
         username: g.username.clone(),
         project: g.project.clone(),
         expires_at: g.expires_at,

@@ -19,7 +19,7 @@ use docker_credential_harbor_core::problem::Problem;
 use docker_credential_harbor_core::protocol::NAME;
 use docker_credential_harbor_core::text;
 use docker_credential_harbor_core::url::{HarborUrl, UrlProblem};
-use harbor_client::broker::{BrokerClient, ForServiceAccount};
+use harbor_client::broker::{BrokerClient, ForServiceAccount, ProjectRobot};
 
 use crate::report::Message;
 use crate::settings::{BrokerSettings, HarborSettings};
@@ -128,16 +128,14 @@ fn federated(env: &Env, request: &Request, image: &ImageLocation) -> Result<Resp
     let granted = BrokerClient::new(&url, &options, token)
         .and_then(|client| client.kubernetes(&request.image))
         .map_err(|e| said(&ForServiceAccount(&e)))?;
-    let same_project = image
-        .project
-        .as_deref()
-        .is_none_or(|p| p == granted.project);
+    let robot = &granted.robot;
+    let same_project = image.project.as_deref().is_none_or(|p| p == robot.project);
     if granted.registry != served.registry || !same_project {
         return Err(said(&Message(
             &format!(
                 "harbor-broker answered with a robot for {}/{}, not for the image's registry {} and project {}",
                 granted.registry,
-                granted.project,
+                robot.project,
                 served.registry,
                 image.project.as_deref().unwrap_or("(none)")
             ),
@@ -153,28 +151,23 @@ fn federated(env: &Env, request: &Request, image: &ImageLocation) -> Result<Resp
         .others
         .iter()
         .map(|o| o.expires_at)
-        .fold(granted.expires_at, i64::min);
+        .fold(robot.expires_at, i64::min);
     let mut response = Response::empty();
     response.cache_seconds = Some(kubelet::cache_seconds(first_end, now));
     // Spelled as the image writes its registry and project: the kubelet matches keys to
     // images as written (kubelet::ImageLocation::written). The other projects have only
     // the broker's spelling, which is Harbor's (project names are lower case).
     let key = |project: &str| format!("{}/{project}", image.written);
+    let auth = |r: ProjectRobot| AuthConfig {
+        username: r.username,
+        password: r.password,
+    };
     response.auth.insert(
-        key(image.project.as_deref().unwrap_or(&granted.project)),
-        AuthConfig {
-            username: granted.username,
-            password: granted.password,
-        },
+        key(image.project.as_deref().unwrap_or(&granted.robot.project)),
+        auth(granted.robot),
     );
     for other in granted.others {
-        response.auth.insert(
-            key(&other.project),
-            AuthConfig {
-                username: other.username,
-                password: other.password,
-            },
-        );
+        response.auth.insert(key(&other.project), auth(other));
     }
     Ok(response)
 }

@@ -48,33 +48,23 @@ pub fn broker_answer(data: &[u8]) {
         return;
     };
     assert!(!granted.registry.is_docker_hub());
-    let mut projects = vec![granted.project.as_str()];
-    for other in &granted.others {
-        assert!(!projects.contains(&other.project.as_str()));
-        projects.push(&other.project);
+    let robots = || std::iter::once(&granted.robot).chain(&granted.others);
+    let mut projects = Vec::new();
+    for robot in robots() {
+        assert!(!projects.contains(&robot.project.as_str()));
+        projects.push(robot.project.as_str());
+        assert!(!robot.username.is_empty() && !robot.password.expose_secret().is_empty());
     }
-    let robots = std::iter::once((&granted.username, &granted.password))
-        .chain(granted.others.iter().map(|o| (&o.username, &o.password)));
-    for (username, password) in robots {
-        assert!(!username.is_empty() && !password.expose_secret().is_empty());
-    }
-    let blank = || SecretString::from("");
+    let masked = |r: &ProjectRobot| ProjectRobot {
+        project: r.project.clone(),
+        username: r.username.clone(),
+        password: SecretString::from(""),
+        expires_at: r.expires_at,
+    };
     let masked = Granted {
         registry: granted.registry.clone(),
-        username: granted.username.clone(),
-        password: blank(),
-        expires_at: granted.expires_at,
-        project: granted.project.clone(),
-        others: granted
-            .others
-            .iter()
-            .map(|o| ProjectRobot {
-                project: o.project.clone(),
-                username: o.username.clone(),
-                password: blank(),
-                expires_at: o.expires_at,
-            })
-            .collect(),
+        robot: masked(&granted.robot),
+        others: granted.others.iter().map(masked).collect(),
     };
     assert_eq!(format!("{granted:?}"), format!("{masked:?}"));
 }

@@ -58,26 +58,23 @@ impl Access {
     }
 }
 
-/// A robot the broker minted for the job (its 201 answer).
+/// What the broker minted (its 201 answer).
 #[derive(Debug)]
 pub struct Granted {
-    /// `host[:port]`, the registry the robot works on.
+    /// `host[:port]`, the registry the robots work on.
     pub registry: Registry,
-    /// The robot's name as Harbor returned it (`robot$proj+hb-…`).
-    pub username: String,
-    pub password: SecretString,
-    /// Unix seconds.
-    pub expires_at: i64,
-    pub project: String,
+    /// The robot for the job, or for the image's project.
+    pub robot: ProjectRobot,
     /// `POST /v1/kubernetes/credentials` only: a pull robot, on the same registry, in each
     /// other project the service account's rules grant (none when the broker is older).
     pub others: Vec<ProjectRobot>,
 }
 
-/// One robot of [`Granted::others`].
+/// One robot of a [`Granted`].
 #[derive(Debug, Deserialize)]
 pub struct ProjectRobot {
     pub project: String,
+    /// The robot's name as Harbor returned it (`robot$proj+hb-…`).
     pub username: String,
     pub password: SecretString,
     /// Unix seconds.
@@ -498,36 +495,31 @@ pub fn granted(bytes: &[u8]) -> Result<Granted, BrokerError> {
         .ok_or_else(|| {
             bad("its registry is not a host[:port] (it has a scheme, a path, user information, or names Docker Hub)".into())
         })?;
-    let mut projects = vec![a.project.as_str()];
-    for (username, password, project) in std::iter::once((&a.username, &a.password, &a.project))
-        .chain(
-            a.other_projects
-                .iter()
-                .map(|o| (&o.username, &o.password, &o.project)),
-        )
-    {
-        if username.is_empty() || username.chars().any(char::is_control) {
-            return Err(bad("a username is empty or holds control characters".into()));
-        }
-        if !is_project_name(project) {
-            return Err(bad("a project is not a Harbor project name".into()));
-        }
-        if password.expose_secret().is_empty() {
-            return Err(bad("a password is empty".into()));
-        }
-    }
-    for other in &a.other_projects {
-        if projects.contains(&other.project.as_str()) {
-            return Err(bad("it names a project twice".into()));
-        }
-        projects.push(&other.project);
-    }
-    Ok(Granted {
-        registry,
+    let robot = ProjectRobot {
+        project: a.project,
         username: a.username,
         password: a.password,
         expires_at: a.expires_at,
-        project: a.project,
+    };
+    let mut projects: Vec<&str> = Vec::new();
+    for r in std::iter::once(&robot).chain(&a.other_projects) {
+        if r.username.is_empty() || r.username.chars().any(char::is_control) {
+            return Err(bad("a username is empty or holds control characters".into()));
+        }
+        if !is_project_name(&r.project) {
+            return Err(bad("a project is not a Harbor project name".into()));
+        }
+        if r.password.expose_secret().is_empty() {
+            return Err(bad("a password is empty".into()));
+        }
+        if projects.contains(&r.project.as_str()) {
+            return Err(bad("it names a project twice".into()));
+        }
+        projects.push(&r.project);
+    }
+    Ok(Granted {
+        registry,
+        robot,
         others: a.other_projects,
     })
 }
@@ -541,14 +533,18 @@ mod tests {
         let ok = br#"{"registry":"harbor.example:8443","username":"robot$p+hb-1-2-abcdef01","password":"PW","expires_at":1900000000,"project":"p"}"#;
         let g = granted(ok).unwrap();
         assert_eq!(
-            (g.registry.as_str(), g.username.as_str(), g.expires_at),
+            (
+                g.registry.as_str(),
+                g.robot.username.as_str(),
+                g.robot.expires_at
+            ),
             (
                 "harbor.example:8443",
                 "robot$p+hb-1-2-abcdef01",
                 1_900_000_000
             )
         );
-        assert_eq!(g.password.expose_secret(), "PW");
+        assert_eq!(g.robot.password.expose_secret(), "PW");
         let upper = br#"{"registry":"Harbor.Example:443","username":"u","password":"PW","expires_at":1,"project":"p"}"#;
         assert_eq!(granted(upper).unwrap().registry.as_str(), "harbor.example");
         assert!(!format!("{g:?}").contains("PW"));

@@ -307,9 +307,9 @@ fn broker_view(got: &Minted, integration: &Integration) -> Integration {
     Integration {
         url: Some(url),
         registry: Some((g.registry.clone(), RegistryFrom::Url)),
-        username: Some((g.username.clone(), HARBOR_USERNAME)),
+        username: Some((g.robot.username.clone(), HARBOR_USERNAME)),
         password: None,
-        project: Some(g.project.clone()),
+        project: Some(g.robot.project.clone()),
     }
 }
 
